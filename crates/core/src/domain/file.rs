@@ -1,0 +1,562 @@
+//! Parsing and validating the domain file. Every error names the line and
+//! the field; nothing is written unless the whole file is valid.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::plan::{AppSpec, DomainPlan, GroupSpec, HashChange, ResourceServerSpec, UserSpec};
+use crate::duration::parse_duration;
+use crate::model::{AppRole, AppType, GrantType, ResourceServer};
+use crate::password::is_supported_hash;
+use crate::scope;
+
+/// An invalid domain file: where, which field, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainFileError {
+    pub line: usize,
+    /// e.g. `users[2].groups`.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for DomainFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.field.is_empty() {
+            write!(f, "line {}: {}", self.line, self.message)
+        } else {
+            write!(f, "line {}: {}: {}", self.line, self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for DomainFileError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    resource_servers: Vec<Spanned<RawResourceServer>>,
+    #[serde(default)]
+    groups: Vec<Spanned<RawGroup>>,
+    #[serde(default)]
+    users: Vec<Spanned<RawUser>>,
+    #[serde(default)]
+    apps: Vec<Spanned<RawApp>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawResourceServer {
+    name: String,
+    audience: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGroup {
+    name: String,
+    #[serde(default)]
+    app_roles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUser {
+    username: String,
+    password: Option<String>,
+    password_hash: Option<String>,
+    given_name: Option<String>,
+    family_name: Option<String>,
+    email: Option<String>,
+    active: Option<bool>,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    app_roles: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    Seconds(i64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    name: String,
+    client_id: Option<String>,
+    #[serde(rename = "type")]
+    app_type: String,
+    client_secret: Option<String>,
+    grant_types: Option<Vec<String>>,
+    #[serde(default)]
+    redirect_uris: Vec<String>,
+    #[serde(default)]
+    scopes: Vec<String>,
+    #[serde(default)]
+    app_roles: Vec<String>,
+    jwks: Option<String>,
+    certificate: Option<String>,
+    access_token_ttl: Option<RawDuration>,
+    refresh_token_ttl: Option<RawDuration>,
+}
+
+/// The validated file: the plan, plus the plaintext secrets still to be
+/// hashed (kept apart so the plan itself never holds one).
+pub struct ParsedDomain {
+    pub plan: DomainPlan,
+    /// username → password.
+    pub passwords: HashMap<String, String>,
+    /// client_id → secret.
+    pub client_secrets: HashMap<String, String>,
+    pub warnings: Vec<String>,
+}
+
+const DEFAULT_ACCESS_TTL: i64 = 3600;
+const DEFAULT_REFRESH_TTL: i64 = 7 * 86_400;
+const MAX_ACCESS_TTL: i64 = 86_400;
+const MAX_REFRESH_TTL: i64 = 366 * 86_400;
+const MIN_CLIENT_SECRET_LEN: usize = 16;
+const MAX_NAME_LEN: usize = 256;
+
+struct Ctx<'a> {
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    }
+
+    /// An error in `field` of the entry at `span`: points at the line
+    /// where the field is written, or at the entry when it is not.
+    fn err(&self, span: &std::ops::Range<usize>, field: String, message: impl Into<String>) -> DomainFileError {
+        let leaf = field.rsplit('.').next().unwrap_or_default();
+        // The span of an array-of-tables entry covers only its `[[…]]`
+        // header: the entry's keys follow, up to the next header.
+        let body = self.text.get(span.end..).unwrap_or_default();
+        let mut offset = span.end;
+        let mut line_start = None;
+        for line in body.split_inclusive('\n') {
+            let rest = line.trim_start();
+            if rest.starts_with('[') && offset != span.end {
+                break;
+            }
+            if !leaf.is_empty()
+                && rest.strip_prefix(leaf).is_some_and(|after| after.trim_start().starts_with('='))
+            {
+                line_start = Some(offset);
+                break;
+            }
+            offset += line.len();
+        }
+        DomainFileError { line: self.line_of(line_start.unwrap_or(span.start)), field, message: message.into() }
+    }
+}
+
+/// Parses and validates `text`. `known_groups` and `known_servers` are
+/// what the database already holds, so a file may refer to them.
+pub fn parse_domain_file(
+    text: &str,
+    known_groups: &[String],
+    known_servers: &[ResourceServer],
+) -> Result<ParsedDomain, DomainFileError> {
+    let ctx = Ctx { text };
+    let raw: RawFile = toml::from_str(text).map_err(|e| DomainFileError {
+        line: e.span().map(|s| ctx.line_of(s.start)).unwrap_or(1),
+        field: String::new(),
+        // The message alone: the toml crate's full rendering quotes the
+        // offending line, which may hold a password.
+        message: e.message().trim().to_owned(),
+    })?;
+
+    let mut plan = DomainPlan::default();
+    let mut passwords = HashMap::new();
+    let mut client_secrets = HashMap::new();
+    let mut warnings = Vec::new();
+
+    // Resource servers.
+    let mut servers: Vec<ResourceServer> = known_servers.to_vec();
+    let mut audiences = HashSet::new();
+    for (i, entry) in raw.resource_servers.iter().enumerate() {
+        let span = entry.span();
+        let rs = entry.get_ref();
+        let field = |f: &str| format!("resource_servers[{i}].{f}");
+        check_name(&ctx, &span, field("name"), &rs.name)?;
+        check_name(&ctx, &span, field("audience"), &rs.audience)?;
+        if !audiences.insert(rs.audience.clone()) {
+            return Err(ctx.err(&span, field("audience"), format!("duplicate audience {:?}", rs.audience)));
+        }
+        let mut seen = HashSet::new();
+        for s in &rs.scopes {
+            let fq = format!("{}{}", rs.audience, s);
+            if s.is_empty() || scope::parse(&fq).map(|v| v.len() != 1).unwrap_or(true) {
+                return Err(ctx.err(&span, field("scopes"), format!("invalid scope {s:?} (no spaces, quotes or backslashes)")));
+            }
+            if !seen.insert(s) {
+                return Err(ctx.err(&span, field("scopes"), format!("duplicate scope {s:?}")));
+            }
+        }
+        servers.retain(|k| k.audience != rs.audience);
+        servers.push(ResourceServer {
+            id: String::new(),
+            name: rs.name.clone(),
+            audience: rs.audience.clone(),
+            scopes: rs.scopes.clone(),
+            created_at: 0,
+            updated_at: 0,
+        });
+        plan.resource_servers.push(ResourceServerSpec {
+            name: rs.name.clone(),
+            audience: rs.audience.clone(),
+            scopes: rs.scopes.clone(),
+        });
+    }
+
+    // Groups.
+    let mut group_names: HashSet<String> = known_groups.iter().cloned().collect();
+    let mut file_groups = HashSet::new();
+    for (i, entry) in raw.groups.iter().enumerate() {
+        let span = entry.span();
+        let g = entry.get_ref();
+        let field = |f: &str| format!("groups[{i}].{f}");
+        check_name(&ctx, &span, field("name"), &g.name)?;
+        if !file_groups.insert(g.name.clone()) {
+            return Err(ctx.err(&span, field("name"), format!("duplicate group {:?}", g.name)));
+        }
+        group_names.insert(g.name.clone());
+        plan.groups.push(GroupSpec { name: g.name.clone(), app_roles: roles(&ctx, &span, field("app_roles"), &g.app_roles)? });
+    }
+
+    // Users.
+    let mut usernames = HashSet::new();
+    for (i, entry) in raw.users.iter().enumerate() {
+        let span = entry.span();
+        let u = entry.get_ref();
+        let field = |f: &str| format!("users[{i}].{f}");
+        check_name(&ctx, &span, field("username"), &u.username)?;
+        if !usernames.insert(u.username.to_lowercase()) {
+            return Err(ctx.err(&span, field("username"), format!("duplicate username {:?}", u.username)));
+        }
+        let password = match (&u.password, &u.password_hash) {
+            (Some(_), Some(_)) => {
+                return Err(ctx.err(&span, field("password_hash"), "give either password or password_hash, not both"));
+            }
+            (Some(pw), None) => {
+                if pw.is_empty() {
+                    return Err(ctx.err(&span, field("password"), "must not be empty"));
+                }
+                passwords.insert(u.username.clone(), pw.clone());
+                HashChange::Keep
+            }
+            (None, Some(hash)) => {
+                if !is_supported_hash(hash) {
+                    return Err(ctx.err(&span, field("password_hash"), "unsupported hash format (expected a PHC string such as $argon2id$…)"));
+                }
+                HashChange::Set(hash.clone())
+            }
+            (None, None) => HashChange::Keep,
+        };
+        if let Some(email) = &u.email {
+            if !email.contains('@') || email.chars().any(char::is_whitespace) {
+                return Err(ctx.err(&span, field("email"), format!("invalid email address {email:?}")));
+            }
+        }
+        let mut groups = u.groups.clone();
+        groups.sort();
+        groups.dedup();
+        if let Some(missing) = groups.iter().find(|g| !group_names.contains(*g)) {
+            return Err(ctx.err(&span, field("groups"), format!("unknown group {missing:?}")));
+        }
+        plan.users.push(UserSpec {
+            username: u.username.clone(),
+            password,
+            given_name: u.given_name.clone(),
+            family_name: u.family_name.clone(),
+            email: u.email.clone(),
+            active: u.active.unwrap_or(true),
+            groups,
+            app_roles: roles(&ctx, &span, field("app_roles"), &u.app_roles)?,
+        });
+    }
+
+    // Apps.
+    let mut client_ids = HashSet::new();
+    for (i, entry) in raw.apps.iter().enumerate() {
+        let span = entry.span();
+        let a = entry.get_ref();
+        let field = |f: &str| format!("apps[{i}].{f}");
+        check_name(&ctx, &span, field("name"), &a.name)?;
+        let client_id = a.client_id.clone().unwrap_or_else(|| a.name.to_lowercase().replace(' ', "-"));
+        check_name(&ctx, &span, field("client_id"), &client_id)?;
+        if client_id.contains(':') || client_id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ctx.err(&span, field("client_id"), "must not contain ':', spaces or control characters"));
+        }
+        if !client_ids.insert(client_id.clone()) {
+            return Err(ctx.err(&span, field("client_id"), format!("duplicate client_id {client_id:?}")));
+        }
+        let app_type: AppType = a.app_type.parse().map_err(|e: String| ctx.err(&span, field("type"), e))?;
+
+        if let Some(secret) = &a.client_secret {
+            if app_type == AppType::Public {
+                return Err(ctx.err(&span, field("client_secret"), "a public app has no client secret"));
+            }
+            if secret.chars().count() < MIN_CLIENT_SECRET_LEN {
+                return Err(ctx.err(&span, field("client_secret"), format!("must be at least {MIN_CLIENT_SECRET_LEN} characters (omit it to have one generated)")));
+            }
+            client_secrets.insert(client_id.clone(), secret.clone());
+        }
+        for (name, value) in [("jwks", &a.jwks), ("certificate", &a.certificate)] {
+            if value.is_some() && app_type != AppType::Trusted {
+                return Err(ctx.err(&span, field(name), "only trusted apps may register keys or certificates"));
+            }
+        }
+        if a.jwks.is_some() && a.certificate.is_some() {
+            return Err(ctx.err(&span, field("certificate"), "give either jwks or certificate, not both"));
+        }
+        if let Some(jwks) = &a.jwks {
+            let ok = serde_json::from_str::<serde_json::Value>(jwks)
+                .ok()
+                .is_some_and(|v| v.get("keys").is_some_and(|k| k.is_array()));
+            if !ok {
+                return Err(ctx.err(&span, field("jwks"), "must be a JSON Web Key Set: {\"keys\":[…]}"));
+            }
+        }
+        if let Some(cert) = &a.certificate {
+            if !cert.trim_start().starts_with("-----BEGIN ") {
+                return Err(ctx.err(&span, field("certificate"), "must be a PEM certificate or public key"));
+            }
+        }
+
+        let grant_names = a.grant_types.clone().unwrap_or_else(|| vec!["password".into(), "refresh_token".into()]);
+        if grant_names.is_empty() {
+            return Err(ctx.err(&span, field("grant_types"), "must list at least one grant type"));
+        }
+        let mut grant_types = Vec::new();
+        for g in &grant_names {
+            let g: GrantType = g.parse().map_err(|e: String| ctx.err(&span, field("grant_types"), e))?;
+            if g == GrantType::ClientCredentials && app_type == AppType::Public {
+                return Err(ctx.err(&span, field("grant_types"), "a public app cannot use client_credentials"));
+            }
+            if !grant_types.contains(&g) {
+                grant_types.push(g);
+            }
+        }
+
+        for uri in &a.redirect_uris {
+            check_redirect_uri(uri).map_err(|m| ctx.err(&span, field("redirect_uris"), m))?;
+        }
+
+        let mut scopes = Vec::new();
+        for s in &a.scopes {
+            if !scope::is_special(s) && scope::resource_server_of(s, &servers).is_none() {
+                return Err(ctx.err(&span, field("scopes"), format!("unknown scope {s:?} (not a special scope, nor audience + scope of a resource server)")));
+            }
+            if !scopes.contains(s) {
+                scopes.push(s.clone());
+            }
+        }
+
+        let app_roles = roles(&ctx, &span, field("app_roles"), &a.app_roles)?;
+        if !app_roles.is_empty() && app_type != AppType::Trusted {
+            return Err(ctx.err(&span, field("app_roles"), "only trusted apps may hold application roles"));
+        }
+
+        let ttl = |value: &Option<RawDuration>, name: &str, default: i64, max: i64| -> Result<i64, DomainFileError> {
+            let seconds = match value {
+                None => return Ok(default),
+                Some(RawDuration::Seconds(s)) => *s,
+                Some(RawDuration::Text(t)) => parse_duration(t).map_err(|m| ctx.err(&span, field(name), m))?,
+            };
+            if !(1..=max).contains(&seconds) {
+                return Err(ctx.err(&span, field(name), format!("must be between 1s and {}", crate::duration::format_duration(max))));
+            }
+            Ok(seconds)
+        };
+        let access_token_ttl = ttl(&a.access_token_ttl, "access_token_ttl", DEFAULT_ACCESS_TTL, MAX_ACCESS_TTL)?;
+        let refresh_token_ttl = ttl(&a.refresh_token_ttl, "refresh_token_ttl", DEFAULT_REFRESH_TTL, MAX_REFRESH_TTL)?;
+        if access_token_ttl < 60 {
+            warnings.push(format!("app {client_id}: access_token_ttl under 60s is meant for tests and demos"));
+        }
+
+        plan.apps.push(AppSpec {
+            client_id,
+            name: a.name.clone(),
+            app_type,
+            secret: HashChange::Keep,
+            grant_types,
+            redirect_uris: a.redirect_uris.clone(),
+            scopes,
+            app_roles,
+            jwks: a.jwks.clone(),
+            certificate: a.certificate.clone(),
+            access_token_ttl,
+            refresh_token_ttl,
+        });
+    }
+
+    Ok(ParsedDomain { plan, passwords, client_secrets, warnings })
+}
+
+fn check_name(ctx: &Ctx<'_>, span: &std::ops::Range<usize>, field: String, value: &str) -> Result<(), DomainFileError> {
+    if value.trim().is_empty() {
+        return Err(ctx.err(span, field, "must not be empty"));
+    }
+    if value.len() > MAX_NAME_LEN || value.chars().any(char::is_control) {
+        return Err(ctx.err(span, field, format!("must be at most {MAX_NAME_LEN} bytes without control characters")));
+    }
+    Ok(())
+}
+
+fn roles(ctx: &Ctx<'_>, span: &std::ops::Range<usize>, field: String, names: &[String]) -> Result<Vec<AppRole>, DomainFileError> {
+    let mut out = Vec::new();
+    for name in names {
+        out.push(name.parse::<AppRole>().map_err(|e| ctx.err(span, field.clone(), e.to_string()))?);
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Redirect URIs must be absolute `https` (or `http` on loopback), without
+/// a fragment (RFC 6749 §3.1.2, OAuth 2.0 Security BCP §4.1.3).
+pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URI: {e}"))?;
+    if parsed.fragment().is_some() {
+        return Err(format!("{uri:?} must not contain a fragment"));
+    }
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" if parsed.host().is_some() => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(format!("{uri:?} must use https (http is allowed only on loopback)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[resource_servers]]
+name = "HR API"
+audience = "https://hr.example.com/"
+scopes = ["employees.read", "employees.write"]
+
+[[groups]]
+name = "helpdesk"
+app_roles = ["Help Desk Administrator"]
+
+[[users]]
+username = "alice"
+password = "correct horse battery staple"
+email = "alice@example.com"
+groups = ["helpdesk"]
+app_roles = ["User Administrator"]
+
+[[apps]]
+name = "HR Mobile"
+type = "trusted"
+client_secret = "0123456789abcdef0123"
+grant_types = ["password", "refresh_token"]
+redirect_uris = ["https://hr.example.com/callback"]
+scopes = ["https://hr.example.com/employees.read", "offline_access"]
+app_roles = ["User Administrator"]
+access_token_ttl = "1h"
+refresh_token_ttl = "7d"
+"#;
+
+    fn parse(text: &str) -> Result<ParsedDomain, DomainFileError> {
+        parse_domain_file(text, &[], &[])
+    }
+
+    #[test]
+    fn the_contract_example_parses() {
+        let parsed = parse(GOOD).unwrap();
+        assert_eq!(parsed.plan.apps[0].client_id, "hr-mobile");
+        assert_eq!(parsed.plan.apps[0].refresh_token_ttl, 604_800);
+        assert_eq!(parsed.passwords["alice"], "correct horse battery staple");
+        assert_eq!(parsed.client_secrets["hr-mobile"], "0123456789abcdef0123");
+        assert_eq!(parsed.plan.users[0].app_roles, vec![AppRole::UserAdministrator]);
+    }
+
+    fn error_for(replace: (&str, &str)) -> DomainFileError {
+        let text = GOOD.replace(replace.0, replace.1);
+        assert_ne!(text, GOOD, "replacement {replace:?} did not apply");
+        parse(&text).err().unwrap_or_else(|| panic!("{replace:?} should be rejected"))
+    }
+
+    #[test]
+    fn each_error_names_line_and_field() {
+        let cases = [
+            (("groups = [\"helpdesk\"]", "groups = [\"nobody\"]"), 15, "users[0].groups"),
+            (("app_roles = [\"Help Desk Administrator\"]", "app_roles = [\"Boss\"]"), 9, "groups[0].app_roles"),
+            (("type = \"trusted\"", "type = \"secret-agent\""), 20, "apps[0].type"),
+            (("employees.read\", \"offline_access\"", "employees.delete\""), 24, "apps[0].scopes"),
+            (("https://hr.example.com/callback", "http://hr.example.com/cb"), 23, "apps[0].redirect_uris"),
+            (("refresh_token_ttl = \"7d\"", "refresh_token_ttl = \"7w\""), 27, "apps[0].refresh_token_ttl"),
+            (("\"0123456789abcdef0123\"", "\"short\""), 21, "apps[0].client_secret"),
+            (("alice@example.com", "not-an-email"), 14, "users[0].email"),
+        ];
+        for (replace, line, field) in cases {
+            let err = error_for(replace);
+            assert_eq!((err.line, err.field.as_str()), (line, field), "{replace:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn syntax_and_unknown_fields_name_the_line_without_quoting_it() {
+        let err = error_for(("email = \"alice@example.com\"", "emial = \"alice@example.com\""));
+        assert_eq!(err.line, 14);
+        assert!(err.message.contains("emial"), "{err}");
+        let err = error_for(("password = \"correct horse battery staple\"", "password = \"correct horse battery staple"));
+        assert_eq!(err.line, 13, "{err}");
+        assert!(!err.to_string().contains("correct horse"), "{err}");
+    }
+
+    #[test]
+    fn role_and_type_rules() {
+        let err = error_for(("type = \"trusted\"", "type = \"confidential\""));
+        assert_eq!(err.field, "apps[0].app_roles");
+        let err = error_for(("type = \"trusted\"\nclient_secret = \"0123456789abcdef0123\"", "type = \"public\""));
+        assert_eq!(err.field, "apps[0].app_roles");
+        let err = error_for(("password = \"correct horse battery staple\"", "password = \"x\"\npassword_hash = \"$2b$x\""));
+        assert_eq!(err.field, "users[0].password_hash");
+    }
+
+    #[test]
+    fn references_may_point_at_what_the_database_holds() {
+        let text = "[[users]]\nusername = \"bob\"\ngroups = [\"ops\"]\n";
+        assert!(parse(text).is_err());
+        assert!(parse_domain_file(text, &["ops".into()], &[]).is_ok());
+    }
+
+    #[test]
+    fn redirect_uri_rules() {
+        assert!(check_redirect_uri("https://app.example.com/cb").is_ok());
+        assert!(check_redirect_uri("http://127.0.0.1:9000/cb").is_ok());
+        assert!(check_redirect_uri("http://localhost/cb").is_ok());
+        assert!(check_redirect_uri("http://example.com/cb").is_err());
+        assert!(check_redirect_uri("https://example.com/cb#frag").is_err());
+        assert!(check_redirect_uri("/relative").is_err());
+    }
+
+    #[test]
+    fn duplicate_natural_keys_are_rejected() {
+        let text = "[[users]]\nusername = \"bob\"\n[[users]]\nusername = \"BOB\"\n";
+        let err = parse(text).err().unwrap();
+        assert_eq!((err.line, err.field.as_str()), (4, "users[1].username"));
+    }
+}

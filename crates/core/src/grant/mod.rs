@@ -1,0 +1,116 @@
+//! The grants, a closed set with one module each. Each parses its own
+//! parameters and hands the decision to issue to `issuer`.
+
+mod password;
+mod refresh_token;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::client_auth::{self, ClientCredentials};
+use crate::clock::Clock;
+use crate::error::OAuthError;
+use crate::issuer::{IssuedTokens, TokenIssuer};
+use crate::meta::RequestMeta;
+use crate::model::GrantType;
+use crate::password::{Password, PasswordHasher};
+use crate::secrets::SecretHasher;
+use crate::store::Repos;
+
+/// The form parameters of a token request, already checked by the HTTP
+/// layer for duplicates and encoding. Client credentials are removed.
+#[derive(Debug, Default, Clone)]
+pub struct TokenParams(HashMap<String, String>);
+
+impl TokenParams {
+    pub fn new(map: HashMap<String, String>) -> Self {
+        TokenParams(map)
+    }
+
+    /// A parameter sent empty counts as absent (RFC 6749 §3.1).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+    }
+
+    pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
+        self.get(name)
+            .ok_or_else(|| OAuthError::invalid_request(format!("the {name} parameter is required")))
+    }
+}
+
+/// A parsed token request.
+#[derive(Debug)]
+pub enum GrantRequest {
+    Password { username: String, password: Password, scope: Option<String> },
+    RefreshToken { refresh_token: String, scope: Option<String> },
+}
+
+impl GrantRequest {
+    pub fn parse(params: &TokenParams) -> Result<Self, OAuthError> {
+        let grant_type = params.require("grant_type")?;
+        let scope = params.get("scope").map(str::to_owned);
+        match grant_type {
+            "password" => Ok(GrantRequest::Password {
+                username: params.require("username")?.to_owned(),
+                password: Password::new(params.require("password")?),
+                scope,
+            }),
+            "refresh_token" => Ok(GrantRequest::RefreshToken {
+                refresh_token: params.require("refresh_token")?.to_owned(),
+                scope,
+            }),
+            other => Err(OAuthError::unsupported_grant_type(format!(
+                "the grant type {:?} is not supported",
+                other.chars().take(64).collect::<String>()
+            ))),
+        }
+    }
+
+    pub fn grant_type(&self) -> GrantType {
+        match self {
+            GrantRequest::Password { .. } => GrantType::Password,
+            GrantRequest::RefreshToken { .. } => GrantType::RefreshToken,
+        }
+    }
+}
+
+/// Everything the token endpoint needs.
+pub struct TokenService {
+    pub repos: Repos,
+    pub hasher: Arc<PasswordHasher>,
+    pub secrets: SecretHasher,
+    pub issuer: Arc<TokenIssuer>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl TokenService {
+    /// The token endpoint: authenticate the client, parse the grant, check
+    /// the client may use it, run it.
+    pub async fn token(
+        &self,
+        credentials: &ClientCredentials,
+        params: &TokenParams,
+        meta: &RequestMeta,
+    ) -> Result<IssuedTokens, OAuthError> {
+        let app = client_auth::authenticate(self.repos.apps.as_ref(), &self.secrets, credentials).await?;
+        let request = GrantRequest::parse(params)?;
+        let grant_type = request.grant_type();
+        if !app.allows_grant(grant_type) {
+            return Err(OAuthError::unauthorized_client(format!(
+                "the client is not allowed to use the {grant_type} grant"
+            )));
+        }
+        match request {
+            GrantRequest::Password { username, password, scope } => {
+                password::handle(self, &app, &username, &password, scope.as_deref(), meta).await
+            }
+            GrantRequest::RefreshToken { refresh_token, scope } => {
+                refresh_token::handle(self, &app, &refresh_token, scope.as_deref()).await
+            }
+        }
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,74 @@
+//! RFC 6749 §6: refreshing an access token, with rotation and reuse
+//! detection (OAuth 2.0 Security BCP §4.14.2).
+
+use crate::error::OAuthError;
+use crate::issuer::{Grant, IssuedTokens, RefreshMode, shared_roles};
+use crate::model::App;
+use crate::scope;
+use crate::secrets::sha256_hex;
+
+use super::TokenService;
+
+fn rejected(detail: &str) -> OAuthError {
+    OAuthError::invalid_grant("the refresh token is invalid, expired or revoked").with_detail(detail.to_owned())
+}
+
+pub(super) async fn handle(
+    svc: &TokenService,
+    app: &App,
+    refresh_token: &str,
+    requested_scope: Option<&str>,
+) -> Result<IssuedTokens, OAuthError> {
+    let now = svc.now();
+    let token_hash = sha256_hex(refresh_token);
+    let Some(record) = svc.repos.tokens.find_refresh(&token_hash).await? else {
+        return Err(rejected("unknown refresh token"));
+    };
+    if record.app_id != app.id {
+        // Not this client's token: refuse without touching it (another
+        // client must not be able to revoke a session it does not own).
+        return Err(rejected("refresh token issued to another client"));
+    }
+    if record.rotated_at.is_some() {
+        svc.repos.tokens.revoke_session(&record.session_id, now).await?;
+        tracing::warn!(sid = %record.session_id, client_id = %app.client_id,
+            "rotated-out refresh token presented again; session revoked");
+        return Err(rejected("refresh token reuse detected"));
+    }
+    if record.expires_at <= now {
+        return Err(rejected("refresh token expired"));
+    }
+    let Some(session) = svc.repos.tokens.find_session(&record.session_id).await? else {
+        return Err(rejected("session not found"));
+    };
+    if session.revoked_at.is_some() {
+        return Err(rejected("session revoked"));
+    }
+    let user = match svc.repos.users.find_by_id(&record.user_id).await? {
+        Some(user) if user.active => user,
+        _ => return Err(rejected("user missing or inactive")),
+    };
+
+    let original: Vec<String> = record.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let scopes = scope::narrow(&original, requested_scope)?;
+    // The app may have lost a scope since the grant: drop what it no
+    // longer holds rather than keep granting it.
+    let scopes: Vec<String> = scopes.into_iter().filter(|s| app.scopes.contains(s)).collect();
+
+    let servers = svc.repos.resource_servers.list().await?;
+    let roles = if scopes.iter().any(|s| s == scope::MY_SCOPES) {
+        shared_roles(&svc.repos.users.effective_roles(&user.id).await?, app)
+    } else {
+        Vec::new()
+    };
+    let grant = Grant {
+        app,
+        user: &user,
+        audiences: scope::audiences(&scopes, &servers, svc.issuer.issuer()),
+        scopes,
+        roles,
+        session_id: session.id.clone(),
+        auth_time: session.auth_time,
+    };
+    svc.issuer.issue(grant, RefreshMode::Rotate { old_hash: &token_hash }, now).await
+}

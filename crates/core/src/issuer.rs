@@ -1,0 +1,230 @@
+//! Issues tokens: signs access (and ID) tokens, mints refresh tokens and
+//! stores their hashes. Grants decide *whether* to issue; only this module
+//! decides *how*.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::error::OAuthError;
+use crate::keys::KeyRing;
+use crate::model::{App, AppRole, RefreshTokenRecord, Session, User};
+use crate::scope::{EMAIL, MY_SCOPES, OFFLINE_ACCESS, OPENID, PROFILE};
+use crate::secrets::{random_token, sha256_hex};
+use crate::store::{Rotation, TokenRepo};
+
+/// What the grant hands to the issuer.
+#[derive(Debug, Clone)]
+pub struct Grant<'a> {
+    pub app: &'a App,
+    pub user: &'a User,
+    pub scopes: Vec<String>,
+    /// Application roles held by both the user and the app.
+    pub roles: Vec<AppRole>,
+    pub audiences: Vec<String>,
+    pub session_id: String,
+    pub auth_time: i64,
+}
+
+/// The issued tokens (rendered by the HTTP layer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub expires_in: i64,
+    pub scope: String,
+    pub refresh_token: Option<String>,
+    pub id_token: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Audience<'a> {
+    One(&'a str),
+    Many(&'a [String]),
+}
+
+impl<'a> Audience<'a> {
+    fn of(audiences: &'a [String]) -> Self {
+        match audiences {
+            [one] => Audience::One(one),
+            many => Audience::Many(many),
+        }
+    }
+}
+
+/// RFC 9068 access token claims (plus `sid`, `username` and `roles`).
+#[derive(Serialize)]
+struct AccessClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: Audience<'a>,
+    exp: i64,
+    iat: i64,
+    jti: String,
+    client_id: &'a str,
+    scope: &'a str,
+    username: &'a str,
+    auth_time: i64,
+    sid: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<&'static str>,
+}
+
+/// OpenID Connect ID token claims, when `openid` was granted.
+#[derive(Serialize)]
+struct IdClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    exp: i64,
+    iat: i64,
+    auth_time: i64,
+    sid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferred_username: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    given_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+}
+
+pub struct TokenIssuer {
+    issuer: String,
+    keys: Arc<KeyRing>,
+    tokens: Arc<dyn TokenRepo>,
+}
+
+/// How the refresh token of an issue is stored.
+pub enum RefreshMode<'a> {
+    /// A password grant: start the session (and its first refresh token).
+    NewSession,
+    /// A refresh grant: rotate `old_hash` to the new token atomically.
+    Rotate { old_hash: &'a str },
+}
+
+impl TokenIssuer {
+    pub fn new(issuer: String, keys: Arc<KeyRing>, tokens: Arc<dyn TokenRepo>) -> Self {
+        TokenIssuer { issuer, keys, tokens }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Signs the tokens of `grant` and stores what must be stored. A
+    /// refresh token is minted when `offline_access` was granted and the
+    /// app may use the refresh grant (always when rotating).
+    pub async fn issue(&self, grant: Grant<'_>, mode: RefreshMode<'_>, now: i64) -> Result<IssuedTokens, OAuthError> {
+        let scope = grant.scopes.join(" ");
+        let wants_refresh = match mode {
+            RefreshMode::Rotate { .. } => true,
+            RefreshMode::NewSession => {
+                grant.scopes.iter().any(|s| s == OFFLINE_ACCESS)
+                    && grant.app.allows_grant(crate::model::GrantType::RefreshToken)
+            }
+        };
+        let refresh_token = wants_refresh.then(random_token);
+        let refresh_record = refresh_token.as_ref().map(|token| RefreshTokenRecord {
+            token_hash: sha256_hex(token),
+            session_id: grant.session_id.clone(),
+            app_id: grant.app.id.clone(),
+            user_id: grant.user.id.clone(),
+            scope: scope.clone(),
+            issued_at: now,
+            expires_at: now + grant.app.refresh_token_ttl,
+            rotated_at: None,
+        });
+
+        let access_token = self.sign_access(&grant, &scope, now)?;
+        let id_token = if grant.scopes.iter().any(|s| s == OPENID) {
+            Some(self.sign_id(&grant, now)?)
+        } else {
+            None
+        };
+
+        match mode {
+            RefreshMode::NewSession => {
+                let session = Session {
+                    id: grant.session_id.clone(),
+                    user_id: grant.user.id.clone(),
+                    app_id: grant.app.id.clone(),
+                    auth_time: grant.auth_time,
+                    created_at: now,
+                    revoked_at: None,
+                };
+                self.tokens.start_session(&session, refresh_record.as_ref()).await?;
+            }
+            RefreshMode::Rotate { old_hash } => {
+                let record = refresh_record.as_ref().expect("rotation always mints a token");
+                if self.tokens.rotate_refresh(old_hash, record, now).await? == Rotation::ReuseDetected {
+                    tracing::warn!(sid = %grant.session_id, client_id = %grant.app.client_id,
+                        "refresh token reuse detected; session revoked");
+                    return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
+                        .with_detail("refresh token reuse detected"));
+                }
+            }
+        }
+
+        Ok(IssuedTokens {
+            access_token,
+            expires_in: grant.app.access_token_ttl,
+            scope,
+            refresh_token,
+            id_token,
+        })
+    }
+
+    fn sign_access(&self, grant: &Grant<'_>, scope: &str, now: i64) -> Result<String, OAuthError> {
+        let claims = AccessClaims {
+            iss: &self.issuer,
+            sub: &grant.user.id,
+            aud: Audience::of(&grant.audiences),
+            exp: now + grant.app.access_token_ttl,
+            iat: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            client_id: &grant.app.client_id,
+            scope,
+            username: &grant.user.username,
+            auth_time: grant.auth_time,
+            sid: &grant.session_id,
+            roles: if grant.scopes.iter().any(|s| s == MY_SCOPES) {
+                grant.roles.iter().map(|r| r.as_str()).collect()
+            } else {
+                Vec::new()
+            },
+        };
+        let key = self.keys.active().map_err(|e| OAuthError::server_error(e.to_string()))?;
+        key.sign_jwt("at+jwt", &claims).map_err(|e| OAuthError::server_error(e.to_string()))
+    }
+
+    fn sign_id(&self, grant: &Grant<'_>, now: i64) -> Result<String, OAuthError> {
+        let has = |s: &str| grant.scopes.iter().any(|x| x == s);
+        let user = grant.user;
+        let claims = IdClaims {
+            iss: &self.issuer,
+            sub: &user.id,
+            aud: &grant.app.client_id,
+            exp: now + grant.app.access_token_ttl,
+            iat: now,
+            auth_time: grant.auth_time,
+            sid: &grant.session_id,
+            preferred_username: has(PROFILE).then_some(user.username.as_str()),
+            given_name: if has(PROFILE) { user.given_name.as_deref() } else { None },
+            family_name: if has(PROFILE) { user.family_name.as_deref() } else { None },
+            email: if has(EMAIL) { user.email.as_deref() } else { None },
+        };
+        let key = self.keys.active().map_err(|e| OAuthError::server_error(e.to_string()))?;
+        key.sign_jwt("JWT", &claims).map_err(|e| OAuthError::server_error(e.to_string()))
+    }
+}
+
+/// The roles a token carries for the admin scope: those held by both the
+/// user and the app (never one because only the other has it).
+pub fn shared_roles(user_roles: &[AppRole], app: &App) -> Vec<AppRole> {
+    let mut roles: Vec<AppRole> = user_roles.iter().copied().filter(|r| app.app_roles.contains(r)).collect();
+    roles.sort();
+    roles.dedup();
+    roles
+}

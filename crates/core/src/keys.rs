@@ -1,0 +1,345 @@
+//! Signing keys: generation, encryption at rest, the in-memory key ring
+//! that signs every token, and the JWKS that publishes it.
+//!
+//! Keys are parsed once when loaded and kept: parsing a PKCS#8 key costs
+//! more than an ES256 or EdDSA signature, so doing it per token would
+//! dominate the refresh grant.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256,
+    RsaKeyPair,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::model::{KeyState, SigningKeyRecord};
+use crate::secrets::MasterKey;
+use crate::store::{KeyRepo, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyAlgorithm {
+    Rs256,
+    Es256,
+    EdDsa,
+}
+
+impl KeyAlgorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyAlgorithm::Rs256 => "RS256",
+            KeyAlgorithm::Es256 => "ES256",
+            KeyAlgorithm::EdDsa => "EdDSA",
+        }
+    }
+}
+
+impl fmt::Display for KeyAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for KeyAlgorithm {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_uppercase().as_str() {
+            "RS256" => Ok(KeyAlgorithm::Rs256),
+            "ES256" => Ok(KeyAlgorithm::Es256),
+            "EDDSA" => Ok(KeyAlgorithm::EdDsa),
+            _ => Err(format!("unsupported signing algorithm {s:?} (expected RS256, ES256 or EdDSA)")),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key generation failed")]
+    Generate,
+    #[error("stored key {kid} is unusable: {reason}")]
+    Corrupt { kid: String, reason: String },
+    #[error("signing failed")]
+    Sign,
+    #[error("no active signing key")]
+    NoActiveKey,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+enum Signer {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+    Ed(Ed25519KeyPair),
+}
+
+/// A parsed private key, ready to sign.
+pub struct SigningKey {
+    kid: String,
+    alg: KeyAlgorithm,
+    signer: Signer,
+    public_jwk: Value,
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl SigningKey {
+    /// Generates a key; returns it with its PKCS#8 v1 encoding (to encrypt
+    /// and store).
+    pub fn generate(alg: KeyAlgorithm) -> Result<(SigningKey, Vec<u8>), KeyError> {
+        let pkcs8 = match alg {
+            KeyAlgorithm::Rs256 => {
+                let kp = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|_| KeyError::Generate)?;
+                let der: Pkcs8V1Der = kp.as_der().map_err(|_| KeyError::Generate)?;
+                der.as_ref().to_vec()
+            }
+            KeyAlgorithm::Es256 => EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+                .and_then(|kp| kp.to_pkcs8v1())
+                .map_err(|_| KeyError::Generate)?
+                .as_ref()
+                .to_vec(),
+            KeyAlgorithm::EdDsa => Ed25519KeyPair::generate()
+                .and_then(|kp| kp.to_pkcs8v1())
+                .map_err(|_| KeyError::Generate)?
+                .as_ref()
+                .to_vec(),
+        };
+        let key = Self::from_pkcs8(None, alg, &pkcs8).map_err(|_| KeyError::Generate)?;
+        Ok((key, pkcs8))
+    }
+
+    /// Parses a PKCS#8 key. Without a `kid`, the RFC 7638 thumbprint of the
+    /// public key becomes the kid.
+    pub fn from_pkcs8(kid: Option<&str>, alg: KeyAlgorithm, der: &[u8]) -> Result<SigningKey, String> {
+        let (signer, mut jwk) = match alg {
+            KeyAlgorithm::Rs256 => {
+                let kp = RsaKeyPair::from_pkcs8(der).map_err(|e| e.to_string())?;
+                let public = kp.public_key();
+                let jwk = json!({
+                    "e": b64(&public.exponent().big_endian_without_leading_zero()),
+                    "kty": "RSA",
+                    "n": b64(&public.modulus().big_endian_without_leading_zero()),
+                });
+                (Signer::Rsa(kp), jwk)
+            }
+            KeyAlgorithm::Es256 => {
+                let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(|e| e.to_string())?;
+                // Uncompressed point: 0x04 || X (32) || Y (32).
+                let point = kp.public_key().as_ref();
+                if point.len() != 65 {
+                    return Err("unexpected P-256 public key encoding".into());
+                }
+                let jwk = json!({"crv": "P-256", "kty": "EC", "x": b64(&point[1..33]), "y": b64(&point[33..])});
+                (Signer::Ec(kp), jwk)
+            }
+            KeyAlgorithm::EdDsa => {
+                let kp = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|e| e.to_string())?;
+                let jwk = json!({"crv": "Ed25519", "kty": "OKP", "x": b64(kp.public_key().as_ref())});
+                (Signer::Ed(kp), jwk)
+            }
+        };
+        let kid = kid.map(str::to_owned).unwrap_or_else(|| thumbprint(&jwk));
+        let obj = jwk.as_object_mut().expect("built as an object");
+        obj.insert("kid".into(), Value::String(kid.clone()));
+        obj.insert("alg".into(), Value::String(alg.as_str().into()));
+        obj.insert("use".into(), Value::String("sig".into()));
+        Ok(SigningKey { kid, alg, signer, public_jwk: jwk })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn alg(&self) -> KeyAlgorithm {
+        self.alg
+    }
+
+    pub fn public_jwk(&self) -> &Value {
+        &self.public_jwk
+    }
+
+    /// Signs `claims` as a compact JWS with header `{alg, kid, typ}`.
+    pub fn sign_jwt<C: Serialize>(&self, typ: &str, claims: &C) -> Result<String, KeyError> {
+        let header = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
+        let header = serde_json::to_vec(&header).map_err(|_| KeyError::Sign)?;
+        let claims = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
+        let mut message = b64(&header);
+        message.push('.');
+        message.push_str(&b64(&claims));
+        let signature = match &self.signer {
+            Signer::Rsa(kp) => {
+                let mut sig = vec![0u8; kp.public_modulus_len()];
+                kp.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message.as_bytes(), &mut sig)
+                    .map_err(|_| KeyError::Sign)?;
+                sig
+            }
+            Signer::Ec(kp) => kp
+                .sign(&SystemRandom::new(), message.as_bytes())
+                .map_err(|_| KeyError::Sign)?
+                .as_ref()
+                .to_vec(),
+            Signer::Ed(kp) => kp.sign(message.as_bytes()).as_ref().to_vec(),
+        };
+        message.push('.');
+        message.push_str(&b64(&signature));
+        Ok(message)
+    }
+}
+
+/// RFC 7638 JWK thumbprint (SHA-256) of the required public members.
+fn thumbprint(jwk: &Value) -> String {
+    // serde_json's map is ordered by key, which is exactly the
+    // lexicographic order RFC 7638 asks for; the JWK holds only the
+    // required members at this point.
+    let canonical = serde_json::to_string(jwk).expect("JSON values serialise");
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+    b64(digest.as_ref())
+}
+
+/// The keys in use: one active key that signs, plus every published key.
+struct Ring {
+    active: Arc<SigningKey>,
+    jwks: Value,
+    kids: Vec<String>,
+}
+
+/// Loads, creates and serves signing keys. Cheap to share.
+pub struct KeyRing {
+    repo: Arc<dyn KeyRepo>,
+    master: MasterKey,
+    ring: RwLock<Option<Arc<Ring>>>,
+}
+
+impl KeyRing {
+    pub fn new(repo: Arc<dyn KeyRepo>, master: MasterKey) -> Self {
+        KeyRing { repo, master, ring: RwLock::new(None) }
+    }
+
+    /// Loads the stored keys; when there is no active key, generates one
+    /// with `alg`, stores it encrypted and activates it.
+    pub async fn ensure_active(&self, alg: KeyAlgorithm, now: i64) -> Result<(), KeyError> {
+        let published = self.repo.list_published().await?;
+        if !published.iter().any(|k| k.state == KeyState::Active) {
+            self.create_and_activate(alg, now).await?;
+        }
+        self.reload().await
+    }
+
+    /// Generates a new active key; the previous one keeps being published.
+    pub async fn rotate(&self, alg: KeyAlgorithm, now: i64) -> Result<String, KeyError> {
+        let kid = self.create_and_activate(alg, now).await?;
+        self.reload().await?;
+        Ok(kid)
+    }
+
+    async fn create_and_activate(&self, alg: KeyAlgorithm, now: i64) -> Result<String, KeyError> {
+        let (key, pkcs8) = SigningKey::generate(alg)?;
+        let record = SigningKeyRecord {
+            kid: key.kid().to_owned(),
+            alg: alg.as_str().to_owned(),
+            encrypted_private_key: self.master.encrypt(&pkcs8, key.kid()),
+            public_jwk: key.public_jwk().to_string(),
+            state: KeyState::Active,
+            created_at: now,
+            retired_at: None,
+        };
+        self.repo.activate(&record).await?;
+        tracing::info!(kid = key.kid(), alg = %alg, "signing key created");
+        Ok(record.kid)
+    }
+
+    /// Re-reads the published keys (picks up a rotation made elsewhere).
+    /// Keys already loaded are not decrypted again.
+    pub async fn reload(&self) -> Result<(), KeyError> {
+        let records = self.repo.list_published().await?;
+        let kids: Vec<String> = records.iter().map(|r| r.kid.clone()).collect();
+        let current = self.ring.read().expect("key ring lock").clone();
+        let active_record = records
+            .iter()
+            .find(|r| r.state == KeyState::Active)
+            .ok_or(KeyError::NoActiveKey)?;
+        if let Some(ring) = &current {
+            if ring.kids == kids && ring.active.kid() == active_record.kid {
+                return Ok(());
+            }
+        }
+        let active = match &current {
+            Some(ring) if ring.active.kid() == active_record.kid => ring.active.clone(),
+            _ => Arc::new(self.decrypt(active_record)?),
+        };
+        let mut keys = Vec::with_capacity(records.len());
+        for record in &records {
+            let jwk: Value = serde_json::from_str(&record.public_jwk).map_err(|e| KeyError::Corrupt {
+                kid: record.kid.clone(),
+                reason: e.to_string(),
+            })?;
+            keys.push(jwk);
+        }
+        let ring = Ring { active, jwks: json!({ "keys": keys }), kids };
+        *self.ring.write().expect("key ring lock") = Some(Arc::new(ring));
+        Ok(())
+    }
+
+    fn decrypt(&self, record: &SigningKeyRecord) -> Result<SigningKey, KeyError> {
+        let corrupt = |reason: String| KeyError::Corrupt { kid: record.kid.clone(), reason };
+        let alg: KeyAlgorithm = record.alg.parse().map_err(corrupt)?;
+        let der = self
+            .master
+            .decrypt(&record.encrypted_private_key, &record.kid)
+            .map_err(|e| corrupt(e.to_string()))?;
+        SigningKey::from_pkcs8(Some(&record.kid), alg, &der).map_err(corrupt)
+    }
+
+    fn current(&self) -> Result<Arc<Ring>, KeyError> {
+        self.ring.read().expect("key ring lock").clone().ok_or(KeyError::NoActiveKey)
+    }
+
+    /// The key that signs new tokens.
+    pub fn active(&self) -> Result<Arc<SigningKey>, KeyError> {
+        Ok(self.current()?.active.clone())
+    }
+
+    /// The JWK Set of every published key.
+    pub fn jwks(&self) -> Result<Value, KeyError> {
+        Ok(self.current()?.jwks.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_algorithm_generates_signs_and_reloads() {
+        for alg in [KeyAlgorithm::Rs256, KeyAlgorithm::Es256, KeyAlgorithm::EdDsa] {
+            let (key, der) = SigningKey::generate(alg).unwrap();
+            let again = SigningKey::from_pkcs8(Some(key.kid()), alg, &der).unwrap();
+            assert_eq!(key.public_jwk(), again.public_jwk());
+            let jwt = key.sign_jwt("at+jwt", &json!({"sub": "x"})).unwrap();
+            assert_eq!(jwt.split('.').count(), 3);
+            assert_eq!(key.public_jwk()["alg"], alg.as_str());
+            assert_eq!(key.public_jwk()["kid"], key.kid());
+        }
+    }
+
+    #[test]
+    fn algorithm_names_parse() {
+        assert_eq!("es256".parse::<KeyAlgorithm>(), Ok(KeyAlgorithm::Es256));
+        assert_eq!("EdDSA".parse::<KeyAlgorithm>(), Ok(KeyAlgorithm::EdDsa));
+        assert!("HS256".parse::<KeyAlgorithm>().is_err());
+    }
+}

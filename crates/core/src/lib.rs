@@ -1,0 +1,19 @@
+//! Latchkey's domain: the model, the repository traits, client
+//! authentication, the grants and token issuing. No HTTP, no SQL.
+
+pub mod client_auth;
+pub mod clock;
+pub mod domain;
+pub mod duration;
+pub mod error;
+pub mod grant;
+pub mod issuer;
+pub mod keys;
+pub mod meta;
+pub mod model;
+pub mod password;
+pub mod scope;
+pub mod secrets;
+pub mod store;
+
+pub use error::{OAuthError, OAuthErrorKind};

@@ -1,0 +1,68 @@
+/// One sign-in: started by a password grant, continued by each refresh.
+/// Every refresh token of the family carries its id (`sid`); revoking the
+/// session ends them all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub id: String,
+    pub user_id: String,
+    pub app_id: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A refresh token as stored: only the SHA-256 of the token is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    pub token_hash: String,
+    pub session_id: String,
+    pub app_id: String,
+    pub user_id: String,
+    /// Space-separated granted scope.
+    pub scope: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    /// Set when the token was exchanged for its successor.
+    pub rotated_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Signs new tokens (exactly one key at a time).
+    Active,
+    /// No longer signs, still published so its tokens verify.
+    Retiring,
+    /// Gone from the JWKS.
+    Retired,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Active => "active",
+            KeyState::Retiring => "retiring",
+            KeyState::Retired => "retired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(KeyState::Active),
+            "retiring" => Some(KeyState::Retiring),
+            "retired" => Some(KeyState::Retired),
+            _ => None,
+        }
+    }
+}
+
+/// A signing key as stored: the private key encrypted under the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub alg: String,
+    pub encrypted_private_key: Vec<u8>,
+    pub public_jwk: String,
+    pub state: KeyState,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}

@@ -1,0 +1,27 @@
+use super::AppRole;
+
+/// A user of the identity domain. `id` is immutable and is the `sub` of
+/// every token issued to the user; `username` is unique ignoring case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    /// PHC string (argon2id for passwords Latchkey hashed itself). `None`
+    /// means the user cannot sign in with a password.
+    pub password_hash: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub email: Option<String>,
+    pub active: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub app_roles: Vec<AppRole>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}

@@ -1,0 +1,147 @@
+//! Repository traits: what the services need from storage, one trait per
+//! aggregate. Each method is one transaction; what must be atomic is one
+//! purpose-named method. Implemented for SQLite and PostgreSQL in
+//! `latchkey-store`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::{ApplySummary, DomainPlan};
+use crate::model::{App, AppRole, RefreshTokenRecord, ResourceServer, Session, SigningKeyRecord, User};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The database cannot be reached or timed out: answer 503.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A new user created outside the domain file (bootstrap admin, CLI, demo).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub password_hash: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub email: Option<String>,
+    pub app_roles: Vec<AppRole>,
+}
+
+#[async_trait]
+pub trait UserRepo: Send + Sync {
+    /// Case-insensitive lookup.
+    async fn find_by_username(&self, username: &str) -> StoreResult<Option<User>>;
+    async fn find_by_id(&self, id: &str) -> StoreResult<Option<User>>;
+    async fn list(&self) -> StoreResult<Vec<User>>;
+    async fn create(&self, user: NewUser, now: i64) -> StoreResult<User>;
+    async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()>;
+    async fn set_active(&self, user_id: &str, active: bool, now: i64) -> StoreResult<()>;
+    async fn delete(&self, user_id: &str) -> StoreResult<()>;
+    /// Roles held directly and through groups, deduplicated.
+    async fn effective_roles(&self, user_id: &str) -> StoreResult<Vec<AppRole>>;
+    async fn exists_with_role(&self, role: AppRole) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait AppRepo: Send + Sync {
+    async fn find_by_client_id(&self, client_id: &str) -> StoreResult<Option<App>>;
+    async fn list(&self) -> StoreResult<Vec<App>>;
+    async fn set_secret_hash(&self, app_id: &str, hash: &str, now: i64) -> StoreResult<()>;
+    async fn delete(&self, app_id: &str) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait ResourceServerRepo: Send + Sync {
+    async fn list(&self) -> StoreResult<Vec<ResourceServer>>;
+}
+
+/// Outcome of exchanging a refresh token for its successor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    Rotated,
+    /// The token had already been exchanged (or its session ended): the
+    /// session is now revoked, and with it every token of the family.
+    ReuseDetected,
+}
+
+#[async_trait]
+pub trait TokenRepo: Send + Sync {
+    /// Starts a session and stores its first refresh token, atomically.
+    async fn start_session(
+        &self,
+        session: &Session,
+        first_refresh: Option<&RefreshTokenRecord>,
+    ) -> StoreResult<()>;
+    async fn find_refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>>;
+    async fn find_session(&self, session_id: &str) -> StoreResult<Option<Session>>;
+    /// Marks `old_hash` rotated and stores `new` in one transaction, if and
+    /// only if `old_hash` was not rotated before and its session is live;
+    /// otherwise revokes the session.
+    async fn rotate_refresh(
+        &self,
+        old_hash: &str,
+        new: &RefreshTokenRecord,
+        now: i64,
+    ) -> StoreResult<Rotation>;
+    async fn revoke_session(&self, session_id: &str, now: i64) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait KeyRepo: Send + Sync {
+    /// Keys that are published (active and retiring), newest first.
+    async fn list_published(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    async fn list_all(&self) -> StoreResult<Vec<SigningKeyRecord>>;
+    /// Stores `key` as the active key; the previous active key becomes
+    /// retiring. Atomic.
+    async fn activate(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait DomainRepo: Send + Sync {
+    /// Applies a validated plan in one transaction: creates what is missing,
+    /// updates what differs, touches nothing else.
+    async fn apply(&self, plan: &DomainPlan, now: i64) -> StoreResult<ApplySummary>;
+    /// Names of every group (so a domain file may refer to them).
+    async fn group_names(&self) -> StoreResult<Vec<String>>;
+    /// True when the domain holds no resource server and no app.
+    async fn is_empty(&self) -> StoreResult<bool>;
+    /// Round trip to the database (readiness).
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Every repository, as trait objects: handlers carry no generic bounds.
+#[derive(Clone)]
+pub struct Repos {
+    pub users: Arc<dyn UserRepo>,
+    pub apps: Arc<dyn AppRepo>,
+    pub resource_servers: Arc<dyn ResourceServerRepo>,
+    pub tokens: Arc<dyn TokenRepo>,
+    pub keys: Arc<dyn KeyRepo>,
+    pub domain: Arc<dyn DomainRepo>,
+}
+
+impl Repos {
+    /// All repositories served by one backend value.
+    pub fn from_backend<B>(backend: Arc<B>) -> Self
+    where
+        B: UserRepo + AppRepo + ResourceServerRepo + TokenRepo + KeyRepo + DomainRepo + 'static,
+    {
+        Repos {
+            users: backend.clone(),
+            apps: backend.clone(),
+            resource_servers: backend.clone(),
+            tokens: backend.clone(),
+            keys: backend.clone(),
+            domain: backend,
+        }
+    }
+}
