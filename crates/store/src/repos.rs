@@ -1,0 +1,564 @@
+//! The repository implementations, written once and stamped out for each
+//! engine by `impl_repos!`: the SQL is portable (`$n` placeholders,
+//! `ON CONFLICT`, `RETURNING` work on both), so only connection setup,
+//! migrations and the write-transaction statement differ per engine.
+
+macro_rules! impl_repos {
+    ($store:ident, $db:ty, $begin_write:expr) => {
+        use async_trait::async_trait;
+        use latchkey_core::domain::{ApplySummary, AppSpec, ChangeOutcome, DomainPlan, GroupSpec, HashChange, ResourceServerSpec, UserSpec};
+        use latchkey_core::model::{App, AppRole, RefreshTokenRecord, ResourceServer, Session, SigningKeyRecord, User};
+        use latchkey_core::store::{AppRepo, DomainRepo, KeyRepo, NewUser, ResourceServerRepo, Rotation, StoreResult, TokenRepo, UserRepo};
+
+        use crate::error::map_err;
+        use crate::rows::{grants_json, roles_json, to_json, AppRow, KeyRow, RefreshRow, ResourceServerRow, SessionRow, UserRow};
+
+        type Tx = sqlx::Transaction<'static, $db>;
+
+        const USER_COLUMNS: &str = "id, username, password_hash, given_name, family_name, email, active, created_at, updated_at";
+        const APP_COLUMNS: &str = "id, client_id, name, app_type, secret_hash, grant_types, redirect_uris, scopes, app_roles, jwks, certificate, access_token_ttl, refresh_token_ttl, created_at, updated_at";
+
+        fn new_id() -> String {
+            uuid::Uuid::now_v7().to_string()
+        }
+
+        fn username_key(username: &str) -> String {
+            username.to_lowercase()
+        }
+
+        impl $store {
+            async fn begin_write(&self) -> StoreResult<Tx> {
+                self.pool.begin_with($begin_write).await.map_err(map_err)
+            }
+        }
+
+        #[async_trait]
+        impl UserRepo for $store {
+            async fn find_by_username(&self, username: &str) -> StoreResult<Option<User>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = $1");
+                let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(username_key(username))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.map(User::from))
+            }
+
+            async fn find_by_id(&self, id: &str) -> StoreResult<Option<User>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+                let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.map(User::from))
+            }
+
+            async fn list(&self) -> StoreResult<Vec<User>> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username_key");
+                let rows: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(rows.into_iter().map(User::from).collect())
+            }
+
+            async fn create(&self, user: NewUser, now: i64) -> StoreResult<User> {
+                let id = new_id();
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO users (id, username, username_key, password_hash, given_name, family_name, email, active, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $8)",
+                )
+                .bind(&id)
+                .bind(&user.username)
+                .bind(username_key(&user.username))
+                .bind(&user.password_hash)
+                .bind(&user.given_name)
+                .bind(&user.family_name)
+                .bind(&user.email)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                for role in &user.app_roles {
+                    sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
+                        .bind(&id)
+                        .bind(role.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(User {
+                    id,
+                    username: user.username,
+                    password_hash: user.password_hash,
+                    given_name: user.given_name,
+                    family_name: user.family_name,
+                    email: user.email,
+                    active: true,
+                    created_at: now,
+                    updated_at: now,
+                })
+            }
+
+            async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                    .bind(hash)
+                    .bind(now)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                found(done.rows_affected())
+            }
+
+            async fn set_active(&self, user_id: &str, active: bool, now: i64) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE users SET active = $1, updated_at = $2 WHERE id = $3")
+                    .bind(active)
+                    .bind(now)
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                found(done.rows_affected())
+            }
+
+            async fn delete(&self, user_id: &str) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM users WHERE id = $1")
+                    .bind(user_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                found(done.rows_affected())
+            }
+
+            async fn effective_roles(&self, user_id: &str) -> StoreResult<Vec<AppRole>> {
+                let names: Vec<(String,)> = sqlx::query_as(
+                    "SELECT role FROM user_roles WHERE user_id = $1 \
+                     UNION SELECT gr.role FROM group_roles gr JOIN user_groups ug ON ug.group_id = gr.group_id WHERE ug.user_id = $1",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                let mut roles: Vec<AppRole> = names.iter().filter_map(|(n,)| n.parse().ok()).collect();
+                roles.sort();
+                roles.dedup();
+                Ok(roles)
+            }
+
+            async fn exists_with_role(&self, role: AppRole) -> StoreResult<bool> {
+                let row: Option<(String,)> = sqlx::query_as(
+                    "SELECT user_id FROM user_roles WHERE role = $1 \
+                     UNION SELECT ug.user_id FROM user_groups ug JOIN group_roles gr ON gr.group_id = ug.group_id WHERE gr.role = $1 \
+                     LIMIT 1",
+                )
+                .bind(role.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(row.is_some())
+            }
+        }
+
+        fn found(rows: u64) -> StoreResult<()> {
+            if rows == 0 { Err(latchkey_core::store::StoreError::NotFound) } else { Ok(()) }
+        }
+
+        #[async_trait]
+        impl AppRepo for $store {
+            async fn find_by_client_id(&self, client_id: &str) -> StoreResult<Option<App>> {
+                let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1");
+                let row: Option<AppRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(client_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                row.map(App::try_from).transpose()
+            }
+
+            async fn list(&self) -> StoreResult<Vec<App>> {
+                let sql = format!("SELECT {APP_COLUMNS} FROM apps ORDER BY client_id");
+                let rows: Vec<AppRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                rows.into_iter().map(App::try_from).collect()
+            }
+
+            async fn set_secret_hash(&self, app_id: &str, hash: &str, now: i64) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE apps SET secret_hash = $1, updated_at = $2 WHERE id = $3")
+                    .bind(hash)
+                    .bind(now)
+                    .bind(app_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                found(done.rows_affected())
+            }
+
+            async fn delete(&self, app_id: &str) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM apps WHERE id = $1")
+                    .bind(app_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                found(done.rows_affected())
+            }
+        }
+
+        #[async_trait]
+        impl ResourceServerRepo for $store {
+            async fn list(&self) -> StoreResult<Vec<ResourceServer>> {
+                let rows: Vec<ResourceServerRow> = sqlx::query_as(
+                    "SELECT id, name, audience, scopes, created_at, updated_at FROM resource_servers ORDER BY audience",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                rows.into_iter().map(ResourceServer::try_from).collect()
+            }
+        }
+
+        const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, session_id, app_id, user_id, scope, issued_at, expires_at, rotated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)";
+
+        fn insert_refresh<'q>(r: &'q RefreshTokenRecord) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+            sqlx::query(INSERT_REFRESH)
+                .bind(&r.token_hash)
+                .bind(&r.session_id)
+                .bind(&r.app_id)
+                .bind(&r.user_id)
+                .bind(&r.scope)
+                .bind(r.issued_at)
+                .bind(r.expires_at)
+        }
+
+        #[async_trait]
+        impl TokenRepo for $store {
+            async fn start_session(&self, session: &Session, first_refresh: Option<&RefreshTokenRecord>) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("INSERT INTO sessions (id, user_id, app_id, auth_time, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, NULL)")
+                    .bind(&session.id)
+                    .bind(&session.user_id)
+                    .bind(&session.app_id)
+                    .bind(session.auth_time)
+                    .bind(session.created_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if let Some(refresh) = first_refresh {
+                    insert_refresh(refresh).execute(&mut *tx).await.map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn find_refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>> {
+                let row: Option<RefreshRow> = sqlx::query_as(
+                    "SELECT token_hash, session_id, app_id, user_id, scope, issued_at, expires_at, rotated_at FROM refresh_tokens WHERE token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(row.map(RefreshTokenRecord::from))
+            }
+
+            async fn find_session(&self, session_id: &str) -> StoreResult<Option<Session>> {
+                let row: Option<SessionRow> = sqlx::query_as(
+                    "SELECT id, user_id, app_id, auth_time, created_at, revoked_at FROM sessions WHERE id = $1",
+                )
+                .bind(session_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(row.map(Session::from))
+            }
+
+            async fn rotate_refresh(&self, old_hash: &str, new: &RefreshTokenRecord, now: i64) -> StoreResult<Rotation> {
+                let mut tx = self.begin_write().await?;
+                // The conditional update is the linearisation point: of two
+                // concurrent rotations of one token, exactly one matches.
+                let rotated = sqlx::query(
+                    "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL \
+                     AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL)",
+                )
+                .bind(now)
+                .bind(old_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+                if rotated == 0 {
+                    sqlx::query(
+                        "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) \
+                         WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $2)",
+                    )
+                    .bind(now)
+                    .bind(old_hash)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)?;
+                    return Ok(Rotation::ReuseDetected);
+                }
+                insert_refresh(new).execute(&mut *tx).await.map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(Rotation::Rotated)
+            }
+
+            async fn revoke_session(&self, session_id: &str, now: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
+                    .bind(now)
+                    .bind(session_id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+        }
+
+        const KEY_COLUMNS: &str = "kid, alg, encrypted_private_key, public_jwk, state, created_at, retired_at";
+
+        #[async_trait]
+        impl KeyRepo for $store {
+            async fn list_published(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+                let sql = format!("SELECT {KEY_COLUMNS} FROM signing_keys WHERE state IN ('active', 'retiring') ORDER BY created_at DESC, kid");
+                let rows: Vec<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await.map_err(map_err)?;
+                rows.into_iter().map(SigningKeyRecord::try_from).collect()
+            }
+
+            async fn list_all(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+                let sql = format!("SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY created_at DESC, kid");
+                let rows: Vec<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await.map_err(map_err)?;
+                rows.into_iter().map(SigningKeyRecord::try_from).collect()
+            }
+
+            async fn activate(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("UPDATE signing_keys SET state = 'retiring' WHERE state = 'active'")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, alg, encrypted_private_key, public_jwk, state, created_at, retired_at) \
+                     VALUES ($1, $2, $3, $4, 'active', $5, NULL)",
+                )
+                .bind(&key.kid)
+                .bind(&key.alg)
+                .bind(&key.encrypted_private_key)
+                .bind(&key.public_jwk)
+                .bind(key.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+        }
+
+        impl $store {
+            async fn apply_resource_server(tx: &mut Tx, spec: &ResourceServerSpec, now: i64) -> Result<ChangeOutcome, sqlx::Error> {
+                let scopes = to_json(&spec.scopes);
+                let current: Option<(String, String, String)> =
+                    sqlx::query_as("SELECT id, name, scopes FROM resource_servers WHERE audience = $1")
+                        .bind(&spec.audience)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                match current {
+                    None => {
+                        sqlx::query("INSERT INTO resource_servers (id, name, audience, scopes, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
+                            .bind(new_id()).bind(&spec.name).bind(&spec.audience).bind(&scopes).bind(now)
+                            .execute(&mut **tx).await?;
+                        Ok(ChangeOutcome::Created)
+                    }
+                    Some((_, name, stored)) if name == spec.name && stored == scopes => Ok(ChangeOutcome::Unchanged),
+                    Some((id, _, _)) => {
+                        sqlx::query("UPDATE resource_servers SET name = $1, scopes = $2, updated_at = $3 WHERE id = $4")
+                            .bind(&spec.name).bind(&scopes).bind(now).bind(&id)
+                            .execute(&mut **tx).await?;
+                        Ok(ChangeOutcome::Updated)
+                    }
+                }
+            }
+
+            async fn apply_group(tx: &mut Tx, spec: &GroupSpec, now: i64) -> Result<ChangeOutcome, sqlx::Error> {
+                let current: Option<(String,)> = sqlx::query_as("SELECT id FROM groups WHERE name = $1")
+                    .bind(&spec.name).fetch_optional(&mut **tx).await?;
+                let (id, outcome) = match current {
+                    Some((id,)) => {
+                        let roles: Vec<(String,)> = sqlx::query_as("SELECT role FROM group_roles WHERE group_id = $1 ORDER BY role")
+                            .bind(&id).fetch_all(&mut **tx).await?;
+                        if sorted_names(&spec.app_roles) == roles.into_iter().map(|(r,)| r).collect::<Vec<_>>() {
+                            return Ok(ChangeOutcome::Unchanged);
+                        }
+                        sqlx::query("UPDATE groups SET updated_at = $1 WHERE id = $2").bind(now).bind(&id).execute(&mut **tx).await?;
+                        sqlx::query("DELETE FROM group_roles WHERE group_id = $1").bind(&id).execute(&mut **tx).await?;
+                        (id, ChangeOutcome::Updated)
+                    }
+                    None => {
+                        let id = new_id();
+                        sqlx::query("INSERT INTO groups (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
+                            .bind(&id).bind(&spec.name).bind(now).execute(&mut **tx).await?;
+                        (id, ChangeOutcome::Created)
+                    }
+                };
+                for role in &spec.app_roles {
+                    sqlx::query("INSERT INTO group_roles (group_id, role) VALUES ($1, $2)")
+                        .bind(&id).bind(role.as_str()).execute(&mut **tx).await?;
+                }
+                Ok(outcome)
+            }
+
+            async fn apply_user(tx: &mut Tx, spec: &UserSpec, now: i64) -> Result<ChangeOutcome, sqlx::Error> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username_key = $1");
+                let current: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(username_key(&spec.username)).fetch_optional(&mut **tx).await?;
+                let (id, outcome) = match current {
+                    Some(row) => {
+                        let groups: Vec<(String,)> = sqlx::query_as(
+                            "SELECT g.name FROM groups g JOIN user_groups ug ON ug.group_id = g.id WHERE ug.user_id = $1 ORDER BY g.name",
+                        ).bind(&row.id).fetch_all(&mut **tx).await?;
+                        let roles: Vec<(String,)> = sqlx::query_as("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
+                            .bind(&row.id).fetch_all(&mut **tx).await?;
+                        let hash = match &spec.password { HashChange::Keep => row.password_hash.clone(), HashChange::Set(h) => Some(h.clone()) };
+                        let same_row = row.username == spec.username && row.password_hash == hash
+                            && row.given_name == spec.given_name && row.family_name == spec.family_name
+                            && row.email == spec.email && row.active == spec.active;
+                        let same_groups = groups.into_iter().map(|(g,)| g).collect::<Vec<_>>() == spec.groups;
+                        let same_roles = roles.into_iter().map(|(r,)| r).collect::<Vec<_>>() == sorted_names(&spec.app_roles);
+                        if same_row && same_groups && same_roles {
+                            return Ok(ChangeOutcome::Unchanged);
+                        }
+                        sqlx::query(
+                            "UPDATE users SET username = $1, password_hash = $2, given_name = $3, family_name = $4, email = $5, active = $6, updated_at = $7 WHERE id = $8",
+                        )
+                        .bind(&spec.username).bind(&hash).bind(&spec.given_name).bind(&spec.family_name)
+                        .bind(&spec.email).bind(spec.active).bind(now).bind(&row.id)
+                        .execute(&mut **tx).await?;
+                        sqlx::query("DELETE FROM user_groups WHERE user_id = $1").bind(&row.id).execute(&mut **tx).await?;
+                        sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(&row.id).execute(&mut **tx).await?;
+                        (row.id, ChangeOutcome::Updated)
+                    }
+                    None => {
+                        let id = new_id();
+                        let hash = match &spec.password { HashChange::Keep => None, HashChange::Set(h) => Some(h.clone()) };
+                        sqlx::query(
+                            "INSERT INTO users (id, username, username_key, password_hash, given_name, family_name, email, active, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                        )
+                        .bind(&id).bind(&spec.username).bind(username_key(&spec.username)).bind(&hash)
+                        .bind(&spec.given_name).bind(&spec.family_name).bind(&spec.email).bind(spec.active).bind(now)
+                        .execute(&mut **tx).await?;
+                        (id, ChangeOutcome::Created)
+                    }
+                };
+                for group in &spec.groups {
+                    sqlx::query("INSERT INTO user_groups (user_id, group_id) SELECT $1, id FROM groups WHERE name = $2")
+                        .bind(&id).bind(group).execute(&mut **tx).await?;
+                }
+                for role in &spec.app_roles {
+                    sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
+                        .bind(&id).bind(role.as_str()).execute(&mut **tx).await?;
+                }
+                Ok(outcome)
+            }
+
+            async fn apply_app(tx: &mut Tx, spec: &AppSpec, now: i64) -> Result<ChangeOutcome, sqlx::Error> {
+                let sql = format!("SELECT {APP_COLUMNS} FROM apps WHERE client_id = $1");
+                let current: Option<AppRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(&spec.client_id).fetch_optional(&mut **tx).await?;
+                let (grant_types, redirect_uris, scopes, app_roles) = (
+                    grants_json(&spec.grant_types), to_json(&spec.redirect_uris), to_json(&spec.scopes), roles_json(&spec.app_roles),
+                );
+                match current {
+                    Some(row) => {
+                        let secret = match &spec.secret { HashChange::Keep => row.secret_hash.clone(), HashChange::Set(h) => Some(h.clone()) };
+                        let same = row.name == spec.name && row.app_type == spec.app_type.as_str() && row.secret_hash == secret
+                            && row.grant_types == grant_types && row.redirect_uris == redirect_uris && row.scopes == scopes
+                            && row.app_roles == app_roles && row.jwks == spec.jwks && row.certificate == spec.certificate
+                            && row.access_token_ttl == spec.access_token_ttl && row.refresh_token_ttl == spec.refresh_token_ttl;
+                        if same {
+                            return Ok(ChangeOutcome::Unchanged);
+                        }
+                        sqlx::query(
+                            "UPDATE apps SET name = $1, app_type = $2, secret_hash = $3, grant_types = $4, redirect_uris = $5, scopes = $6, \
+                             app_roles = $7, jwks = $8, certificate = $9, access_token_ttl = $10, refresh_token_ttl = $11, updated_at = $12 WHERE id = $13",
+                        )
+                        .bind(&spec.name).bind(spec.app_type.as_str()).bind(&secret).bind(&grant_types).bind(&redirect_uris)
+                        .bind(&scopes).bind(&app_roles).bind(&spec.jwks).bind(&spec.certificate)
+                        .bind(spec.access_token_ttl).bind(spec.refresh_token_ttl).bind(now).bind(&row.id)
+                        .execute(&mut **tx).await?;
+                        Ok(ChangeOutcome::Updated)
+                    }
+                    None => {
+                        let secret = match &spec.secret { HashChange::Keep => None, HashChange::Set(h) => Some(h.clone()) };
+                        sqlx::query(
+                            "INSERT INTO apps (id, client_id, name, app_type, secret_hash, grant_types, redirect_uris, scopes, app_roles, jwks, certificate, \
+                             access_token_ttl, refresh_token_ttl, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+                        )
+                        .bind(new_id()).bind(&spec.client_id).bind(&spec.name).bind(spec.app_type.as_str()).bind(&secret)
+                        .bind(&grant_types).bind(&redirect_uris).bind(&scopes).bind(&app_roles).bind(&spec.jwks).bind(&spec.certificate)
+                        .bind(spec.access_token_ttl).bind(spec.refresh_token_ttl).bind(now)
+                        .execute(&mut **tx).await?;
+                        Ok(ChangeOutcome::Created)
+                    }
+                }
+            }
+        }
+
+        fn sorted_names(roles: &[AppRole]) -> Vec<String> {
+            let mut names: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
+            names.sort();
+            names
+        }
+
+        #[async_trait]
+        impl DomainRepo for $store {
+            async fn apply(&self, plan: &DomainPlan, now: i64) -> StoreResult<ApplySummary> {
+                let mut tx = self.begin_write().await?;
+                let mut summary = ApplySummary::default();
+                for spec in &plan.resource_servers {
+                    let outcome = Self::apply_resource_server(&mut tx, spec, now).await.map_err(map_err)?;
+                    summary.record("resource_server", &spec.audience, outcome);
+                }
+                for spec in &plan.groups {
+                    let outcome = Self::apply_group(&mut tx, spec, now).await.map_err(map_err)?;
+                    summary.record("group", &spec.name, outcome);
+                }
+                for spec in &plan.users {
+                    let outcome = Self::apply_user(&mut tx, spec, now).await.map_err(map_err)?;
+                    summary.record("user", &spec.username, outcome);
+                }
+                for spec in &plan.apps {
+                    let outcome = Self::apply_app(&mut tx, spec, now).await.map_err(map_err)?;
+                    summary.record("app", &spec.client_id, outcome);
+                }
+                tx.commit().await.map_err(map_err)?;
+                Ok(summary)
+            }
+
+            async fn group_names(&self) -> StoreResult<Vec<String>> {
+                let rows: Vec<(String,)> = sqlx::query_as("SELECT name FROM groups ORDER BY name")
+                    .fetch_all(&self.pool).await.map_err(map_err)?;
+                Ok(rows.into_iter().map(|(n,)| n).collect())
+            }
+
+            async fn is_empty(&self) -> StoreResult<bool> {
+                let row: (i64,) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM resource_servers) + (SELECT COUNT(*) FROM apps)",
+                )
+                .fetch_one(&self.pool).await.map_err(map_err)?;
+                Ok(row.0 == 0)
+            }
+
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use impl_repos;

@@ -1,0 +1,204 @@
+//! Rows as both engines return them, and their conversion to the model.
+//! List-valued app fields are stored as JSON text.
+
+use latchkey_core::model::{App, AppRole, AppType, GrantType, KeyState, RefreshTokenRecord, ResourceServer, Session, SigningKeyRecord, User};
+use latchkey_core::store::StoreError;
+
+fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+    StoreError::Other(format!("stored {what} is unreadable: {detail}"))
+}
+
+pub(crate) fn to_json(list: &[impl AsRef<str>]) -> String {
+    serde_json::to_string(&list.iter().map(AsRef::as_ref).collect::<Vec<&str>>()).expect("strings serialise")
+}
+
+fn from_json(what: &str, text: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt(what, e))
+}
+
+fn parse_all<T: std::str::FromStr>(what: &str, text: &str) -> Result<Vec<T>, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    from_json(what, text)?.iter().map(|s| s.parse::<T>().map_err(|e| corrupt(what, e))).collect()
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub password_hash: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub email: Option<String>,
+    pub active: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<UserRow> for User {
+    fn from(r: UserRow) -> Self {
+        User {
+            id: r.id,
+            username: r.username,
+            password_hash: r.password_hash,
+            given_name: r.given_name,
+            family_name: r.family_name,
+            email: r.email,
+            active: r.active,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AppRow {
+    pub id: String,
+    pub client_id: String,
+    pub name: String,
+    pub app_type: String,
+    pub secret_hash: Option<String>,
+    pub grant_types: String,
+    pub redirect_uris: String,
+    pub scopes: String,
+    pub app_roles: String,
+    pub jwks: Option<String>,
+    pub certificate: Option<String>,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl TryFrom<AppRow> for App {
+    type Error = StoreError;
+    fn try_from(r: AppRow) -> Result<Self, StoreError> {
+        Ok(App {
+            app_type: r.app_type.parse::<AppType>().map_err(|e| corrupt("app type", e))?,
+            grant_types: parse_all::<GrantType>("grant types", &r.grant_types)?,
+            redirect_uris: from_json("redirect URIs", &r.redirect_uris)?,
+            scopes: from_json("scopes", &r.scopes)?,
+            app_roles: parse_all::<AppRole>("app roles", &r.app_roles)?,
+            id: r.id,
+            client_id: r.client_id,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            jwks: r.jwks,
+            certificate: r.certificate,
+            access_token_ttl: r.access_token_ttl,
+            refresh_token_ttl: r.refresh_token_ttl,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ResourceServerRow {
+    pub id: String,
+    pub name: String,
+    pub audience: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl TryFrom<ResourceServerRow> for ResourceServer {
+    type Error = StoreError;
+    fn try_from(r: ResourceServerRow) -> Result<Self, StoreError> {
+        Ok(ResourceServer {
+            scopes: from_json("resource server scopes", &r.scopes)?,
+            id: r.id,
+            name: r.name,
+            audience: r.audience,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    pub id: String,
+    pub user_id: String,
+    pub app_id: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+impl From<SessionRow> for Session {
+    fn from(r: SessionRow) -> Self {
+        Session {
+            id: r.id,
+            user_id: r.user_id,
+            app_id: r.app_id,
+            auth_time: r.auth_time,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RefreshRow {
+    pub token_hash: String,
+    pub session_id: String,
+    pub app_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub rotated_at: Option<i64>,
+}
+
+impl From<RefreshRow> for RefreshTokenRecord {
+    fn from(r: RefreshRow) -> Self {
+        RefreshTokenRecord {
+            token_hash: r.token_hash,
+            session_id: r.session_id,
+            app_id: r.app_id,
+            user_id: r.user_id,
+            scope: r.scope,
+            issued_at: r.issued_at,
+            expires_at: r.expires_at,
+            rotated_at: r.rotated_at,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    pub kid: String,
+    pub alg: String,
+    pub encrypted_private_key: Vec<u8>,
+    pub public_jwk: String,
+    pub state: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+impl TryFrom<KeyRow> for SigningKeyRecord {
+    type Error = StoreError;
+    fn try_from(r: KeyRow) -> Result<Self, StoreError> {
+        Ok(SigningKeyRecord {
+            state: KeyState::parse(&r.state).ok_or_else(|| corrupt("key state", &r.state))?,
+            kid: r.kid,
+            alg: r.alg,
+            encrypted_private_key: r.encrypted_private_key,
+            public_jwk: r.public_jwk,
+            created_at: r.created_at,
+            retired_at: r.retired_at,
+        })
+    }
+}
+
+/// The comparable state of a stored app, for `apply`.
+pub(crate) fn roles_json(roles: &[AppRole]) -> String {
+    to_json(&roles.iter().map(|r| r.as_str()).collect::<Vec<_>>())
+}
+
+pub(crate) fn grants_json(grants: &[GrantType]) -> String {
+    to_json(&grants.iter().map(|g| g.as_str()).collect::<Vec<_>>())
+}
