@@ -1,0 +1,11 @@
+//! The `latchkey` binary as a library: the command line, configuration,
+//! and the wiring of store, services and HTTP. `testkit` and the
+//! benchmarks start the server through [`server::start`].
+
+pub mod bootstrap;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod context;
+pub mod master_key;
+pub mod server;

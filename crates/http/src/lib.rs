@@ -1,0 +1,12 @@
+//! Latchkey's HTTP layer (axum). Parses requests, calls the core services,
+//! renders their answers. `error.rs` is the only place that knows status
+//! codes.
+
+mod client_credentials;
+mod error;
+mod form;
+mod routes;
+mod state;
+
+pub use routes::router;
+pub use state::{AppState, HttpLimits};

@@ -1,0 +1,124 @@
+//! What a first start creates: the `admin` user, and with `--demo` a demo
+//! domain with ready-to-paste `curl` commands.
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use latchkey_core::model::AppRole;
+use latchkey_core::password::Password;
+use latchkey_core::secrets::random_token;
+use latchkey_core::store::NewUser;
+
+use crate::context::Context;
+
+pub const ADMIN_USERNAME: &str = "admin";
+
+/// Creates `admin` with the Identity Domain Administrator role when no
+/// user holds that role. Returns the generated password, if one was made.
+pub async fn ensure_admin(ctx: &Context, configured_password: Option<&str>) -> anyhow::Result<Option<String>> {
+    let users = &ctx.store.repos.users;
+    if users.exists_with_role(AppRole::IdentityDomainAdministrator).await? {
+        return Ok(None);
+    }
+    if users.find_by_username(ADMIN_USERNAME).await?.is_some() {
+        tracing::warn!("no user holds the Identity Domain Administrator role, and a user named admin exists without it");
+        return Ok(None);
+    }
+    let generated = configured_password.is_none().then(random_token);
+    let password = configured_password.map(str::to_owned).or(generated.clone()).expect("one of them is set");
+    let hash = ctx.hasher.hash(&Password::new(password)).await.context("hashing the admin password")?;
+    users
+        .create(
+            NewUser {
+                username: ADMIN_USERNAME.to_owned(),
+                password_hash: Some(hash),
+                given_name: None,
+                family_name: Some("Administrator".to_owned()),
+                email: None,
+                app_roles: vec![AppRole::IdentityDomainAdministrator],
+            },
+            ctx.clock.now(),
+        )
+        .await?;
+    tracing::info!("created the admin user");
+    Ok(generated)
+}
+
+pub const DEMO_AUDIENCE: &str = "https://api.demo.latchkey/";
+pub const DEMO_CLIENT_ID: &str = "demo-app";
+pub const DEMO_USERNAME: &str = "demo.user";
+
+/// Demo credentials, regenerated at each `--demo` start so the printed
+/// commands always work (secrets are stored only as hashes and cannot be
+/// shown again).
+pub struct Demo {
+    pub client_secret: String,
+    pub password: String,
+}
+
+/// Seeds the demo domain on an empty database, or re-keys it when it is
+/// already there. `None` when the database holds another domain.
+pub async fn seed_demo(ctx: &Context) -> anyhow::Result<Option<Demo>> {
+    let has_demo = ctx.store.repos.apps.find_by_client_id(DEMO_CLIENT_ID).await?.is_some();
+    if !has_demo && !ctx.store.repos.domain.is_empty().await? {
+        return Ok(None);
+    }
+    let demo = Demo { client_secret: random_token(), password: random_token() };
+    let file = format!(
+        r#"
+[[resource_servers]]
+name = "Demo API"
+audience = "{DEMO_AUDIENCE}"
+scopes = ["read", "write"]
+
+[[users]]
+username = "{DEMO_USERNAME}"
+password = "{password}"
+given_name = "Demo"
+family_name = "User"
+email = "demo.user@example.com"
+
+[[apps]]
+name = "Demo App"
+client_id = "{DEMO_CLIENT_ID}"
+type = "trusted"
+client_secret = "{secret}"
+grant_types = ["password", "refresh_token"]
+redirect_uris = ["http://localhost/callback"]
+scopes = ["{DEMO_AUDIENCE}read", "{DEMO_AUDIENCE}write", "offline_access", "openid", "profile", "email"]
+"#,
+        password = demo.password,
+        secret = demo.client_secret,
+    );
+    ctx.domain_service().apply(&file).await.context("seeding the demo domain")?;
+    Ok(Some(demo))
+}
+
+/// Everything but RFC 3986's unreserved characters is percent-encoded.
+const FORM: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+fn form_encode(value: &str) -> String {
+    percent_encoding::utf8_percent_encode(value, FORM).to_string()
+}
+
+/// The commands printed by `serve --demo`, in the exact form of Oracle's
+/// documentation.
+pub fn demo_instructions(issuer: &str, demo: &Demo) -> String {
+    let basic = STANDARD.encode(format!("{}:{}", form_encode(DEMO_CLIENT_ID), form_encode(&demo.client_secret)));
+    let scope = form_encode(&format!("{DEMO_AUDIENCE}read offline_access"));
+    format!(
+        "Demo domain ready: app {DEMO_CLIENT_ID}, user {DEMO_USERNAME} (credentials regenerated at each --demo start).\n\
+         \n\
+         # Password grant (Oracle's example, verbatim form), with a refresh token:\n\
+         curl -i -H 'Authorization: Basic {basic}' -H 'Content-Type: application/x-www-form-urlencoded;charset=UTF-8' --request POST {issuer}/oauth2/v1/token -d 'grant_type=password&username={DEMO_USERNAME}&password={password}&scope={scope}'\n\
+         \n\
+         # Refresh (paste the refresh_token from the answer above):\n\
+         curl -i -H 'Authorization: Basic {basic}' -H 'Content-Type: application/x-www-form-urlencoded;charset=UTF-8' --request POST {issuer}/oauth2/v1/token -d 'grant_type=refresh_token&refresh_token=PASTE_REFRESH_TOKEN'\n\
+         \n\
+         # Keys and metadata:\n\
+         curl {issuer}/oauth2/v1/keys\n\
+         curl {issuer}/.well-known/oauth-authorization-server\n",
+        password = demo.password,
+    )
+}

@@ -1,0 +1,176 @@
+//! The command line (contract §1).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "latchkey", version, about = "An OAuth 2.0 authorization server for the password grant")]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "LATCHKEY_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum Output {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Where the database is, shared by every command.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Database URL: sqlite://PATH (default sqlite://latchkey-data/latchkey.db) or postgres://…
+    #[arg(long, env = "LATCHKEY_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// TOML configuration file.
+    #[arg(long, env = "LATCHKEY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Master key (base64 of 32 bytes) that encrypts signing keys at rest.
+    #[arg(long = "master-key", env = "LATCHKEY_MASTER_KEY", hide_env_values = true, hide = true)]
+    pub master_key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Apply a domain file: create what is missing, update what differs.
+    Apply {
+        /// The domain file (TOML).
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Manage apps.
+    App {
+        #[command(subcommand)]
+        command: AppCommand,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LATCHKEY_LISTEN")]
+    pub listen: Option<String>,
+    /// Issuer URL (default: http://<listen>).
+    #[arg(long, env = "LATCHKEY_ISSUER")]
+    pub issuer: Option<String>,
+    /// Signing key algorithm for a new key: RS256 (default), ES256 or EdDSA.
+    #[arg(long, env = "LATCHKEY_KEY_ALGORITHM")]
+    pub key_algorithm: Option<String>,
+    /// TLS ends in a proxy in front of Latchkey: allow plain HTTP off loopback.
+    #[arg(long, env = "LATCHKEY_BEHIND_TLS_PROXY")]
+    pub behind_tls_proxy: bool,
+    /// Seed a demo domain and print ready-to-paste curl commands.
+    #[arg(long)]
+    pub demo: bool,
+    /// Password of the admin user created on first start (default: generated, printed once).
+    #[arg(long = "admin-password", env = "LATCHKEY_ADMIN_PASSWORD", hide_env_values = true, hide = true)]
+    pub admin_password: Option<String>,
+    #[command(flatten)]
+    pub db: DbArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (the password is read from stdin with --password-stdin, else generated and printed once).
+    Add {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        given_name: Option<String>,
+        #[arg(long)]
+        family_name: Option<String>,
+        /// An identity domain application role (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+    },
+    /// List users.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Show one user.
+    Show {
+        username: String,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Set a user's password (from stdin with --password-stdin, else generated and printed once).
+    SetPassword {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Allow the user to sign in again.
+    Activate { username: String },
+    /// Stop the user from signing in.
+    Deactivate { username: String },
+    /// Delete a user and everything of theirs.
+    Delete { username: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// List apps.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Show one app.
+    Show {
+        client_id: String,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Generate a new client secret (printed once); the old one stops working.
+    RotateSecret { client_id: String },
+    /// Delete an app and its sessions.
+    Delete { client_id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys and their state.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Create a new active signing key; the previous one stays published.
+    Rotate {
+        /// RS256, ES256 or EdDSA (default: the algorithm of the active key).
+        #[arg(long)]
+        algorithm: Option<String>,
+    },
+}

@@ -1,0 +1,71 @@
+//! One module per command family.
+
+mod app;
+mod apply;
+mod keys;
+mod user;
+
+use std::io::BufRead;
+
+use anyhow::anyhow;
+
+use crate::cli::{Command, DbArgs, ServeArgs};
+use crate::config::{Overrides, Settings};
+use crate::context::Context;
+
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => crate::server::serve(serve_settings(args)?).await,
+        Command::Apply { file, db } => apply::run(&open(db).await?, &file).await,
+        Command::User { command, db } => user::run(&open(db).await?, command).await,
+        Command::App { command, db } => app::run(&open(db).await?, command).await,
+        Command::Keys { command, db } => {
+            let settings = settings(db)?;
+            keys::run(&Context::open(&settings).await?, command, settings.key_algorithm).await
+        }
+    }
+}
+
+pub fn serve_settings(args: ServeArgs) -> anyhow::Result<Settings> {
+    Settings::resolve(Overrides {
+        listen: args.listen,
+        issuer: args.issuer,
+        database_url: args.db.database_url,
+        behind_tls_proxy: args.behind_tls_proxy,
+        key_algorithm: args.key_algorithm,
+        config: args.db.config,
+        master_key: args.db.master_key,
+        admin_password: args.admin_password,
+        demo: args.demo,
+    })
+    .map_err(|e| anyhow!(e))
+}
+
+fn settings(db: DbArgs) -> anyhow::Result<Settings> {
+    Settings::resolve(Overrides {
+        database_url: db.database_url,
+        config: db.config,
+        master_key: db.master_key,
+        ..Overrides::default()
+    })
+    .map_err(|e| anyhow!(e))
+}
+
+async fn open(db: DbArgs) -> anyhow::Result<Context> {
+    Context::open(&settings(db)?).await
+}
+
+/// One line from stdin, without its line ending.
+fn read_secret_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let value = line.trim_end_matches(['\r', '\n']).to_owned();
+    if value.is_empty() {
+        return Err(anyhow!("no password on stdin"));
+    }
+    Ok(value)
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(value).expect("JSON values serialise"));
+}

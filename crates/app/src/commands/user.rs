@@ -1,0 +1,113 @@
+//! `latchkey user …`.
+
+use anyhow::{Context as _, anyhow, bail};
+use latchkey_core::model::{AppRole, User};
+use latchkey_core::password::Password;
+use latchkey_core::secrets::random_token;
+use latchkey_core::store::NewUser;
+use serde_json::json;
+
+use super::{print_json, read_secret_line};
+use crate::cli::{Output, UserCommand};
+use crate::context::Context;
+
+pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
+    let users = &ctx.store.repos.users;
+    let now = ctx.clock.now();
+    match command {
+        UserCommand::Add { username, password_stdin, email, given_name, family_name, roles } => {
+            let app_roles = roles.iter().map(|r| r.parse::<AppRole>()).collect::<Result<Vec<_>, _>>().map_err(|e| anyhow!("--role: {e}"))?;
+            let (password, generated) = password_from(password_stdin)?;
+            let hash = ctx.hasher.hash(&Password::new(password)).await?;
+            let user = users
+                .create(NewUser { username, password_hash: Some(hash), given_name, family_name, email, app_roles }, now)
+                .await
+                .context("cannot create the user (is the username taken?)")?;
+            println!("created user {} ({})", user.username, user.id);
+            if let Some(password) = generated {
+                println!("password: {password}\n(shown once)");
+            }
+        }
+        UserCommand::List { output } => {
+            let list = users.list().await?;
+            match output {
+                Output::Json => print_json(&json!(list.iter().map(user_json).collect::<Vec<_>>())),
+                Output::Text => {
+                    for u in &list {
+                        println!("{:<36}  {:<24}  {}", u.id, u.username, if u.active { "active" } else { "inactive" });
+                    }
+                }
+            }
+        }
+        UserCommand::Show { username, output } => {
+            let user = find(ctx, &username).await?;
+            let roles = users.effective_roles(&user.id).await?;
+            let mut value = user_json(&user);
+            value["app_roles"] = json!(roles.iter().map(|r| r.as_str()).collect::<Vec<_>>());
+            match output {
+                Output::Json => print_json(&value),
+                Output::Text => {
+                    for (k, v) in value.as_object().expect("object") {
+                        println!("{k:<12} {v}");
+                    }
+                }
+            }
+        }
+        UserCommand::SetPassword { username, password_stdin } => {
+            let user = find(ctx, &username).await?;
+            let (password, generated) = password_from(password_stdin)?;
+            let hash = ctx.hasher.hash(&Password::new(password)).await?;
+            users.set_password_hash(&user.id, &hash, now).await?;
+            println!("password set for {}", user.username);
+            if let Some(password) = generated {
+                println!("password: {password}\n(shown once)");
+            }
+        }
+        UserCommand::Activate { username } => {
+            let user = find(ctx, &username).await?;
+            users.set_active(&user.id, true, now).await?;
+            println!("{} is active", user.username);
+        }
+        UserCommand::Deactivate { username } => {
+            let user = find(ctx, &username).await?;
+            users.set_active(&user.id, false, now).await?;
+            println!("{} is inactive", user.username);
+        }
+        UserCommand::Delete { username } => {
+            let user = find(ctx, &username).await?;
+            users.delete(&user.id).await?;
+            println!("deleted {}", user.username);
+        }
+    }
+    Ok(())
+}
+
+async fn find(ctx: &Context, username: &str) -> anyhow::Result<User> {
+    match ctx.store.repos.users.find_by_username(username).await? {
+        Some(user) => Ok(user),
+        None => bail!("no user named {username:?}"),
+    }
+}
+
+fn password_from(stdin: bool) -> anyhow::Result<(String, Option<String>)> {
+    if stdin {
+        Ok((read_secret_line()?, None))
+    } else {
+        let generated = random_token();
+        Ok((generated.clone(), Some(generated)))
+    }
+}
+
+/// Never includes the password hash.
+fn user_json(u: &User) -> serde_json::Value {
+    json!({
+        "id": u.id,
+        "username": u.username,
+        "given_name": u.given_name,
+        "family_name": u.family_name,
+        "email": u.email,
+        "active": u.active,
+        "created_at": u.created_at,
+        "updated_at": u.updated_at,
+    })
+}

@@ -1,0 +1,237 @@
+//! Settings: flags and `LATCHKEY_*` env vars (clap) over the optional TOML
+//! config file, over defaults. Validated at start; every error names the
+//! option.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use latchkey_core::keys::KeyAlgorithm;
+use latchkey_core::password::{HashParams, PoolConfig};
+use latchkey_http::HttpLimits;
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://latchkey-data/latchkey.db";
+
+/// The optional config file (`--config`). Every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub listen: Option<String>,
+    pub issuer: Option<String>,
+    pub database_url: Option<String>,
+    pub behind_tls_proxy: Option<bool>,
+    pub key_algorithm: Option<String>,
+    #[serde(default)]
+    pub database: DatabaseSection,
+    #[serde(default)]
+    pub hashing: HashingSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    pub max_connections: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HashingSection {
+    pub memory_kib: Option<u32>,
+    pub iterations: Option<u32>,
+    pub parallelism: Option<u32>,
+    /// Hashes that may run at once (default: the number of cores).
+    pub workers: Option<usize>,
+    /// Hashes that may wait for a worker before requests get 503.
+    pub max_queue: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub max_body_bytes: Option<usize>,
+    pub request_timeout_secs: Option<u64>,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("config: cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(1);
+            format!("config {}: line {line}: {}", path.display(), e.message().trim())
+        })
+    }
+}
+
+/// Everything the server needs, resolved and validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    /// `None`: `http://` + the bound address.
+    pub issuer: Option<String>,
+    pub database_url: String,
+    pub db_max_connections: u32,
+    pub behind_tls_proxy: bool,
+    pub key_algorithm: KeyAlgorithm,
+    pub hash_params: HashParams,
+    pub hash_pool: PoolConfig,
+    pub limits: HttpLimits,
+    /// Base64 of 32 bytes; `None`: the key file beside the SQLite database.
+    pub master_key: Option<String>,
+    pub admin_password: Option<String>,
+    pub demo: bool,
+    /// How often keys are re-read from the database (rotation made elsewhere).
+    pub key_reload_secs: u64,
+}
+
+/// Values given on the command line or in the environment.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub issuer: Option<String>,
+    pub database_url: Option<String>,
+    pub behind_tls_proxy: bool,
+    pub key_algorithm: Option<String>,
+    pub config: Option<PathBuf>,
+    pub master_key: Option<String>,
+    pub admin_password: Option<String>,
+    pub demo: bool,
+}
+
+impl Settings {
+    pub fn resolve(overrides: Overrides) -> Result<Settings, String> {
+        let file = match &overrides.config {
+            Some(path) => ConfigFile::load(path)?,
+            None => ConfigFile::default(),
+        };
+        let listen_text = overrides.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| format!("listen: {listen_text:?} is not an address such as 127.0.0.1:8080"))?;
+        let issuer = overrides.issuer.or(file.issuer).map(|i| i.trim_end_matches('/').to_owned());
+        if let Some(issuer) = &issuer {
+            validate_issuer(issuer)?;
+        }
+        let database_url = overrides.database_url.or(file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        if latchkey_store::engine_of(&database_url).is_none() {
+            return Err("database_url: expected sqlite://PATH or postgres://USER@HOST/DB".to_owned());
+        }
+        let key_algorithm = match overrides.key_algorithm.or(file.key_algorithm) {
+            Some(name) => name.parse().map_err(|e| format!("key_algorithm: {e}"))?,
+            None => KeyAlgorithm::Rs256,
+        };
+        let defaults = HashParams::default();
+        let hash_params = HashParams {
+            memory_kib: file.hashing.memory_kib.unwrap_or(defaults.memory_kib),
+            iterations: file.hashing.iterations.unwrap_or(defaults.iterations),
+            parallelism: file.hashing.parallelism.unwrap_or(defaults.parallelism),
+        };
+        hash_params.validate().map_err(|e| format!("hashing: {e}"))?;
+        let pool_defaults = PoolConfig::default();
+        let hash_pool = PoolConfig {
+            workers: file.hashing.workers.unwrap_or(pool_defaults.workers),
+            max_queue: file.hashing.max_queue.unwrap_or(pool_defaults.max_queue),
+        };
+        if hash_pool.workers == 0 {
+            return Err("hashing.workers: must be at least 1".to_owned());
+        }
+        let limit_defaults = HttpLimits::default();
+        let limits = HttpLimits {
+            max_body_bytes: file.limits.max_body_bytes.unwrap_or(limit_defaults.max_body_bytes),
+            request_timeout_secs: file.limits.request_timeout_secs.unwrap_or(limit_defaults.request_timeout_secs),
+        };
+        if limits.max_body_bytes < 1024 {
+            return Err("limits.max_body_bytes: must be at least 1024".to_owned());
+        }
+        if limits.request_timeout_secs == 0 {
+            return Err("limits.request_timeout_secs: must be at least 1".to_owned());
+        }
+        let db_max_connections = file.database.max_connections.unwrap_or(16);
+        if db_max_connections == 0 {
+            return Err("database.max_connections: must be at least 1".to_owned());
+        }
+        Ok(Settings {
+            listen,
+            issuer,
+            database_url,
+            db_max_connections,
+            behind_tls_proxy: overrides.behind_tls_proxy || file.behind_tls_proxy.unwrap_or(false),
+            key_algorithm,
+            hash_params,
+            hash_pool,
+            limits,
+            master_key: overrides.master_key,
+            admin_password: overrides.admin_password,
+            demo: overrides.demo,
+            key_reload_secs: 5,
+        })
+    }
+
+    /// Plain HTTP on a non-loopback address would put passwords on the
+    /// network in clear: refuse unless TLS ends in front of us.
+    pub fn check_transport(&self) -> Result<(), String> {
+        if !self.listen.ip().is_loopback() && !self.behind_tls_proxy {
+            return Err(format!(
+                "listen: {} is not a loopback address and Latchkey would serve plain HTTP; \
+                 terminate TLS in a proxy in front of it and pass --behind-tls-proxy",
+                self.listen
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn validate_issuer(issuer: &str) -> Result<(), String> {
+    // RFC 8414 §2: an https URL with no query or fragment (http tolerated
+    // for development).
+    let ok = (issuer.starts_with("https://") || issuer.starts_with("http://")) && !issuer.contains(['?', '#']);
+    if ok { Ok(()) } else { Err(format!("issuer: {issuer:?} must be an http(s) URL without query or fragment")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let s = Settings::resolve(Overrides::default()).unwrap();
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(s.key_algorithm, KeyAlgorithm::Rs256);
+        assert_eq!(s.hash_params, HashParams { memory_kib: 19_456, iterations: 2, parallelism: 1 });
+        assert!(s.check_transport().is_ok());
+    }
+
+    #[test]
+    fn errors_name_the_option() {
+        let bad = |o: Overrides| Settings::resolve(o).unwrap_err();
+        assert!(bad(Overrides { listen: Some("nowhere".into()), ..Default::default() }).starts_with("listen:"));
+        assert!(bad(Overrides { issuer: Some("ftp://x".into()), ..Default::default() }).starts_with("issuer:"));
+        assert!(bad(Overrides { database_url: Some("mysql://x".into()), ..Default::default() }).starts_with("database_url:"));
+        assert!(bad(Overrides { key_algorithm: Some("HS256".into()), ..Default::default() }).starts_with("key_algorithm:"));
+    }
+
+    #[test]
+    fn plain_http_off_loopback_needs_a_tls_proxy() {
+        let s = Settings::resolve(Overrides { listen: Some("0.0.0.0:8080".into()), ..Default::default() }).unwrap();
+        assert!(s.check_transport().unwrap_err().starts_with("listen:"));
+        let s = Settings::resolve(Overrides { listen: Some("0.0.0.0:8080".into()), behind_tls_proxy: true, ..Default::default() }).unwrap();
+        assert!(s.check_transport().is_ok());
+    }
+
+    #[test]
+    fn config_file_errors_name_line_and_option() {
+        let dir = std::env::temp_dir().join(format!("latchkey-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9\"\n[hashing]\nmemory_kb = 5\n").unwrap();
+        let err = ConfigFile::load(&path).unwrap_err();
+        assert!(err.contains("line 3") && err.contains("memory_kb"), "{err}");
+        std::fs::write(&path, "[hashing]\nmemory_kib = 1\n").unwrap();
+        let err = Settings::resolve(Overrides { config: Some(path.clone()), ..Default::default() }).unwrap_err();
+        assert!(err.starts_with("hashing:"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

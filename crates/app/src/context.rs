@@ -1,0 +1,41 @@
+//! Opening what every command needs: the database (migrated), the master
+//! key and the password hasher.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, anyhow};
+use latchkey_core::clock::{Clock, SystemClock};
+use latchkey_core::domain::DomainService;
+use latchkey_core::password::PasswordHasher;
+use latchkey_core::secrets::MasterKey;
+use latchkey_store::Store;
+
+use crate::config::Settings;
+use crate::master_key;
+
+pub struct Context {
+    pub store: Store,
+    pub master: MasterKey,
+    pub hasher: Arc<PasswordHasher>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Context {
+    pub async fn open(settings: &Settings) -> anyhow::Result<Context> {
+        // Master key first: a PostgreSQL deployment without one fails
+        // before touching the database.
+        let master = master_key::load(settings.master_key.as_deref(), &settings.database_url).map_err(|e| anyhow!(e))?;
+        let store = latchkey_store::open(&settings.database_url, settings.db_max_connections).await?;
+        let hasher = PasswordHasher::new(settings.hash_params, settings.hash_pool).context("hashing")?;
+        Ok(Context { store, master, hasher: Arc::new(hasher), clock: Arc::new(SystemClock) })
+    }
+
+    pub fn domain_service(&self) -> DomainService {
+        DomainService {
+            repos: self.store.repos.clone(),
+            hasher: self.hasher.clone(),
+            secrets: self.master.secret_hasher(),
+            clock: self.clock.clone(),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Wiring the server: store → services → router → listener, plus the
+//! background jobs, with graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use latchkey_core::grant::TokenService;
+use latchkey_core::issuer::TokenIssuer;
+use latchkey_core::keys::KeyRing;
+use latchkey_http::AppState;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::bootstrap;
+use crate::config::Settings;
+use crate::context::Context;
+
+/// A server running in this process.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub issuer: String,
+    /// Printed once at first start, when the admin password was generated.
+    pub generated_admin_password: Option<String>,
+    pub demo: Option<bootstrap::Demo>,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl RunningServer {
+    /// Stops accepting, lets requests in flight finish, closes the pool.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.task.await.map_err(|e| anyhow!("server task failed: {e}"))?
+    }
+
+    /// Waits until the server ends by itself (it does not, unless it fails).
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        (&mut self.task).await.map_err(|e| anyhow!("server task failed: {e}"))?
+    }
+
+    pub fn shutdown_handle(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Opens everything, binds `settings.listen` and serves in the background.
+pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
+    settings.check_transport().map_err(|e| anyhow!(e))?;
+    let ctx = Context::open(&settings).await?;
+
+    let keys = Arc::new(KeyRing::new(ctx.store.repos.keys.clone(), ctx.master.clone()));
+    keys.ensure_active(settings.key_algorithm, ctx.clock.now())
+        .await
+        .context("signing keys (is LATCHKEY_MASTER_KEY the key this database was created with?)")?;
+    let generated_admin_password = bootstrap::ensure_admin(&ctx, settings.admin_password.as_deref()).await?;
+    let demo = if settings.demo { bootstrap::seed_demo(&ctx).await? } else { None };
+    if settings.demo && demo.is_none() {
+        tracing::warn!("--demo: the database already holds a domain without the demo app; not seeding");
+    }
+
+    let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("listen: cannot bind {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let issuer = settings.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
+
+    let issuer_service = Arc::new(TokenIssuer::new(issuer.clone(), keys.clone(), ctx.store.repos.tokens.clone()));
+    let tokens = Arc::new(TokenService {
+        repos: ctx.store.repos.clone(),
+        hasher: ctx.hasher.clone(),
+        secrets: ctx.master.secret_hasher(),
+        issuer: issuer_service,
+        clock: ctx.clock.clone(),
+    });
+    let state = AppState { tokens, keys: keys.clone(), repos: ctx.store.repos.clone(), issuer: issuer.clone(), limits: settings.limits };
+    let app = latchkey_http::router(state);
+
+    let (shutdown, mut shutdown_rx) = watch::channel(false);
+    let reload = spawn_key_reload(keys, Duration::from_secs(settings.key_reload_secs), shutdown.subscribe());
+    let task = tokio::spawn(async move {
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, service)
+            .with_graceful_shutdown(async move {
+                let _ = shutdown_rx.wait_for(|stop| *stop).await;
+            })
+            .await;
+        reload.abort();
+        ctx.store.close().await;
+        served.context("serving HTTP")
+    });
+    tracing::info!(%addr, %issuer, "latchkey listening");
+    Ok(RunningServer { addr, issuer, generated_admin_password, demo, shutdown, task })
+}
+
+/// Picks up keys rotated by another node or the CLI.
+fn spawn_key_reload(keys: Arc<KeyRing>, every: Duration, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    if let Err(e) = keys.reload().await {
+                        tracing::warn!(error = %e, "key reload failed; keeping the keys in memory");
+                    }
+                }
+                _ = stop.changed() => return,
+            }
+        }
+    })
+}
+
+/// `latchkey serve`: runs until SIGTERM or ctrl-c.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let mut server = start(settings).await?;
+    if let Some(password) = &server.generated_admin_password {
+        println!("Created user admin with password {password}\n(shown once; set LATCHKEY_ADMIN_PASSWORD to choose it)\n");
+    }
+    if let Some(demo) = &server.demo {
+        println!("{}", bootstrap::demo_instructions(&server.issuer, demo));
+    }
+    let shutdown = server.shutdown_handle();
+    tokio::select! {
+        result = server.wait() => return result,
+        _ = shutdown_signal() => {}
+    }
+    tracing::info!("shutting down");
+    let _ = shutdown.send(true);
+    server.wait().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

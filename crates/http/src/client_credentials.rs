@@ -1,0 +1,130 @@
+//! Which client authentication method a token request used (RFC 6749
+//! §2.3): HTTP Basic, the body, or none. Exactly one; more is an error.
+
+use std::collections::HashMap;
+
+use axum::http::{HeaderMap, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use latchkey_core::OAuthError;
+use latchkey_core::client_auth::{ClientCredentials, ClientSecret};
+
+use crate::form::decode_component;
+
+const ASSERTION_PARAMS: [&str; 2] = ["client_assertion", "client_assertion_type"];
+
+/// Extracts the credentials and removes them from `params`, so that
+/// nothing downstream sees a secret it does not need.
+pub(crate) fn extract(headers: &HeaderMap, params: &mut HashMap<String, String>) -> Result<ClientCredentials, OAuthError> {
+    let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
+    let authorization = authorizations.next();
+    if authorizations.next().is_some() {
+        return Err(OAuthError::invalid_request("more than one Authorization header"));
+    }
+    let body_id = params.remove("client_id").filter(|v| !v.is_empty());
+    let body_secret = params.remove("client_secret");
+    let has_assertion = ASSERTION_PARAMS.iter().any(|p| params.contains_key(*p));
+
+    if let Some(value) = authorization {
+        let (id, secret) = parse_basic(value.to_str().ok())?;
+        if body_secret.is_some() || has_assertion {
+            return Err(OAuthError::invalid_request("use exactly one client authentication method"));
+        }
+        if body_id.as_deref().is_some_and(|b| b != id) {
+            return Err(OAuthError::invalid_client(true, "client_id in the body differs from the Authorization header"));
+        }
+        return Ok(ClientCredentials::Basic { client_id: id, secret: ClientSecret::new(secret) });
+    }
+    if has_assertion {
+        if body_secret.is_some() {
+            return Err(OAuthError::invalid_request("use exactly one client authentication method"));
+        }
+        return Err(OAuthError::invalid_client(false, "client assertions (private_key_jwt, client_secret_jwt) are not enabled on this server"));
+    }
+    let Some(client_id) = body_id else {
+        return Err(OAuthError::invalid_client(false, "client authentication is required (HTTP Basic, or client_id in the body)"));
+    };
+    Ok(match body_secret {
+        Some(secret) => ClientCredentials::Post { client_id, secret: ClientSecret::new(secret) },
+        None => ClientCredentials::None { client_id },
+    })
+}
+
+/// `Basic base64(urlencode(client_id) ":" urlencode(secret))`.
+fn parse_basic(value: Option<&str>) -> Result<(String, String), OAuthError> {
+    let malformed = || OAuthError::invalid_client(true, "malformed HTTP Basic credentials");
+    let value = value.ok_or_else(malformed)?;
+    let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(malformed)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(OAuthError::invalid_client(true, "unsupported authorization scheme; use HTTP Basic"));
+    }
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let colon = decoded.iter().position(|&b| b == b':').ok_or_else(malformed)?;
+    let id = decode_component(&decoded[..colon]).ok_or_else(malformed)?;
+    let secret = decode_component(&decoded[colon + 1..]).ok_or_else(malformed)?;
+    if id.is_empty() {
+        return Err(malformed());
+    }
+    Ok((id, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+    use proptest::prelude::*;
+
+    fn basic(raw: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(raw))).unwrap());
+        h
+    }
+
+    #[test]
+    fn basic_components_are_form_decoded() {
+        let mut params = HashMap::new();
+        let creds = extract(&basic("my%3Aapp:s%2Bc+r"), &mut params).unwrap();
+        match creds {
+            ClientCredentials::Basic { client_id, secret } => {
+                assert_eq!(client_id, "my:app");
+                assert_eq!(secret.expose(), "s+c r");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn two_methods_are_invalid_request() {
+        let mut params = HashMap::from([("client_secret".to_string(), "x".to_string())]);
+        assert_eq!(extract(&basic("a:b"), &mut params).unwrap_err().kind.code(), "invalid_request");
+    }
+
+    #[test]
+    fn body_credentials_and_public_clients() {
+        let mut params = HashMap::from([("client_id".to_string(), "a".to_string()), ("client_secret".to_string(), "s".to_string())]);
+        assert!(matches!(extract(&HeaderMap::new(), &mut params).unwrap(), ClientCredentials::Post { .. }));
+        assert!(params.is_empty(), "credentials are removed from the parameters");
+        let mut params = HashMap::from([("client_id".to_string(), "a".to_string())]);
+        assert!(matches!(extract(&HeaderMap::new(), &mut params).unwrap(), ClientCredentials::None { .. }));
+        let err = extract(&HeaderMap::new(), &mut HashMap::new()).unwrap_err();
+        assert_eq!(err.kind.code(), "invalid_client");
+    }
+
+    #[test]
+    fn malformed_basic_is_invalid_client_with_challenge() {
+        for raw in ["Basic !!!", "Basic", "Bearer abc", "Basic bm9jb2xvbg=="] {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, HeaderValue::from_static(raw));
+            let err = extract(&h, &mut HashMap::new()).unwrap_err();
+            assert_eq!(err.kind, latchkey_core::OAuthErrorKind::InvalidClient { basic_attempted: true }, "{raw}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn basic_parsing_never_panics(raw in ".{0,80}") {
+            let _ = parse_basic(Some(&raw));
+            let _ = parse_basic(Some(&format!("Basic {}", STANDARD.encode(&raw))));
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The JWKS (RFC 7517) and the authorization server metadata (RFC 8414).
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use latchkey_core::scope::SPECIAL_SCOPES;
+use latchkey_proto::AuthorizationServerMetadata;
+
+use crate::state::AppState;
+
+pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
+    match state.keys.jwks() {
+        Ok(jwks) => {
+            let mut response = axum::Json(jwks).into_response();
+            // Short, so a rotation reaches verifiers quickly.
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "no signing keys loaded");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
+}
+
+pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
+    let servers = match state.repos.resource_servers.list().await {
+        Ok(servers) => servers,
+        Err(e) => {
+            tracing::warn!(error = %e, "metadata: cannot list resource servers");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    let mut scopes: Vec<String> = SPECIAL_SCOPES.iter().map(|s| s.to_string()).collect();
+    for rs in &servers {
+        scopes.extend(rs.scopes.iter().map(|s| format!("{}{}", rs.audience, s)));
+    }
+    let alg = state.keys.active().map(|k| k.alg().as_str().to_owned()).unwrap_or_else(|_| "RS256".to_owned());
+    let issuer = &state.issuer;
+    let metadata = AuthorizationServerMetadata {
+        issuer: issuer.clone(),
+        token_endpoint: format!("{issuer}/oauth2/v1/token"),
+        jwks_uri: format!("{issuer}/oauth2/v1/keys"),
+        scopes_supported: scopes,
+        response_types_supported: Vec::new(),
+        grant_types_supported: vec!["password".into(), "refresh_token".into()],
+        token_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into(), "none".into()],
+        token_endpoint_auth_signing_alg_values_supported: None,
+        id_token_signing_alg_values_supported: vec![alg],
+        subject_types_supported: vec!["public".into()],
+        claims_supported: ["iss", "sub", "aud", "exp", "iat", "auth_time", "sid", "preferred_username", "given_name", "family_name", "email"]
+            .map(String::from)
+            .to_vec(),
+    };
+    axum::Json(metadata).into_response()
+}

@@ -1,0 +1,62 @@
+//! The router: every endpoint, and the layers every request passes.
+
+mod discovery;
+mod health;
+mod token;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::state::AppState;
+
+pub fn router(state: AppState) -> Router {
+    let limits = state.limits;
+    let security_headers = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (HeaderName::from_static("content-security-policy"), "default-src 'none'; frame-ancestors 'none'"),
+    ];
+    let mut router = Router::new()
+        .route("/oauth2/v1/token", post(token::token))
+        .route("/oauth2/v1/keys", get(discovery::jwks))
+        .route("/admin/v1/SigningCert/jwk", get(discovery::jwks))
+        .route("/.well-known/jwks.json", get(discovery::jwks))
+        .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
+        .route("/.well-known/openid-configuration", get(discovery::metadata))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(limits.request_timeout_secs),
+        ));
+    for (name, value) in security_headers {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+    }
+    // One line per request: method, path (never the query string, which a
+    // careless client may fill with credentials), status and latency.
+    router.layer(
+        TraceLayer::new_for_http()
+            .make_span_with(|request: &Request<_>| {
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path())
+            })
+            .on_request(())
+            .on_response(DefaultOnResponse::new().level(Level::INFO)),
+    )
+}
+
+async fn not_found() -> impl IntoResponse {
+    (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "not_found"})))
+}

@@ -1,0 +1,34 @@
+use std::sync::Arc;
+
+use latchkey_core::grant::TokenService;
+use latchkey_core::keys::KeyRing;
+use latchkey_core::store::Repos;
+
+/// Limits on what a request may cost the server.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// Largest accepted request body, in bytes (413 above).
+    pub max_body_bytes: usize,
+    /// Time allowed for a whole request (408 above).
+    pub request_timeout_secs: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        // A token request is well under 1 KiB; 64 KiB leaves room for
+        // client assertions with certificate chains.
+        HttpLimits { max_body_bytes: 64 * 1024, request_timeout_secs: 30 }
+    }
+}
+
+/// Everything a handler may use. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub tokens: Arc<TokenService>,
+    pub keys: Arc<KeyRing>,
+    pub repos: Repos,
+    /// The issuer identifier, without a trailing slash; endpoint URLs in
+    /// the metadata are built from it.
+    pub issuer: String,
+    pub limits: HttpLimits,
+}
