@@ -25,6 +25,8 @@ pub struct RunningServer {
     /// Printed once at first start, when the admin password was generated.
     pub generated_admin_password: Option<String>,
     pub demo: Option<bootstrap::Demo>,
+    /// The password hasher (tests read its verification count).
+    pub hasher: Arc<latchkey_core::password::PasswordHasher>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -78,6 +80,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
 
     let (shutdown, mut shutdown_rx) = watch::channel(false);
     let reload = spawn_key_reload(keys, Duration::from_secs(settings.key_reload_secs), shutdown.subscribe());
+    let hasher = ctx.hasher.clone();
     let task = tokio::spawn(async move {
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, service)
@@ -90,7 +93,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         served.context("serving HTTP")
     });
     tracing::info!(%addr, %issuer, "latchkey listening");
-    Ok(RunningServer { addr, issuer, generated_admin_password, demo, shutdown, task })
+    Ok(RunningServer { addr, issuer, generated_admin_password, demo, hasher, shutdown, task })
 }
 
 /// Picks up keys rotated by another node or the CLI.

@@ -1,0 +1,185 @@
+//! Starts a real Latchkey server for tests: bound to 127.0.0.1:0, with its
+//! own database (SQLite in a temporary folder, or a fresh PostgreSQL
+//! database), spoken to over real HTTP.
+
+use std::sync::Arc;
+
+use latchkey::config::{Overrides, Settings};
+use latchkey::context::Context;
+use latchkey::server::{self, RunningServer};
+use latchkey_core::domain::ApplyReport;
+use latchkey_core::password::{HashParams, PasswordHasher, PoolConfig};
+use latchkey_core::secrets::MasterKey;
+use latchkey_store::testing::TestDatabase;
+
+/// Which storage engine a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Knobs a test may turn before the server starts.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub key_algorithm: &'static str,
+    pub hash_params: HashParams,
+    pub hash_pool: PoolConfig,
+    pub max_body_bytes: usize,
+    pub admin_password: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            key_algorithm: "ES256",
+            // Real argon2id, with small costs so the suite stays fast.
+            hash_params: HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 },
+            hash_pool: PoolConfig { workers: 2, max_queue: 1024 },
+            max_body_bytes: 64 * 1024,
+            admin_password: "admin-password-for-tests".to_owned(),
+        }
+    }
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub engine: Engine,
+    pub admin_password: String,
+    server: Option<RunningServer>,
+    settings: Settings,
+    // Dropped last: the database outlives the server using it.
+    _db: TestDatabase,
+}
+
+impl TestServer {
+    /// A server on SQLite.
+    pub async fn start() -> TestServer {
+        Self::start_on(Engine::Sqlite, Options::default()).await.expect("SQLite always works")
+    }
+
+    /// A server on `engine`; `None` when PostgreSQL is not available and
+    /// not required (the notice is printed by `TestDatabase`).
+    pub async fn start_on(engine: Engine, options: Options) -> Option<TestServer> {
+        let db = match engine {
+            Engine::Sqlite => TestDatabase::sqlite(),
+            Engine::Postgres => TestDatabase::postgres().await?,
+        };
+        let mut settings = Settings::resolve(Overrides {
+            listen: Some("127.0.0.1:0".to_owned()),
+            database_url: Some(db.url.clone()),
+            key_algorithm: Some(options.key_algorithm.to_owned()),
+            master_key: Some(MasterKey::generate().to_base64()),
+            admin_password: Some(options.admin_password.clone()),
+            ..Overrides::default()
+        })
+        .expect("test settings are valid");
+        settings.hash_params = options.hash_params;
+        settings.hash_pool = options.hash_pool;
+        settings.limits.max_body_bytes = options.max_body_bytes;
+        settings.db_max_connections = 4;
+        let server = server::start(settings.clone()).await.expect("test server starts");
+        Some(TestServer {
+            base: format!("http://{}", server.addr),
+            engine,
+            admin_password: options.admin_password,
+            server: Some(server),
+            settings,
+            _db: db,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn token_url(&self) -> String {
+        self.url("/oauth2/v1/token")
+    }
+
+    /// The issuer the server advertises.
+    pub fn issuer(&self) -> &str {
+        &self.base
+    }
+
+    pub fn hasher(&self) -> Arc<PasswordHasher> {
+        self.server.as_ref().expect("running").hasher.clone()
+    }
+
+    /// Applies a domain file to the server's database, as `latchkey apply` would.
+    pub async fn apply(&self, domain: &str) -> anyhow::Result<ApplyReport> {
+        let ctx = Context::open(&self.settings).await?;
+        let report = ctx.domain_service().apply(domain).await;
+        ctx.store.close().await;
+        Ok(report?)
+    }
+
+    /// Opens the server's database directly (for assertions on storage).
+    pub async fn context(&self) -> Context {
+        Context::open(&self.settings).await.expect("open the test database")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await.expect("clean shutdown");
+        }
+    }
+}
+
+/// A domain most tests share: one resource server, a trusted app, a
+/// confidential app, a public app and two users (one inactive).
+pub const DOMAIN: &str = r#"
+[[resource_servers]]
+name = "HR API"
+audience = "https://hr.example.com/"
+scopes = ["employees.read", "employees.write"]
+
+[[groups]]
+name = "admins"
+app_roles = ["User Administrator"]
+
+[[users]]
+username = "alice"
+password = "correct horse battery staple"
+given_name = "Alice"
+family_name = "Liddell"
+email = "alice@example.com"
+groups = ["admins"]
+app_roles = ["Help Desk Administrator"]
+
+[[users]]
+username = "mallory"
+password = "mallory's password"
+active = false
+
+[[apps]]
+name = "HR Mobile"
+type = "trusted"
+client_secret = "hr-mobile-secret-0123456789"
+grant_types = ["password", "refresh_token"]
+scopes = ["https://hr.example.com/employees.read", "https://hr.example.com/employees.write", "offline_access", "openid", "profile", "email", "urn:opc:idm:__myscopes__"]
+app_roles = ["User Administrator", "Security Administrator"]
+
+[[apps]]
+name = "Reports"
+client_id = "reports:app"
+type = "confidential"
+client_secret = "reports secret: with spaces & symbols"
+grant_types = ["password"]
+scopes = ["https://hr.example.com/employees.read"]
+access_token_ttl = "90s"
+
+[[apps]]
+name = "Kiosk"
+type = "public"
+grant_types = ["password", "refresh_token"]
+scopes = ["https://hr.example.com/employees.read", "offline_access"]
+refresh_token_ttl = "1h"
+"#;
+
+pub const ALICE_PASSWORD: &str = "correct horse battery staple";
+pub const HR_SECRET: &str = "hr-mobile-secret-0123456789";
+pub const REPORTS_ID: &str = "reports:app";
+pub const REPORTS_SECRET: &str = "reports secret: with spaces & symbols";
+pub const READ: &str = "https://hr.example.com/employees.read";
+pub const WRITE: &str = "https://hr.example.com/employees.write";

@@ -296,8 +296,10 @@ pub fn parse_domain_file(
         check_name(&ctx, &span, field("name"), &a.name)?;
         let client_id = a.client_id.clone().unwrap_or_else(|| a.name.to_lowercase().replace(' ', "-"));
         check_name(&ctx, &span, field("client_id"), &client_id)?;
-        if client_id.contains(':') || client_id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(ctx.err(&span, field("client_id"), "must not contain ':', spaces or control characters"));
+        // RFC 6749 §2.3.1 form-encodes client_id inside HTTP Basic, so ':'
+        // and the like are fine; only surrounding whitespace is refused.
+        if client_id.trim() != client_id {
+            return Err(ctx.err(&span, field("client_id"), "must not start or end with whitespace"));
         }
         if !client_ids.insert(client_id.clone()) {
             return Err(ctx.err(&span, field("client_id"), format!("duplicate client_id {client_id:?}")));

@@ -1,0 +1,11 @@
+//! The end-to-end suite: the real server on a random port, its own
+//! database, spoken to over HTTP. One test binary.
+
+mod support;
+
+mod client_auth;
+mod discovery;
+mod malformed;
+mod oauth2_client;
+mod password_grant;
+mod refresh;
