@@ -15,18 +15,33 @@ pub const ADMIN_USERNAME: &str = "admin";
 
 /// Creates `admin` with the Identity Domain Administrator role when no
 /// user holds that role. Returns the generated password, if one was made.
-pub async fn ensure_admin(ctx: &Context, configured_password: Option<&str>) -> anyhow::Result<Option<String>> {
+pub async fn ensure_admin(
+    ctx: &Context,
+    configured_password: Option<&str>,
+) -> anyhow::Result<Option<String>> {
     let users = &ctx.store.repos.users;
-    if users.exists_with_role(AppRole::IdentityDomainAdministrator).await? {
+    if users
+        .exists_with_role(AppRole::IdentityDomainAdministrator)
+        .await?
+    {
         return Ok(None);
     }
     if users.find_by_username(ADMIN_USERNAME).await?.is_some() {
-        tracing::warn!("no user holds the Identity Domain Administrator role, and a user named admin exists without it");
+        tracing::warn!(
+            "no user holds the Identity Domain Administrator role, and a user named admin exists without it"
+        );
         return Ok(None);
     }
     let generated = configured_password.is_none().then(random_token);
-    let password = configured_password.map(str::to_owned).or(generated.clone()).expect("one of them is set");
-    let hash = ctx.hasher.hash(&Password::new(password)).await.context("hashing the admin password")?;
+    let password = configured_password
+        .map(str::to_owned)
+        .or(generated.clone())
+        .expect("one of them is set");
+    let hash = ctx
+        .hasher
+        .hash(&Password::new(password))
+        .await
+        .context("hashing the admin password")?;
     users
         .create(
             NewUser {
@@ -59,11 +74,20 @@ pub struct Demo {
 /// Seeds the demo domain on an empty database, or re-keys it when it is
 /// already there. `None` when the database holds another domain.
 pub async fn seed_demo(ctx: &Context) -> anyhow::Result<Option<Demo>> {
-    let has_demo = ctx.store.repos.apps.find_by_client_id(DEMO_CLIENT_ID).await?.is_some();
+    let has_demo = ctx
+        .store
+        .repos
+        .apps
+        .find_by_client_id(DEMO_CLIENT_ID)
+        .await?
+        .is_some();
     if !has_demo && !ctx.store.repos.domain.is_empty().await? {
         return Ok(None);
     }
-    let demo = Demo { client_secret: random_token(), password: random_token() };
+    let demo = Demo {
+        client_secret: random_token(),
+        password: random_token(),
+    };
     let file = format!(
         r#"
 [[resource_servers]]
@@ -90,13 +114,19 @@ scopes = ["{DEMO_AUDIENCE}read", "{DEMO_AUDIENCE}write", "offline_access", "open
         password = demo.password,
         secret = demo.client_secret,
     );
-    ctx.domain_service().apply(&file).await.context("seeding the demo domain")?;
+    ctx.domain_service()
+        .apply(&file)
+        .await
+        .context("seeding the demo domain")?;
     Ok(Some(demo))
 }
 
 /// Everything but RFC 3986's unreserved characters is percent-encoded.
-const FORM: &percent_encoding::AsciiSet =
-    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const FORM: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 fn form_encode(value: &str) -> String {
     percent_encoding::utf8_percent_encode(value, FORM).to_string()
@@ -105,7 +135,11 @@ fn form_encode(value: &str) -> String {
 /// The commands printed by `serve --demo`, in the exact form of Oracle's
 /// documentation.
 pub fn demo_instructions(issuer: &str, demo: &Demo) -> String {
-    let basic = STANDARD.encode(format!("{}:{}", form_encode(DEMO_CLIENT_ID), form_encode(&demo.client_secret)));
+    let basic = STANDARD.encode(format!(
+        "{}:{}",
+        form_encode(DEMO_CLIENT_ID),
+        form_encode(&demo.client_secret)
+    ));
     let scope = form_encode(&format!("{DEMO_AUDIENCE}read offline_access"));
     format!(
         "Demo domain ready: app {DEMO_CLIENT_ID}, user {DEMO_USERNAME} (credentials regenerated at each --demo start).\n\

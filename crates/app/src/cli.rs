@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "latchkey", version, about = "An OAuth 2.0 authorization server for the password grant")]
+#[command(
+    name = "latchkey",
+    version,
+    about = "An OAuth 2.0 authorization server for the password grant"
+)]
 pub struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "LATCHKEY_LOG_FORMAT")]
@@ -37,7 +41,12 @@ pub struct DbArgs {
     #[arg(long, env = "LATCHKEY_CONFIG")]
     pub config: Option<PathBuf>,
     /// Master key (base64 of 32 bytes) that encrypts signing keys at rest.
-    #[arg(long = "master-key", env = "LATCHKEY_MASTER_KEY", hide_env_values = true, hide = true)]
+    #[arg(
+        long = "master-key",
+        env = "LATCHKEY_MASTER_KEY",
+        hide_env_values = true,
+        hide = true
+    )]
     pub master_key: Option<String>,
 }
 
@@ -93,7 +102,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub demo: bool,
     /// Password of the admin user created on first start (default: generated, printed once).
-    #[arg(long = "admin-password", env = "LATCHKEY_ADMIN_PASSWORD", hide_env_values = true, hide = true)]
+    #[arg(
+        long = "admin-password",
+        env = "LATCHKEY_ADMIN_PASSWORD",
+        hide_env_values = true,
+        hide = true
+    )]
     pub admin_password: Option<String>,
     #[command(flatten)]
     pub db: DbArgs,

@@ -57,10 +57,18 @@ pub struct LimitsSection {
 
 impl ConfigFile {
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("config: cannot read {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("config: cannot read {}: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start].lines().count().max(1)).unwrap_or(1);
-            format!("config {}: line {line}: {}", path.display(), e.message().trim())
+            let line = e
+                .span()
+                .map(|s| text[..s.start].lines().count().max(1))
+                .unwrap_or(1);
+            format!(
+                "config {}: line {line}: {}",
+                path.display(),
+                e.message().trim()
+            )
         })
     }
 }
@@ -106,17 +114,28 @@ impl Settings {
             Some(path) => ConfigFile::load(path)?,
             None => ConfigFile::default(),
         };
-        let listen_text = overrides.listen.or(file.listen).unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        let listen: SocketAddr = listen_text
-            .parse()
-            .map_err(|_| format!("listen: {listen_text:?} is not an address such as 127.0.0.1:8080"))?;
-        let issuer = overrides.issuer.or(file.issuer).map(|i| i.trim_end_matches('/').to_owned());
+        let listen_text = overrides
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            format!("listen: {listen_text:?} is not an address such as 127.0.0.1:8080")
+        })?;
+        let issuer = overrides
+            .issuer
+            .or(file.issuer)
+            .map(|i| i.trim_end_matches('/').to_owned());
         if let Some(issuer) = &issuer {
             validate_issuer(issuer)?;
         }
-        let database_url = overrides.database_url.or(file.database_url).unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        let database_url = overrides
+            .database_url
+            .or(file.database_url)
+            .unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
         if latchkey_store::engine_of(&database_url).is_none() {
-            return Err("database_url: expected sqlite://PATH or postgres://USER@HOST/DB".to_owned());
+            return Err(
+                "database_url: expected sqlite://PATH or postgres://USER@HOST/DB".to_owned(),
+            );
         }
         let key_algorithm = match overrides.key_algorithm.or(file.key_algorithm) {
             Some(name) => name.parse().map_err(|e| format!("key_algorithm: {e}"))?,
@@ -128,7 +147,9 @@ impl Settings {
             iterations: file.hashing.iterations.unwrap_or(defaults.iterations),
             parallelism: file.hashing.parallelism.unwrap_or(defaults.parallelism),
         };
-        hash_params.validate().map_err(|e| format!("hashing: {e}"))?;
+        hash_params
+            .validate()
+            .map_err(|e| format!("hashing: {e}"))?;
         let pool_defaults = PoolConfig::default();
         let hash_pool = PoolConfig {
             workers: file.hashing.workers.unwrap_or(pool_defaults.workers),
@@ -139,8 +160,14 @@ impl Settings {
         }
         let limit_defaults = HttpLimits::default();
         let limits = HttpLimits {
-            max_body_bytes: file.limits.max_body_bytes.unwrap_or(limit_defaults.max_body_bytes),
-            request_timeout_secs: file.limits.request_timeout_secs.unwrap_or(limit_defaults.request_timeout_secs),
+            max_body_bytes: file
+                .limits
+                .max_body_bytes
+                .unwrap_or(limit_defaults.max_body_bytes),
+            request_timeout_secs: file
+                .limits
+                .request_timeout_secs
+                .unwrap_or(limit_defaults.request_timeout_secs),
         };
         if limits.max_body_bytes < 1024 {
             return Err("limits.max_body_bytes: must be at least 1024".to_owned());
@@ -186,8 +213,15 @@ impl Settings {
 fn validate_issuer(issuer: &str) -> Result<(), String> {
     // RFC 8414 §2: an https URL with no query or fragment (http tolerated
     // for development).
-    let ok = (issuer.starts_with("https://") || issuer.starts_with("http://")) && !issuer.contains(['?', '#']);
-    if ok { Ok(()) } else { Err(format!("issuer: {issuer:?} must be an http(s) URL without query or fragment")) }
+    let ok = (issuer.starts_with("https://") || issuer.starts_with("http://"))
+        && !issuer.contains(['?', '#']);
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "issuer: {issuer:?} must be an http(s) URL without query or fragment"
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -200,24 +234,64 @@ mod tests {
         assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
         assert_eq!(s.key_algorithm, KeyAlgorithm::Rs256);
-        assert_eq!(s.hash_params, HashParams { memory_kib: 19_456, iterations: 2, parallelism: 1 });
+        assert_eq!(
+            s.hash_params,
+            HashParams {
+                memory_kib: 19_456,
+                iterations: 2,
+                parallelism: 1
+            }
+        );
         assert!(s.check_transport().is_ok());
     }
 
     #[test]
     fn errors_name_the_option() {
         let bad = |o: Overrides| Settings::resolve(o).unwrap_err();
-        assert!(bad(Overrides { listen: Some("nowhere".into()), ..Default::default() }).starts_with("listen:"));
-        assert!(bad(Overrides { issuer: Some("ftp://x".into()), ..Default::default() }).starts_with("issuer:"));
-        assert!(bad(Overrides { database_url: Some("mysql://x".into()), ..Default::default() }).starts_with("database_url:"));
-        assert!(bad(Overrides { key_algorithm: Some("HS256".into()), ..Default::default() }).starts_with("key_algorithm:"));
+        assert!(
+            bad(Overrides {
+                listen: Some("nowhere".into()),
+                ..Default::default()
+            })
+            .starts_with("listen:")
+        );
+        assert!(
+            bad(Overrides {
+                issuer: Some("ftp://x".into()),
+                ..Default::default()
+            })
+            .starts_with("issuer:")
+        );
+        assert!(
+            bad(Overrides {
+                database_url: Some("mysql://x".into()),
+                ..Default::default()
+            })
+            .starts_with("database_url:")
+        );
+        assert!(
+            bad(Overrides {
+                key_algorithm: Some("HS256".into()),
+                ..Default::default()
+            })
+            .starts_with("key_algorithm:")
+        );
     }
 
     #[test]
     fn plain_http_off_loopback_needs_a_tls_proxy() {
-        let s = Settings::resolve(Overrides { listen: Some("0.0.0.0:8080".into()), ..Default::default() }).unwrap();
+        let s = Settings::resolve(Overrides {
+            listen: Some("0.0.0.0:8080".into()),
+            ..Default::default()
+        })
+        .unwrap();
         assert!(s.check_transport().unwrap_err().starts_with("listen:"));
-        let s = Settings::resolve(Overrides { listen: Some("0.0.0.0:8080".into()), behind_tls_proxy: true, ..Default::default() }).unwrap();
+        let s = Settings::resolve(Overrides {
+            listen: Some("0.0.0.0:8080".into()),
+            behind_tls_proxy: true,
+            ..Default::default()
+        })
+        .unwrap();
         assert!(s.check_transport().is_ok());
     }
 
@@ -226,11 +300,19 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("latchkey-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("c.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9\"\n[hashing]\nmemory_kb = 5\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9\"\n[hashing]\nmemory_kb = 5\n",
+        )
+        .unwrap();
         let err = ConfigFile::load(&path).unwrap_err();
         assert!(err.contains("line 3") && err.contains("memory_kb"), "{err}");
         std::fs::write(&path, "[hashing]\nmemory_kib = 1\n").unwrap();
-        let err = Settings::resolve(Overrides { config: Some(path.clone()), ..Default::default() }).unwrap_err();
+        let err = Settings::resolve(Overrides {
+            config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap_err();
         assert!(err.starts_with("hashing:"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

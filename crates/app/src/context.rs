@@ -24,10 +24,18 @@ impl Context {
     pub async fn open(settings: &Settings) -> anyhow::Result<Context> {
         // Master key first: a PostgreSQL deployment without one fails
         // before touching the database.
-        let master = master_key::load(settings.master_key.as_deref(), &settings.database_url).map_err(|e| anyhow!(e))?;
-        let store = latchkey_store::open(&settings.database_url, settings.db_max_connections).await?;
-        let hasher = PasswordHasher::new(settings.hash_params, settings.hash_pool).context("hashing")?;
-        Ok(Context { store, master, hasher: Arc::new(hasher), clock: Arc::new(SystemClock) })
+        let master = master_key::load(settings.master_key.as_deref(), &settings.database_url)
+            .map_err(|e| anyhow!(e))?;
+        let store =
+            latchkey_store::open(&settings.database_url, settings.db_max_connections).await?;
+        let hasher =
+            PasswordHasher::new(settings.hash_params, settings.hash_pool).context("hashing")?;
+        Ok(Context {
+            store,
+            master,
+            hasher: Arc::new(hasher),
+            clock: Arc::new(SystemClock),
+        })
     }
 
     pub fn domain_service(&self) -> DomainService {

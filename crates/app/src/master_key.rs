@@ -10,7 +10,10 @@ pub const KEY_FILE_NAME: &str = "master.key";
 
 pub fn key_file_for(database_url: &str) -> Option<PathBuf> {
     let db = latchkey_store::sqlite_file_of(database_url)?;
-    let dir = db.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = db
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     Some(dir.join(KEY_FILE_NAME))
 }
 
@@ -22,10 +25,12 @@ pub fn load(configured: Option<&str>, database_url: &str) -> Result<MasterKey, S
         return Err("LATCHKEY_MASTER_KEY: required with PostgreSQL (32 random bytes, base64; e.g. `openssl rand -base64 32`)".to_owned());
     };
     match std::fs::read_to_string(&path) {
-        Ok(text) => MasterKey::from_base64(&text).map_err(|e| format!("master key file {}: {e}", path.display())),
+        Ok(text) => MasterKey::from_base64(&text)
+            .map_err(|e| format!("master key file {}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let key = MasterKey::generate();
-            write_private(&path, &key.to_base64()).map_err(|e| format!("master key file {}: {e}", path.display()))?;
+            write_private(&path, &key.to_base64())
+                .map_err(|e| format!("master key file {}: {e}", path.display()))?;
             tracing::info!(path = %path.display(), "generated a new master key");
             Ok(key)
         }
@@ -65,7 +70,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.join(KEY_FILE_NAME)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.join(KEY_FILE_NAME))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         std::fs::remove_dir_all(&dir).unwrap();
@@ -73,11 +81,26 @@ mod tests {
 
     #[test]
     fn postgres_requires_the_env_var() {
-        assert!(load(None, "postgres://x@y/z").unwrap_err().starts_with("LATCHKEY_MASTER_KEY"));
-        assert!(load(Some("short"), "postgres://x@y/z").unwrap_err().starts_with("LATCHKEY_MASTER_KEY"));
+        assert!(
+            load(None, "postgres://x@y/z")
+                .unwrap_err()
+                .starts_with("LATCHKEY_MASTER_KEY")
+        );
+        assert!(
+            load(Some("short"), "postgres://x@y/z")
+                .unwrap_err()
+                .starts_with("LATCHKEY_MASTER_KEY")
+        );
     }
 
     fn uuid_like() -> String {
-        format!("{}-{:?}", std::process::id(), std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
+        format!(
+            "{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        )
     }
 }

@@ -35,12 +35,16 @@ impl RunningServer {
     /// Stops accepting, lets requests in flight finish, closes the pool.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(true);
-        self.task.await.map_err(|e| anyhow!("server task failed: {e}"))?
+        self.task
+            .await
+            .map_err(|e| anyhow!("server task failed: {e}"))?
     }
 
     /// Waits until the server ends by itself (it does not, unless it fails).
     pub async fn wait(&mut self) -> anyhow::Result<()> {
-        (&mut self.task).await.map_err(|e| anyhow!("server task failed: {e}"))?
+        (&mut self.task)
+            .await
+            .map_err(|e| anyhow!("server task failed: {e}"))?
     }
 
     pub fn shutdown_handle(&self) -> watch::Sender<bool> {
@@ -53,21 +57,40 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     settings.check_transport().map_err(|e| anyhow!(e))?;
     let ctx = Context::open(&settings).await?;
 
-    let keys = Arc::new(KeyRing::new(ctx.store.repos.keys.clone(), ctx.master.clone()));
+    let keys = Arc::new(KeyRing::new(
+        ctx.store.repos.keys.clone(),
+        ctx.master.clone(),
+    ));
     keys.ensure_active(settings.key_algorithm, ctx.clock.now())
         .await
         .context("signing keys (is LATCHKEY_MASTER_KEY the key this database was created with?)")?;
-    let generated_admin_password = bootstrap::ensure_admin(&ctx, settings.admin_password.as_deref()).await?;
-    let demo = if settings.demo { bootstrap::seed_demo(&ctx).await? } else { None };
+    let generated_admin_password =
+        bootstrap::ensure_admin(&ctx, settings.admin_password.as_deref()).await?;
+    let demo = if settings.demo {
+        bootstrap::seed_demo(&ctx).await?
+    } else {
+        None
+    };
     if settings.demo && demo.is_none() {
-        tracing::warn!("--demo: the database already holds a domain without the demo app; not seeding");
+        tracing::warn!(
+            "--demo: the database already holds a domain without the demo app; not seeding"
+        );
     }
 
-    let listener = TcpListener::bind(settings.listen).await.with_context(|| format!("listen: cannot bind {}", settings.listen))?;
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    let issuer = settings.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let issuer = settings
+        .issuer
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
 
-    let issuer_service = Arc::new(TokenIssuer::new(issuer.clone(), keys.clone(), ctx.store.repos.tokens.clone()));
+    let issuer_service = Arc::new(TokenIssuer::new(
+        issuer.clone(),
+        keys.clone(),
+        ctx.store.repos.tokens.clone(),
+    ));
     let tokens = Arc::new(TokenService {
         repos: ctx.store.repos.clone(),
         hasher: ctx.hasher.clone(),
@@ -75,11 +98,21 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         issuer: issuer_service,
         clock: ctx.clock.clone(),
     });
-    let state = AppState { tokens, keys: keys.clone(), repos: ctx.store.repos.clone(), issuer: issuer.clone(), limits: settings.limits };
+    let state = AppState {
+        tokens,
+        keys: keys.clone(),
+        repos: ctx.store.repos.clone(),
+        issuer: issuer.clone(),
+        limits: settings.limits,
+    };
     let app = latchkey_http::router(state);
 
     let (shutdown, mut shutdown_rx) = watch::channel(false);
-    let reload = spawn_key_reload(keys, Duration::from_secs(settings.key_reload_secs), shutdown.subscribe());
+    let reload = spawn_key_reload(
+        keys,
+        Duration::from_secs(settings.key_reload_secs),
+        shutdown.subscribe(),
+    );
     let hasher = ctx.hasher.clone();
     let task = tokio::spawn(async move {
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -93,11 +126,23 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         served.context("serving HTTP")
     });
     tracing::info!(%addr, %issuer, "latchkey listening");
-    Ok(RunningServer { addr, issuer, generated_admin_password, demo, hasher, shutdown, task })
+    Ok(RunningServer {
+        addr,
+        issuer,
+        generated_admin_password,
+        demo,
+        hasher,
+        shutdown,
+        task,
+    })
 }
 
 /// Picks up keys rotated by another node or the CLI.
-fn spawn_key_reload(keys: Arc<KeyRing>, every: Duration, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+fn spawn_key_reload(
+    keys: Arc<KeyRing>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -118,7 +163,9 @@ fn spawn_key_reload(keys: Arc<KeyRing>, every: Duration, mut stop: watch::Receiv
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let mut server = start(settings).await?;
     if let Some(password) = &server.generated_admin_password {
-        println!("Created user admin with password {password}\n(shown once; set LATCHKEY_ADMIN_PASSWORD to choose it)\n");
+        println!(
+            "Created user admin with password {password}\n(shown once; set LATCHKEY_ADMIN_PASSWORD to choose it)\n"
+        );
     }
     if let Some(demo) = &server.demo {
         println!("{}", bootstrap::demo_instructions(&server.issuer, demo));

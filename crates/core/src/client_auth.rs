@@ -32,9 +32,15 @@ impl fmt::Debug for ClientSecret {
 #[derive(Debug, Clone)]
 pub enum ClientCredentials {
     /// `client_secret_basic`.
-    Basic { client_id: String, secret: ClientSecret },
+    Basic {
+        client_id: String,
+        secret: ClientSecret,
+    },
     /// `client_secret_post`.
-    Post { client_id: String, secret: ClientSecret },
+    Post {
+        client_id: String,
+        secret: ClientSecret,
+    },
     /// `none`: a public client naming itself.
     None { client_id: String },
 }
@@ -89,14 +95,23 @@ pub async fn authenticate(
                 )
                 .with_detail(format!("client_id={}", app.client_id))),
                 Some(app) if matches => Ok(app),
-                Some(app) => Err(failed().with_detail(format!("wrong secret for client_id={}", app.client_id))),
+                Some(app) => {
+                    Err(failed()
+                        .with_detail(format!("wrong secret for client_id={}", app.client_id)))
+                }
                 None => Err(failed().with_detail("unknown client_id")),
             }
         }
         ClientCredentials::None { .. } => match app {
             Some(app) if app.app_type == AppType::Public => Ok(app),
-            Some(app) => Err(OAuthError::invalid_client(false, "client authentication is required for this client")
-                .with_detail(format!("confidential client_id={} sent no credentials", app.client_id))),
+            Some(app) => Err(OAuthError::invalid_client(
+                false,
+                "client authentication is required for this client",
+            )
+            .with_detail(format!(
+                "confidential client_id={} sent no credentials",
+                app.client_id
+            ))),
             None => Err(failed().with_detail("unknown client_id")),
         },
     }

@@ -3,11 +3,17 @@
 
 pub fn parse_duration(value: &str) -> Result<i64, String> {
     let value = value.trim();
-    let bad = || format!("invalid duration {value:?} (write e.g. \"90s\", \"15m\", \"1h\", \"7d\" or whole seconds)");
+    let bad = || {
+        format!(
+            "invalid duration {value:?} (write e.g. \"90s\", \"15m\", \"1h\", \"7d\" or whole seconds)"
+        )
+    };
     if value.is_empty() {
         return Err(bad());
     }
-    let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
     let (digits, unit) = value.split_at(split);
     let n: i64 = digits.parse().map_err(|_| bad())?;
     let factor = match unit {

@@ -8,7 +8,9 @@ pub enum OAuthErrorKind {
     InvalidRequest,
     /// `basic_attempted`: the client tried HTTP Basic, so the answer is 401
     /// with `WWW-Authenticate: Basic`.
-    InvalidClient { basic_attempted: bool },
+    InvalidClient {
+        basic_attempted: bool,
+    },
     InvalidGrant,
     UnauthorizedClient,
     UnsupportedGrantType,
@@ -16,7 +18,9 @@ pub enum OAuthErrorKind {
     /// Storage or another internal failure (500, `server_error`).
     ServerError,
     /// Overloaded or the database is down (503, `temporarily_unavailable`).
-    TemporarilyUnavailable { retry_after_secs: u32 },
+    TemporarilyUnavailable {
+        retry_after_secs: u32,
+    },
 }
 
 impl OAuthErrorKind {
@@ -45,7 +49,11 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(kind: OAuthErrorKind, description: impl Into<String>) -> Self {
-        OAuthError { kind, description: description.into(), detail: None }
+        OAuthError {
+            kind,
+            description: description.into(),
+            detail: None,
+        }
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
@@ -58,7 +66,10 @@ impl OAuthError {
     }
 
     pub fn invalid_client(basic_attempted: bool, description: impl Into<String>) -> Self {
-        Self::new(OAuthErrorKind::InvalidClient { basic_attempted }, description)
+        Self::new(
+            OAuthErrorKind::InvalidClient { basic_attempted },
+            description,
+        )
     }
 
     /// The one answer for a wrong password, an unknown user, an inactive
@@ -84,8 +95,11 @@ impl OAuthError {
     }
 
     pub fn server_error(detail: impl Into<String>) -> Self {
-        Self::new(OAuthErrorKind::ServerError, "the server could not complete the request")
-            .with_detail(detail)
+        Self::new(
+            OAuthErrorKind::ServerError,
+            "the server could not complete the request",
+        )
+        .with_detail(detail)
     }
 
     pub fn busy(retry_after_secs: u32, detail: impl Into<String>) -> Self {

@@ -106,7 +106,11 @@ pub enum RefreshMode<'a> {
 
 impl TokenIssuer {
     pub fn new(issuer: String, keys: Arc<KeyRing>, tokens: Arc<dyn TokenRepo>) -> Self {
-        TokenIssuer { issuer, keys, tokens }
+        TokenIssuer {
+            issuer,
+            keys,
+            tokens,
+        }
     }
 
     pub fn issuer(&self) -> &str {
@@ -116,13 +120,20 @@ impl TokenIssuer {
     /// Signs the tokens of `grant` and stores what must be stored. A
     /// refresh token is minted when `offline_access` was granted and the
     /// app may use the refresh grant (always when rotating).
-    pub async fn issue(&self, grant: Grant<'_>, mode: RefreshMode<'_>, now: i64) -> Result<IssuedTokens, OAuthError> {
+    pub async fn issue(
+        &self,
+        grant: Grant<'_>,
+        mode: RefreshMode<'_>,
+        now: i64,
+    ) -> Result<IssuedTokens, OAuthError> {
         let scope = grant.scopes.join(" ");
         let wants_refresh = match mode {
             RefreshMode::Rotate { .. } => true,
             RefreshMode::NewSession => {
                 grant.scopes.iter().any(|s| s == OFFLINE_ACCESS)
-                    && grant.app.allows_grant(crate::model::GrantType::RefreshToken)
+                    && grant
+                        .app
+                        .allows_grant(crate::model::GrantType::RefreshToken)
             }
         };
         let refresh_token = wants_refresh.then(random_token);
@@ -154,15 +165,23 @@ impl TokenIssuer {
                     created_at: now,
                     revoked_at: None,
                 };
-                self.tokens.start_session(&session, refresh_record.as_ref()).await?;
+                self.tokens
+                    .start_session(&session, refresh_record.as_ref())
+                    .await?;
             }
             RefreshMode::Rotate { old_hash } => {
-                let record = refresh_record.as_ref().expect("rotation always mints a token");
-                if self.tokens.rotate_refresh(old_hash, record, now).await? == Rotation::ReuseDetected {
+                let record = refresh_record
+                    .as_ref()
+                    .expect("rotation always mints a token");
+                if self.tokens.rotate_refresh(old_hash, record, now).await?
+                    == Rotation::ReuseDetected
+                {
                     tracing::warn!(sid = %grant.session_id, client_id = %grant.app.client_id,
                         "refresh token reuse detected; session revoked");
-                    return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
-                        .with_detail("refresh token reuse detected"));
+                    return Err(OAuthError::invalid_grant(
+                        "the refresh token is invalid, expired or revoked",
+                    )
+                    .with_detail("refresh token reuse detected"));
                 }
             }
         }
@@ -195,8 +214,12 @@ impl TokenIssuer {
                 Vec::new()
             },
         };
-        let key = self.keys.active().map_err(|e| OAuthError::server_error(e.to_string()))?;
-        key.sign_jwt("at+jwt", &claims).map_err(|e| OAuthError::server_error(e.to_string()))
+        let key = self
+            .keys
+            .active()
+            .map_err(|e| OAuthError::server_error(e.to_string()))?;
+        key.sign_jwt("at+jwt", &claims)
+            .map_err(|e| OAuthError::server_error(e.to_string()))
     }
 
     fn sign_id(&self, grant: &Grant<'_>, now: i64) -> Result<String, OAuthError> {
@@ -211,19 +234,39 @@ impl TokenIssuer {
             auth_time: grant.auth_time,
             sid: &grant.session_id,
             preferred_username: has(PROFILE).then_some(user.username.as_str()),
-            given_name: if has(PROFILE) { user.given_name.as_deref() } else { None },
-            family_name: if has(PROFILE) { user.family_name.as_deref() } else { None },
-            email: if has(EMAIL) { user.email.as_deref() } else { None },
+            given_name: if has(PROFILE) {
+                user.given_name.as_deref()
+            } else {
+                None
+            },
+            family_name: if has(PROFILE) {
+                user.family_name.as_deref()
+            } else {
+                None
+            },
+            email: if has(EMAIL) {
+                user.email.as_deref()
+            } else {
+                None
+            },
         };
-        let key = self.keys.active().map_err(|e| OAuthError::server_error(e.to_string()))?;
-        key.sign_jwt("JWT", &claims).map_err(|e| OAuthError::server_error(e.to_string()))
+        let key = self
+            .keys
+            .active()
+            .map_err(|e| OAuthError::server_error(e.to_string()))?;
+        key.sign_jwt("JWT", &claims)
+            .map_err(|e| OAuthError::server_error(e.to_string()))
     }
 }
 
 /// The roles a token carries for the admin scope: those held by both the
 /// user and the app (never one because only the other has it).
 pub fn shared_roles(user_roles: &[AppRole], app: &App) -> Vec<AppRole> {
-    let mut roles: Vec<AppRole> = user_roles.iter().copied().filter(|r| app.app_roles.contains(r)).collect();
+    let mut roles: Vec<AppRole> = user_roles
+        .iter()
+        .copied()
+        .filter(|r| app.app_roles.contains(r))
+        .collect();
     roles.sort();
     roles.dedup();
     roles

@@ -54,7 +54,9 @@ impl FromStr for KeyAlgorithm {
             "RS256" => Ok(KeyAlgorithm::Rs256),
             "ES256" => Ok(KeyAlgorithm::Es256),
             "EDDSA" => Ok(KeyAlgorithm::EdDsa),
-            _ => Err(format!("unsupported signing algorithm {s:?} (expected RS256, ES256 or EdDSA)")),
+            _ => Err(format!(
+                "unsupported signing algorithm {s:?} (expected RS256, ES256 or EdDSA)"
+            )),
         }
     }
 }
@@ -89,7 +91,10 @@ pub struct SigningKey {
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SigningKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+        f.debug_struct("SigningKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -103,7 +108,8 @@ impl SigningKey {
     pub fn generate(alg: KeyAlgorithm) -> Result<(SigningKey, Vec<u8>), KeyError> {
         let pkcs8 = match alg {
             KeyAlgorithm::Rs256 => {
-                let kp = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).map_err(|_| KeyError::Generate)?;
+                let kp = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                    .map_err(|_| KeyError::Generate)?;
                 let der: Pkcs8V1Der = kp.as_der().map_err(|_| KeyError::Generate)?;
                 der.as_ref().to_vec()
             }
@@ -124,20 +130,25 @@ impl SigningKey {
 
     /// Parses a PKCS#8 key. Without a `kid`, the RFC 7638 thumbprint of the
     /// public key becomes the kid.
-    pub fn from_pkcs8(kid: Option<&str>, alg: KeyAlgorithm, der: &[u8]) -> Result<SigningKey, String> {
+    pub fn from_pkcs8(
+        kid: Option<&str>,
+        alg: KeyAlgorithm,
+        der: &[u8],
+    ) -> Result<SigningKey, String> {
         let (signer, mut jwk) = match alg {
             KeyAlgorithm::Rs256 => {
                 let kp = RsaKeyPair::from_pkcs8(der).map_err(|e| e.to_string())?;
                 let public = kp.public_key();
                 let jwk = json!({
-                    "e": b64(&public.exponent().big_endian_without_leading_zero()),
+                    "e": b64(public.exponent().big_endian_without_leading_zero()),
                     "kty": "RSA",
-                    "n": b64(&public.modulus().big_endian_without_leading_zero()),
+                    "n": b64(public.modulus().big_endian_without_leading_zero()),
                 });
                 (Signer::Rsa(kp), jwk)
             }
             KeyAlgorithm::Es256 => {
-                let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(|e| e.to_string())?;
+                let kp = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(|e| e.to_string())?;
                 // Uncompressed point: 0x04 || X (32) || Y (32).
                 let point = kp.public_key().as_ref();
                 if point.len() != 65 {
@@ -147,8 +158,10 @@ impl SigningKey {
                 (Signer::Ec(kp), jwk)
             }
             KeyAlgorithm::EdDsa => {
-                let kp = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|e| e.to_string())?;
-                let jwk = json!({"crv": "Ed25519", "kty": "OKP", "x": b64(kp.public_key().as_ref())});
+                let kp =
+                    Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|e| e.to_string())?;
+                let jwk =
+                    json!({"crv": "Ed25519", "kty": "OKP", "x": b64(kp.public_key().as_ref())});
                 (Signer::Ed(kp), jwk)
             }
         };
@@ -157,7 +170,12 @@ impl SigningKey {
         obj.insert("kid".into(), Value::String(kid.clone()));
         obj.insert("alg".into(), Value::String(alg.as_str().into()));
         obj.insert("use".into(), Value::String("sig".into()));
-        Ok(SigningKey { kid, alg, signer, public_jwk: jwk })
+        Ok(SigningKey {
+            kid,
+            alg,
+            signer,
+            public_jwk: jwk,
+        })
     }
 
     pub fn kid(&self) -> &str {
@@ -183,8 +201,13 @@ impl SigningKey {
         let signature = match &self.signer {
             Signer::Rsa(kp) => {
                 let mut sig = vec![0u8; kp.public_modulus_len()];
-                kp.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), message.as_bytes(), &mut sig)
-                    .map_err(|_| KeyError::Sign)?;
+                kp.sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    message.as_bytes(),
+                    &mut sig,
+                )
+                .map_err(|_| KeyError::Sign)?;
                 sig
             }
             Signer::Ec(kp) => kp
@@ -226,7 +249,11 @@ pub struct KeyRing {
 
 impl KeyRing {
     pub fn new(repo: Arc<dyn KeyRepo>, master: MasterKey) -> Self {
-        KeyRing { repo, master, ring: RwLock::new(None) }
+        KeyRing {
+            repo,
+            master,
+            ring: RwLock::new(None),
+        }
     }
 
     /// Loads the stored keys; when there is no active key, generates one
@@ -272,10 +299,11 @@ impl KeyRing {
             .iter()
             .find(|r| r.state == KeyState::Active)
             .ok_or(KeyError::NoActiveKey)?;
-        if let Some(ring) = &current {
-            if ring.kids == kids && ring.active.kid() == active_record.kid {
-                return Ok(());
-            }
+        if let Some(ring) = &current
+            && ring.kids == kids
+            && ring.active.kid() == active_record.kid
+        {
+            return Ok(());
         }
         let active = match &current {
             Some(ring) if ring.active.kid() == active_record.kid => ring.active.clone(),
@@ -283,19 +311,27 @@ impl KeyRing {
         };
         let mut keys = Vec::with_capacity(records.len());
         for record in &records {
-            let jwk: Value = serde_json::from_str(&record.public_jwk).map_err(|e| KeyError::Corrupt {
-                kid: record.kid.clone(),
-                reason: e.to_string(),
-            })?;
+            let jwk: Value =
+                serde_json::from_str(&record.public_jwk).map_err(|e| KeyError::Corrupt {
+                    kid: record.kid.clone(),
+                    reason: e.to_string(),
+                })?;
             keys.push(jwk);
         }
-        let ring = Ring { active, jwks: json!({ "keys": keys }), kids };
+        let ring = Ring {
+            active,
+            jwks: json!({ "keys": keys }),
+            kids,
+        };
         *self.ring.write().expect("key ring lock") = Some(Arc::new(ring));
         Ok(())
     }
 
     fn decrypt(&self, record: &SigningKeyRecord) -> Result<SigningKey, KeyError> {
-        let corrupt = |reason: String| KeyError::Corrupt { kid: record.kid.clone(), reason };
+        let corrupt = |reason: String| KeyError::Corrupt {
+            kid: record.kid.clone(),
+            reason,
+        };
         let alg: KeyAlgorithm = record.alg.parse().map_err(corrupt)?;
         let der = self
             .master
@@ -305,7 +341,11 @@ impl KeyRing {
     }
 
     fn current(&self) -> Result<Arc<Ring>, KeyError> {
-        self.ring.read().expect("key ring lock").clone().ok_or(KeyError::NoActiveKey)
+        self.ring
+            .read()
+            .expect("key ring lock")
+            .clone()
+            .ok_or(KeyError::NoActiveKey)
     }
 
     /// The key that signs new tokens.
@@ -325,7 +365,11 @@ mod tests {
 
     #[test]
     fn every_algorithm_generates_signs_and_reloads() {
-        for alg in [KeyAlgorithm::Rs256, KeyAlgorithm::Es256, KeyAlgorithm::EdDsa] {
+        for alg in [
+            KeyAlgorithm::Rs256,
+            KeyAlgorithm::Es256,
+            KeyAlgorithm::EdDsa,
+        ] {
             let (key, der) = SigningKey::generate(alg).unwrap();
             let again = SigningKey::from_pkcs8(Some(key.kid()), alg, &der).unwrap();
             assert_eq!(key.public_jwk(), again.public_jwk());

@@ -42,7 +42,11 @@ pub struct HashParams {
 
 impl Default for HashParams {
     fn default() -> Self {
-        HashParams { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+        HashParams {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
@@ -50,7 +54,11 @@ impl HashParams {
     fn argon2(&self) -> Result<Argon2<'static>, HashError> {
         let params = Params::new(self.memory_kib, self.iterations, self.parallelism, None)
             .map_err(|e| HashError::Config(e.to_string()))?;
-        Ok(Argon2::new(Algorithm::Argon2id, argon2::Version::V0x13, params))
+        Ok(Argon2::new(
+            Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            params,
+        ))
     }
 
     pub fn validate(&self) -> Result<(), String> {
@@ -87,8 +95,13 @@ pub struct PoolConfig {
 
 impl Default for PoolConfig {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        PoolConfig { workers: cores, max_queue: 64 * cores }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        PoolConfig {
+            workers: cores,
+            max_queue: 64 * cores,
+        }
     }
 }
 
@@ -107,7 +120,9 @@ pub struct PasswordHasher {
 
 impl fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PasswordHasher").field("params", &self.params).finish_non_exhaustive()
+        f.debug_struct("PasswordHasher")
+            .field("params", &self.params)
+            .finish_non_exhaustive()
     }
 }
 
@@ -167,7 +182,9 @@ impl PasswordHasher {
         let current = self.params;
         let password = password.clone();
         self.verifications.fetch_add(1, Ordering::Relaxed);
-        let outcome = self.run(move || verify_phc(&password, &hash, current)).await?;
+        let outcome = self
+            .run(move || verify_phc(&password, &hash, current))
+            .await?;
         Ok(if real { outcome } else { Verification::Invalid })
     }
 
@@ -207,7 +224,10 @@ fn verify_phc(password: &Password, stored: &str, current: HashParams) -> Verific
         return Verification::Invalid;
     };
     let verifier = Argon2::new(algorithm, argon2::Version::V0x13, params.clone());
-    if verifier.verify_password(password.expose().as_bytes(), &parsed).is_err() {
+    if verifier
+        .verify_password(password.expose().as_bytes(), &parsed)
+        .is_err()
+    {
         return Verification::Invalid;
     }
     let needs_rehash = algorithm != Algorithm::Argon2id
@@ -233,11 +253,22 @@ mod tests {
     use super::*;
 
     fn cheap() -> HashParams {
-        HashParams { memory_kib: 64, iterations: 1, parallelism: 1 }
+        HashParams {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        }
     }
 
     fn hasher(params: HashParams) -> PasswordHasher {
-        PasswordHasher::new(params, PoolConfig { workers: 1, max_queue: 4 }).unwrap()
+        PasswordHasher::new(
+            params,
+            PoolConfig {
+                workers: 1,
+                max_queue: 4,
+            },
+        )
+        .unwrap()
     }
 
     #[tokio::test]
@@ -246,15 +277,28 @@ mod tests {
         let pw = Password::new("correct horse");
         let hash = h.hash(&pw).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
-        assert_eq!(h.verify(&pw, Some(&hash)).await.unwrap(), Verification::Valid { needs_rehash: false });
-        assert_eq!(h.verify(&Password::new("wrong"), Some(&hash)).await.unwrap(), Verification::Invalid);
+        assert_eq!(
+            h.verify(&pw, Some(&hash)).await.unwrap(),
+            Verification::Valid {
+                needs_rehash: false
+            }
+        );
+        assert_eq!(
+            h.verify(&Password::new("wrong"), Some(&hash))
+                .await
+                .unwrap(),
+            Verification::Invalid
+        );
     }
 
     #[tokio::test]
     async fn unknown_user_costs_one_verification_and_fails() {
         let h = hasher(cheap());
         let before = h.verifications();
-        assert_eq!(h.verify(&Password::new("x"), None).await.unwrap(), Verification::Invalid);
+        assert_eq!(
+            h.verify(&Password::new("x"), None).await.unwrap(),
+            Verification::Invalid
+        );
         assert_eq!(h.verifications(), before + 1);
     }
 
@@ -263,21 +307,43 @@ mod tests {
         let old = hasher(cheap());
         let pw = Password::new("pw");
         let hash = old.hash(&pw).await.unwrap();
-        let new = hasher(HashParams { memory_kib: 128, ..cheap() });
-        assert_eq!(new.verify(&pw, Some(&hash)).await.unwrap(), Verification::Valid { needs_rehash: true });
+        let new = hasher(HashParams {
+            memory_kib: 128,
+            ..cheap()
+        });
+        assert_eq!(
+            new.verify(&pw, Some(&hash)).await.unwrap(),
+            Verification::Valid { needs_rehash: true }
+        );
     }
 
     #[tokio::test]
     async fn garbage_stored_hash_is_just_invalid() {
         let h = hasher(cheap());
-        assert_eq!(h.verify(&Password::new("x"), Some("not a hash")).await.unwrap(), Verification::Invalid);
+        assert_eq!(
+            h.verify(&Password::new("x"), Some("not a hash"))
+                .await
+                .unwrap(),
+            Verification::Invalid
+        );
         assert!(!is_supported_hash("$2b$10$abc"));
-        assert!(is_supported_hash(&h.hash(&Password::new("x")).await.unwrap()));
+        assert!(is_supported_hash(
+            &h.hash(&Password::new("x")).await.unwrap()
+        ));
     }
 
     #[tokio::test]
     async fn a_full_queue_answers_busy_at_once() {
-        let h = Arc::new(PasswordHasher::new(cheap(), PoolConfig { workers: 1, max_queue: 0 }).unwrap());
+        let h = Arc::new(
+            PasswordHasher::new(
+                cheap(),
+                PoolConfig {
+                    workers: 1,
+                    max_queue: 0,
+                },
+            )
+            .unwrap(),
+        );
         assert_eq!(h.hash(&Password::new("x")).await, Err(HashError::Busy));
     }
 

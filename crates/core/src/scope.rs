@@ -22,9 +22,13 @@ pub fn is_special(scope: &str) -> bool {
 pub fn parse(value: &str) -> Result<Vec<String>, OAuthError> {
     let mut scopes: Vec<String> = Vec::new();
     for token in value.split(' ').filter(|t| !t.is_empty()) {
-        let valid = token.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        let valid = token
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
         if !valid {
-            return Err(OAuthError::invalid_scope("scope contains a character RFC 6749 §3.3 does not allow"));
+            return Err(OAuthError::invalid_scope(
+                "scope contains a character RFC 6749 §3.3 does not allow",
+            ));
         }
         if !scopes.iter().any(|s| s == token) {
             scopes.push(token.to_owned());
@@ -47,7 +51,9 @@ pub fn resolve(app: &App, requested: Option<&str>) -> Result<Vec<String>, OAuthE
     };
     let scopes = parse(requested)?;
     if let Some(denied) = scopes.iter().find(|s| !app.scopes.contains(s)) {
-        return Err(OAuthError::invalid_scope(format!("the client may not request the scope {denied:?}")));
+        return Err(OAuthError::invalid_scope(format!(
+            "the client may not request the scope {denied:?}"
+        )));
     }
     Ok(scopes)
 }
@@ -68,10 +74,17 @@ pub fn narrow(original: &[String], requested: Option<&str>) -> Result<Vec<String
 
 /// The resource server a fully qualified scope belongs to (the longest
 /// audience that prefixes it and leaves one of its scopes).
-pub fn resource_server_of<'a>(scope: &str, servers: &'a [ResourceServer]) -> Option<&'a ResourceServer> {
+pub fn resource_server_of<'a>(
+    scope: &str,
+    servers: &'a [ResourceServer],
+) -> Option<&'a ResourceServer> {
     servers
         .iter()
-        .filter(|rs| scope.strip_prefix(rs.audience.as_str()).is_some_and(|rest| rs.scopes.iter().any(|s| s == rest)))
+        .filter(|rs| {
+            scope
+                .strip_prefix(rs.audience.as_str())
+                .is_some_and(|rest| rs.scopes.iter().any(|s| s == rest))
+        })
         .max_by_key(|rs| rs.audience.len())
 }
 
@@ -133,8 +146,16 @@ mod tests {
 
     #[test]
     fn default_scope_excludes_offline_access_and_openid() {
-        let a = app(&["https://hr.example.com/employees.read", "offline_access", "openid", "email"]);
-        assert_eq!(resolve(&a, None).unwrap(), vec!["https://hr.example.com/employees.read", "email"]);
+        let a = app(&[
+            "https://hr.example.com/employees.read",
+            "offline_access",
+            "openid",
+            "email",
+        ]);
+        assert_eq!(
+            resolve(&a, None).unwrap(),
+            vec!["https://hr.example.com/employees.read", "email"]
+        );
     }
 
     #[test]
@@ -142,7 +163,12 @@ mod tests {
         let a = app(&["https://hr.example.com/employees.read"]);
         let err = resolve(&a, Some("https://hr.example.com/employees.write")).unwrap_err();
         assert_eq!(err.kind.code(), "invalid_scope");
-        assert_eq!(resolve(&a, Some("  https://hr.example.com/employees.read ")).unwrap().len(), 1);
+        assert_eq!(
+            resolve(&a, Some("  https://hr.example.com/employees.read "))
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[test]
@@ -164,9 +190,21 @@ mod tests {
     #[test]
     fn audiences_follow_resource_servers() {
         let servers = [hr()];
-        let scopes = vec!["https://hr.example.com/employees.read".to_string(), "offline_access".to_string()];
-        assert_eq!(audiences(&scopes, &servers, "https://iss"), vec!["https://hr.example.com/"]);
-        assert_eq!(audiences(&["openid".into()], &servers, "https://iss"), vec!["https://iss"]);
-        assert_eq!(audiences(&[MY_SCOPES.into()], &servers, "https://iss"), vec!["https://iss"]);
+        let scopes = vec![
+            "https://hr.example.com/employees.read".to_string(),
+            "offline_access".to_string(),
+        ];
+        assert_eq!(
+            audiences(&scopes, &servers, "https://iss"),
+            vec!["https://hr.example.com/"]
+        );
+        assert_eq!(
+            audiences(&["openid".into()], &servers, "https://iss"),
+            vec!["https://iss"]
+        );
+        assert_eq!(
+            audiences(&[MY_SCOPES.into()], &servers, "https://iss"),
+            vec!["https://iss"]
+        );
     }
 }

@@ -121,7 +121,9 @@ impl MasterKey {
     }
 
     pub fn secret_hasher(&self) -> SecretHasher {
-        SecretHasher { key: hmac::Key::new(hmac::HMAC_SHA256, &self.derive("latchkey/client-secret/v1")) }
+        SecretHasher {
+            key: hmac::Key::new(hmac::HMAC_SHA256, &self.derive("latchkey/client-secret/v1")),
+        }
     }
 }
 
@@ -139,7 +141,10 @@ const SECRET_HASH_PREFIX: &str = "hmac-sha256$";
 impl SecretHasher {
     pub fn hash(&self, secret: &str) -> String {
         let tag = hmac::sign(&self.key, secret.as_bytes());
-        format!("{SECRET_HASH_PREFIX}{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+        format!(
+            "{SECRET_HASH_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(tag.as_ref())
+        )
     }
 
     /// Constant-time comparison of `secret` against a stored hash.
@@ -165,16 +170,28 @@ mod tests {
         assert_ne!(&sealed[NONCE_LEN..], b"private key");
         assert_eq!(key.decrypt(&sealed, "kid-1").unwrap(), b"private key");
         assert_eq!(key.decrypt(&sealed, "kid-2"), Err(MasterKeyError::Decrypt));
-        assert_eq!(MasterKey::generate().decrypt(&sealed, "kid-1"), Err(MasterKeyError::Decrypt));
-        assert_eq!(key.decrypt(&sealed[..5], "kid-1"), Err(MasterKeyError::Decrypt));
+        assert_eq!(
+            MasterKey::generate().decrypt(&sealed, "kid-1"),
+            Err(MasterKeyError::Decrypt)
+        );
+        assert_eq!(
+            key.decrypt(&sealed[..5], "kid-1"),
+            Err(MasterKeyError::Decrypt)
+        );
     }
 
     #[test]
     fn master_key_parses_base64_of_32_bytes_only() {
         let key = MasterKey::generate();
         assert!(MasterKey::from_base64(&key.to_base64()).is_ok());
-        assert_eq!(MasterKey::from_base64("AAAA").unwrap_err(), MasterKeyError::WrongLength(3));
-        assert_eq!(MasterKey::from_base64("!!").unwrap_err(), MasterKeyError::NotBase64);
+        assert_eq!(
+            MasterKey::from_base64("AAAA").unwrap_err(),
+            MasterKeyError::WrongLength(3)
+        );
+        assert_eq!(
+            MasterKey::from_base64("!!").unwrap_err(),
+            MasterKeyError::NotBase64
+        );
         assert_eq!(format!("{key:?}"), "MasterKey(***)");
     }
 
@@ -194,6 +211,9 @@ mod tests {
         let (a, b) = (random_token(), random_token());
         assert_ne!(a, b);
         assert_eq!(a.len(), 43);
-        assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

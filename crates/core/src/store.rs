@@ -8,7 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::{ApplySummary, DomainPlan};
-use crate::model::{App, AppRole, RefreshTokenRecord, ResourceServer, Session, SigningKeyRecord, User};
+use crate::model::{
+    App, AppRole, RefreshTokenRecord, ResourceServer, Session, SigningKeyRecord, User,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -15,11 +15,16 @@ const ASSERTION_PARAMS: [&str; 2] = ["client_assertion", "client_assertion_type"
 
 /// Extracts the credentials and removes them from `params`, so that
 /// nothing downstream sees a secret it does not need.
-pub(crate) fn extract(headers: &HeaderMap, params: &mut HashMap<String, String>) -> Result<ClientCredentials, OAuthError> {
+pub(crate) fn extract(
+    headers: &HeaderMap,
+    params: &mut HashMap<String, String>,
+) -> Result<ClientCredentials, OAuthError> {
     let mut authorizations = headers.get_all(header::AUTHORIZATION).iter();
     let authorization = authorizations.next();
     if authorizations.next().is_some() {
-        return Err(OAuthError::invalid_request("more than one Authorization header"));
+        return Err(OAuthError::invalid_request(
+            "more than one Authorization header",
+        ));
     }
     let body_id = params.remove("client_id").filter(|v| !v.is_empty());
     let body_secret = params.remove("client_secret");
@@ -28,24 +33,43 @@ pub(crate) fn extract(headers: &HeaderMap, params: &mut HashMap<String, String>)
     if let Some(value) = authorization {
         let (id, secret) = parse_basic(value.to_str().ok())?;
         if body_secret.is_some() || has_assertion {
-            return Err(OAuthError::invalid_request("use exactly one client authentication method"));
+            return Err(OAuthError::invalid_request(
+                "use exactly one client authentication method",
+            ));
         }
         if body_id.as_deref().is_some_and(|b| b != id) {
-            return Err(OAuthError::invalid_client(true, "client_id in the body differs from the Authorization header"));
+            return Err(OAuthError::invalid_client(
+                true,
+                "client_id in the body differs from the Authorization header",
+            ));
         }
-        return Ok(ClientCredentials::Basic { client_id: id, secret: ClientSecret::new(secret) });
+        return Ok(ClientCredentials::Basic {
+            client_id: id,
+            secret: ClientSecret::new(secret),
+        });
     }
     if has_assertion {
         if body_secret.is_some() {
-            return Err(OAuthError::invalid_request("use exactly one client authentication method"));
+            return Err(OAuthError::invalid_request(
+                "use exactly one client authentication method",
+            ));
         }
-        return Err(OAuthError::invalid_client(false, "client assertions (private_key_jwt, client_secret_jwt) are not enabled on this server"));
+        return Err(OAuthError::invalid_client(
+            false,
+            "client assertions (private_key_jwt, client_secret_jwt) are not enabled on this server",
+        ));
     }
     let Some(client_id) = body_id else {
-        return Err(OAuthError::invalid_client(false, "client authentication is required (HTTP Basic, or client_id in the body)"));
+        return Err(OAuthError::invalid_client(
+            false,
+            "client authentication is required (HTTP Basic, or client_id in the body)",
+        ));
     };
     Ok(match body_secret {
-        Some(secret) => ClientCredentials::Post { client_id, secret: ClientSecret::new(secret) },
+        Some(secret) => ClientCredentials::Post {
+            client_id,
+            secret: ClientSecret::new(secret),
+        },
         None => ClientCredentials::None { client_id },
     })
 }
@@ -56,10 +80,16 @@ fn parse_basic(value: Option<&str>) -> Result<(String, String), OAuthError> {
     let value = value.ok_or_else(malformed)?;
     let (scheme, encoded) = value.trim().split_once(' ').ok_or_else(malformed)?;
     if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(OAuthError::invalid_client(true, "unsupported authorization scheme; use HTTP Basic"));
+        return Err(OAuthError::invalid_client(
+            true,
+            "unsupported authorization scheme; use HTTP Basic",
+        ));
     }
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
-    let colon = decoded.iter().position(|&b| b == b':').ok_or_else(malformed)?;
+    let colon = decoded
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or_else(malformed)?;
     let id = decode_component(&decoded[..colon]).ok_or_else(malformed)?;
     let secret = decode_component(&decoded[colon + 1..]).ok_or_else(malformed)?;
     if id.is_empty() {
@@ -76,7 +106,10 @@ mod tests {
 
     fn basic(raw: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(raw))).unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(raw))).unwrap(),
+        );
         h
     }
 
@@ -96,16 +129,31 @@ mod tests {
     #[test]
     fn two_methods_are_invalid_request() {
         let mut params = HashMap::from([("client_secret".to_string(), "x".to_string())]);
-        assert_eq!(extract(&basic("a:b"), &mut params).unwrap_err().kind.code(), "invalid_request");
+        assert_eq!(
+            extract(&basic("a:b"), &mut params).unwrap_err().kind.code(),
+            "invalid_request"
+        );
     }
 
     #[test]
     fn body_credentials_and_public_clients() {
-        let mut params = HashMap::from([("client_id".to_string(), "a".to_string()), ("client_secret".to_string(), "s".to_string())]);
-        assert!(matches!(extract(&HeaderMap::new(), &mut params).unwrap(), ClientCredentials::Post { .. }));
-        assert!(params.is_empty(), "credentials are removed from the parameters");
+        let mut params = HashMap::from([
+            ("client_id".to_string(), "a".to_string()),
+            ("client_secret".to_string(), "s".to_string()),
+        ]);
+        assert!(matches!(
+            extract(&HeaderMap::new(), &mut params).unwrap(),
+            ClientCredentials::Post { .. }
+        ));
+        assert!(
+            params.is_empty(),
+            "credentials are removed from the parameters"
+        );
         let mut params = HashMap::from([("client_id".to_string(), "a".to_string())]);
-        assert!(matches!(extract(&HeaderMap::new(), &mut params).unwrap(), ClientCredentials::None { .. }));
+        assert!(matches!(
+            extract(&HeaderMap::new(), &mut params).unwrap(),
+            ClientCredentials::None { .. }
+        ));
         let err = extract(&HeaderMap::new(), &mut HashMap::new()).unwrap_err();
         assert_eq!(err.kind.code(), "invalid_client");
     }
@@ -116,7 +164,13 @@ mod tests {
             let mut h = HeaderMap::new();
             h.insert(header::AUTHORIZATION, HeaderValue::from_static(raw));
             let err = extract(&h, &mut HashMap::new()).unwrap_err();
-            assert_eq!(err.kind, latchkey_core::OAuthErrorKind::InvalidClient { basic_attempted: true }, "{raw}");
+            assert_eq!(
+                err.kind,
+                latchkey_core::OAuthErrorKind::InvalidClient {
+                    basic_attempted: true
+                },
+                "{raw}"
+            );
         }
     }
 

@@ -10,17 +10,24 @@ use percent_encoding::percent_decode;
 /// Checks the media type is form-urlencoded (parameters such as
 /// `charset=UTF-8` allowed).
 pub(crate) fn check_content_type(value: Option<&str>) -> Result<(), OAuthError> {
-    let essence = value.and_then(|v| v.split(';').next()).map(|v| v.trim().to_ascii_lowercase());
+    let essence = value
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
     match essence.as_deref() {
         Some("application/x-www-form-urlencoded") => Ok(()),
-        _ => Err(OAuthError::invalid_request("the request body must be application/x-www-form-urlencoded")),
+        _ => Err(OAuthError::invalid_request(
+            "the request body must be application/x-www-form-urlencoded",
+        )),
     }
 }
 
 /// Decodes one form-urlencoded component: `+` is a space, `%XX` a byte,
 /// and the result must be UTF-8.
 pub(crate) fn decode_component(raw: &[u8]) -> Option<String> {
-    let plus_decoded: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+    let plus_decoded: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
     let bytes: Vec<u8> = percent_decode(&plus_decoded).collect();
     String::from_utf8(bytes).ok()
 }
@@ -32,12 +39,15 @@ pub(crate) fn parse(body: &[u8]) -> Result<HashMap<String, String>, OAuthError> 
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &[][..]),
         };
-        let bad = || OAuthError::invalid_request("the request body is not valid UTF-8 form encoding");
+        let bad =
+            || OAuthError::invalid_request("the request body is not valid UTF-8 form encoding");
         let name = decode_component(name).ok_or_else(bad)?;
         let value = decode_component(value).ok_or_else(bad)?;
         if params.contains_key(&name) {
             let shown: String = name.chars().take(64).collect();
-            return Err(OAuthError::invalid_request(format!("the {shown} parameter is repeated")));
+            return Err(OAuthError::invalid_request(format!(
+                "the {shown} parameter is repeated"
+            )));
         }
         params.insert(name, value);
     }
@@ -72,7 +82,9 @@ mod tests {
 
     #[test]
     fn content_type_rules() {
-        assert!(check_content_type(Some("application/x-www-form-urlencoded;charset=UTF-8")).is_ok());
+        assert!(
+            check_content_type(Some("application/x-www-form-urlencoded;charset=UTF-8")).is_ok()
+        );
         assert!(check_content_type(Some("Application/X-WWW-Form-Urlencoded")).is_ok());
         assert!(check_content_type(Some("application/json")).is_err());
         assert!(check_content_type(None).is_err());

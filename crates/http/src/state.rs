@@ -17,7 +17,10 @@ impl Default for HttpLimits {
     fn default() -> Self {
         // A token request is well under 1 KiB; 64 KiB leaves room for
         // client assertions with certificate chains.
-        HttpLimits { max_body_bytes: 64 * 1024, request_timeout_secs: 30 }
+        HttpLimits {
+            max_body_bytes: 64 * 1024,
+            request_timeout_secs: 30,
+        }
     }
 }
 

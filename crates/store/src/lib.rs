@@ -71,11 +71,19 @@ pub async fn open(url: &str, max_connections: u32) -> Result<Store, OpenError> {
     match engine_of(url) {
         Some(Engine::Sqlite) => {
             let store = Arc::new(sqlite::SqliteStore::open(url, max_connections).await?);
-            Ok(Store { repos: Repos::from_backend(store.clone()), engine: Engine::Sqlite, backend: Backend::Sqlite(store) })
+            Ok(Store {
+                repos: Repos::from_backend(store.clone()),
+                engine: Engine::Sqlite,
+                backend: Backend::Sqlite(store),
+            })
         }
         Some(Engine::Postgres) => {
             let store = Arc::new(postgres::PostgresStore::open(url, max_connections).await?);
-            Ok(Store { repos: Repos::from_backend(store.clone()), engine: Engine::Postgres, backend: Backend::Postgres(store) })
+            Ok(Store {
+                repos: Repos::from_backend(store.clone()),
+                engine: Engine::Postgres,
+                backend: Backend::Postgres(store),
+            })
         }
         None => Err(OpenError::new(
             "unsupported URL (expected sqlite://PATH or postgres://USER@HOST/DB)".to_owned(),

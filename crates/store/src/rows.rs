@@ -1,7 +1,10 @@
 //! Rows as both engines return them, and their conversion to the model.
 //! List-valued app fields are stored as JSON text.
 
-use latchkey_core::model::{App, AppRole, AppType, GrantType, KeyState, RefreshTokenRecord, ResourceServer, Session, SigningKeyRecord, User};
+use latchkey_core::model::{
+    App, AppRole, AppType, GrantType, KeyState, RefreshTokenRecord, ResourceServer, Session,
+    SigningKeyRecord, User,
+};
 use latchkey_core::store::StoreError;
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
@@ -9,7 +12,8 @@ fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
 }
 
 pub(crate) fn to_json(list: &[impl AsRef<str>]) -> String {
-    serde_json::to_string(&list.iter().map(AsRef::as_ref).collect::<Vec<&str>>()).expect("strings serialise")
+    serde_json::to_string(&list.iter().map(AsRef::as_ref).collect::<Vec<&str>>())
+        .expect("strings serialise")
 }
 
 fn from_json(what: &str, text: &str) -> Result<Vec<String>, StoreError> {
@@ -20,7 +24,10 @@ fn parse_all<T: std::str::FromStr>(what: &str, text: &str) -> Result<Vec<T>, Sto
 where
     T::Err: std::fmt::Display,
 {
-    from_json(what, text)?.iter().map(|s| s.parse::<T>().map_err(|e| corrupt(what, e))).collect()
+    from_json(what, text)?
+        .iter()
+        .map(|s| s.parse::<T>().map_err(|e| corrupt(what, e)))
+        .collect()
 }
 
 #[derive(sqlx::FromRow)]
@@ -75,7 +82,10 @@ impl TryFrom<AppRow> for App {
     type Error = StoreError;
     fn try_from(r: AppRow) -> Result<Self, StoreError> {
         Ok(App {
-            app_type: r.app_type.parse::<AppType>().map_err(|e| corrupt("app type", e))?,
+            app_type: r
+                .app_type
+                .parse::<AppType>()
+                .map_err(|e| corrupt("app type", e))?,
             grant_types: parse_all::<GrantType>("grant types", &r.grant_types)?,
             redirect_uris: from_json("redirect URIs", &r.redirect_uris)?,
             scopes: from_json("scopes", &r.scopes)?,

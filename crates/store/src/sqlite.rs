@@ -4,8 +4,8 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::OpenError;
 
@@ -15,16 +15,25 @@ pub struct SqliteStore {
 
 /// The database file of a `sqlite:` URL, if it names one.
 pub fn file_of(url: &str) -> Option<&Path> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
 }
 
 impl SqliteStore {
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
-        if let Some(parent) = file_of(url).and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| OpenError::new(format!("cannot create the folder {}: {e}", parent.display())))?;
+        if let Some(parent) = file_of(url)
+            .and_then(Path::parent)
+            .filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                OpenError::new(format!(
+                    "cannot create the folder {}: {e}",
+                    parent.display()
+                ))
+            })?;
         }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| OpenError::new(format!("invalid SQLite URL: {e}")))?

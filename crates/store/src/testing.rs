@@ -19,9 +19,13 @@ enum Cleanup {
 impl TestDatabase {
     /// A new SQLite database in its own temporary folder.
     pub fn sqlite() -> TestDatabase {
-        let dir = std::env::temp_dir().join(format!("latchkey-test-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("latchkey-test-{}", uuid::Uuid::new_v4().simple()));
         let url = format!("sqlite://{}/latchkey.db", dir.display());
-        TestDatabase { url, cleanup: Cleanup::Dir(dir) }
+        TestDatabase {
+            url,
+            cleanup: Cleanup::Dir(dir),
+        }
     }
 
     /// A new PostgreSQL database on the server at
@@ -30,13 +34,18 @@ impl TestDatabase {
     /// where that is a failure.
     pub async fn postgres() -> Option<TestDatabase> {
         use sqlx::Connection as _;
-        let admin_url = std::env::var("LATCHKEY_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
+        let admin_url = std::env::var("LATCHKEY_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
         let required = std::env::var("LATCHKEY_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
         let mut conn = match sqlx::PgConnection::connect(&admin_url).await {
             Ok(conn) => conn,
-            Err(e) if required => panic!("LATCHKEY_REQUIRE_POSTGRES=1 but PostgreSQL at {admin_url} does not answer: {e}"),
+            Err(e) if required => panic!(
+                "LATCHKEY_REQUIRE_POSTGRES=1 but PostgreSQL at {admin_url} does not answer: {e}"
+            ),
             Err(e) => {
-                eprintln!("NOTICE: PostgreSQL at {admin_url} does not answer ({e}); skipping the PostgreSQL run of this test");
+                eprintln!(
+                    "NOTICE: PostgreSQL at {admin_url} does not answer ({e}); skipping the PostgreSQL run of this test"
+                );
                 return None;
             }
         };
@@ -47,7 +56,10 @@ impl TestDatabase {
             .expect("CREATE DATABASE");
         let _ = conn.close().await;
         let url = with_database(&admin_url, &name);
-        Some(TestDatabase { url, cleanup: Cleanup::Postgres { admin_url, name } })
+        Some(TestDatabase {
+            url,
+            cleanup: Cleanup::Postgres { admin_url, name },
+        })
     }
 }
 
@@ -79,12 +91,19 @@ impl Drop for TestDatabase {
                 // unwinding: do the async cleanup on a thread of its own.
                 let (admin_url, name) = (admin_url.clone(), name.clone());
                 let _ = std::thread::spawn(move || {
-                    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    else {
+                        return;
+                    };
                     rt.block_on(async move {
                         use sqlx::Connection as _;
                         if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
                             let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                                .execute(&mut conn)
+                                .await;
                         }
                     });
                 })
@@ -98,8 +117,17 @@ impl Drop for TestDatabase {
 mod tests {
     #[test]
     fn database_name_is_replaced() {
-        assert_eq!(super::with_database("postgres://u@h:5432/postgres", "x"), "postgres://u@h:5432/x");
-        assert_eq!(super::with_database("postgres://u@h/postgres?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
-        assert_eq!(super::with_database("postgres://u@h", "x"), "postgres://u@h/x");
+        assert_eq!(
+            super::with_database("postgres://u@h:5432/postgres", "x"),
+            "postgres://u@h:5432/x"
+        );
+        assert_eq!(
+            super::with_database("postgres://u@h/postgres?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
+        assert_eq!(
+            super::with_database("postgres://u@h", "x"),
+            "postgres://u@h/x"
+        );
     }
 }

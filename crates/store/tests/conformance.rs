@@ -4,8 +4,12 @@
 
 use std::sync::Arc;
 
-use latchkey_core::domain::{AppSpec, ChangeOutcome, DomainPlan, GroupSpec, HashChange, ResourceServerSpec, UserSpec};
-use latchkey_core::model::{AppRole, AppType, GrantType, KeyState, RefreshTokenRecord, Session, SigningKeyRecord};
+use latchkey_core::domain::{
+    AppSpec, ChangeOutcome, DomainPlan, GroupSpec, HashChange, ResourceServerSpec, UserSpec,
+};
+use latchkey_core::model::{
+    AppRole, AppType, GrantType, KeyState, RefreshTokenRecord, Session, SigningKeyRecord,
+};
 use latchkey_core::store::{NewUser, Rotation, StoreError};
 use latchkey_store::testing::TestDatabase;
 use latchkey_store::{Store, open};
@@ -56,7 +60,10 @@ fn plan() -> DomainPlan {
             audience: "https://hr.example.com/".into(),
             scopes: vec!["employees.read".into(), "employees.write".into()],
         }],
-        groups: vec![GroupSpec { name: "helpdesk".into(), app_roles: vec![AppRole::HelpDeskAdministrator] }],
+        groups: vec![GroupSpec {
+            name: "helpdesk".into(),
+            app_roles: vec![AppRole::HelpDeskAdministrator],
+        }],
         users: vec![UserSpec {
             username: "Alice".into(),
             password: HashChange::Set("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
@@ -74,7 +81,10 @@ fn plan() -> DomainPlan {
             secret: HashChange::Set("hmac-sha256$abc".into()),
             grant_types: vec![GrantType::Password, GrantType::RefreshToken],
             redirect_uris: vec!["https://hr.example.com/cb".into()],
-            scopes: vec!["https://hr.example.com/employees.read".into(), "offline_access".into()],
+            scopes: vec![
+                "https://hr.example.com/employees.read".into(),
+                "offline_access".into(),
+            ],
             app_roles: vec![AppRole::UserAdministrator],
             jwks: None,
             certificate: None,
@@ -96,14 +106,38 @@ async fn migrations_run_from_empty_and_again(store: &Store, db: &TestDatabase) {
 async fn apply_creates_then_changes_nothing_and_keeps_ids(store: &Store, _: &TestDatabase) {
     let first = store.repos.domain.apply(&plan(), 100).await.unwrap();
     assert_eq!(first.count(ChangeOutcome::Created), 4, "{first}");
-    let user = store.repos.users.find_by_username("alice").await.unwrap().unwrap();
-    let app = store.repos.apps.find_by_client_id("hr-mobile").await.unwrap().unwrap();
+    let user = store
+        .repos
+        .users
+        .find_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let app = store
+        .repos
+        .apps
+        .find_by_client_id("hr-mobile")
+        .await
+        .unwrap()
+        .unwrap();
 
     let second = store.repos.domain.apply(&plan(), 200).await.unwrap();
     assert_eq!(second.count(ChangeOutcome::Unchanged), 4, "{second}");
     assert_eq!(second.to_string(), "nothing changed (4 unchanged)");
-    let user_again = store.repos.users.find_by_username("alice").await.unwrap().unwrap();
-    let app_again = store.repos.apps.find_by_client_id("hr-mobile").await.unwrap().unwrap();
+    let user_again = store
+        .repos
+        .users
+        .find_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let app_again = store
+        .repos
+        .apps
+        .find_by_client_id("hr-mobile")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(user, user_again, "ids and timestamps are kept");
     assert_eq!(app, app_again);
     assert_eq!(app.scopes, plan().apps[0].scopes);
@@ -116,10 +150,26 @@ async fn apply_updates_what_differs_and_touches_nothing_else(store: &Store, _: &
     let bob = store
         .repos
         .users
-        .create(NewUser { username: "bob".into(), password_hash: None, given_name: None, family_name: None, email: None, app_roles: vec![] }, 100)
+        .create(
+            NewUser {
+                username: "bob".into(),
+                password_hash: None,
+                given_name: None,
+                family_name: None,
+                email: None,
+                app_roles: vec![],
+            },
+            100,
+        )
         .await
         .unwrap();
-    let before = store.repos.users.find_by_username("alice").await.unwrap().unwrap();
+    let before = store
+        .repos
+        .users
+        .find_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
 
     let mut changed = plan();
     changed.users[0].email = Some("alice@new.example.com".into());
@@ -131,17 +181,44 @@ async fn apply_updates_what_differs_and_touches_nothing_else(store: &Store, _: &
     assert_eq!(summary.count(ChangeOutcome::Updated), 2, "{summary}");
     assert_eq!(summary.count(ChangeOutcome::Unchanged), 2, "{summary}");
 
-    let after = store.repos.users.find_by_username("alice").await.unwrap().unwrap();
+    let after = store
+        .repos
+        .users
+        .find_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(after.id, before.id);
     assert_eq!(after.email.as_deref(), Some("alice@new.example.com"));
-    assert_eq!(after.password_hash, before.password_hash, "Keep keeps the hash");
+    assert_eq!(
+        after.password_hash, before.password_hash,
+        "Keep keeps the hash"
+    );
     assert_eq!(after.updated_at, 300);
-    assert_eq!(store.repos.users.effective_roles(&after.id).await.unwrap(), vec![AppRole::UserAdministrator]);
-    let app = store.repos.apps.find_by_client_id("hr-mobile").await.unwrap().unwrap();
+    assert_eq!(
+        store.repos.users.effective_roles(&after.id).await.unwrap(),
+        vec![AppRole::UserAdministrator]
+    );
+    let app = store
+        .repos
+        .apps
+        .find_by_client_id("hr-mobile")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(app.secret_hash.as_deref(), Some("hmac-sha256$abc"));
     assert_eq!(app.access_token_ttl, 600);
     // A user the file does not name is left alone.
-    assert_eq!(store.repos.users.find_by_id(&bob.id).await.unwrap().unwrap(), bob);
+    assert_eq!(
+        store
+            .repos
+            .users
+            .find_by_id(&bob.id)
+            .await
+            .unwrap()
+            .unwrap(),
+        bob
+    );
 }
 
 async fn apply_is_all_or_nothing(store: &Store, _: &TestDatabase) {
@@ -151,34 +228,121 @@ async fn apply_is_all_or_nothing(store: &Store, _: &TestDatabase) {
     broken.users[0].app_roles = vec![AppRole::UserAdministrator, AppRole::UserAdministrator];
     let err = store.repos.domain.apply(&broken, 100).await.unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err:?}");
-    assert!(store.repos.domain.is_empty().await.unwrap(), "nothing was written");
-    assert!(store.repos.users.find_by_username("alice").await.unwrap().is_none());
+    assert!(
+        store.repos.domain.is_empty().await.unwrap(),
+        "nothing was written"
+    );
+    assert!(
+        store
+            .repos
+            .users
+            .find_by_username("alice")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
-async fn users_are_found_ignoring_case_and_roles_come_through_groups(store: &Store, _: &TestDatabase) {
+async fn users_are_found_ignoring_case_and_roles_come_through_groups(
+    store: &Store,
+    _: &TestDatabase,
+) {
     store.repos.domain.apply(&plan(), 100).await.unwrap();
-    let alice = store.repos.users.find_by_username("ALICE").await.unwrap().expect("case-insensitive");
+    let alice = store
+        .repos
+        .users
+        .find_by_username("ALICE")
+        .await
+        .unwrap()
+        .expect("case-insensitive");
     assert_eq!(alice.username, "Alice");
     assert_eq!(
         store.repos.users.effective_roles(&alice.id).await.unwrap(),
         vec![AppRole::UserAdministrator, AppRole::HelpDeskAdministrator]
     );
-    assert!(store.repos.users.exists_with_role(AppRole::HelpDeskAdministrator).await.unwrap());
-    assert!(!store.repos.users.exists_with_role(AppRole::IdentityDomainAdministrator).await.unwrap());
+    assert!(
+        store
+            .repos
+            .users
+            .exists_with_role(AppRole::HelpDeskAdministrator)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .repos
+            .users
+            .exists_with_role(AppRole::IdentityDomainAdministrator)
+            .await
+            .unwrap()
+    );
 
-    store.repos.users.set_active(&alice.id, false, 150).await.unwrap();
-    assert!(!store.repos.users.find_by_id(&alice.id).await.unwrap().unwrap().active);
-    store.repos.users.set_password_hash(&alice.id, "$argon2id$new", 160).await.unwrap();
-    assert_eq!(store.repos.users.find_by_id(&alice.id).await.unwrap().unwrap().password_hash.as_deref(), Some("$argon2id$new"));
-    assert!(matches!(store.repos.users.set_active("nobody", true, 1).await, Err(StoreError::NotFound)));
+    store
+        .repos
+        .users
+        .set_active(&alice.id, false, 150)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .repos
+            .users
+            .find_by_id(&alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    store
+        .repos
+        .users
+        .set_password_hash(&alice.id, "$argon2id$new", 160)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .repos
+            .users
+            .find_by_id(&alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .as_deref(),
+        Some("$argon2id$new")
+    );
+    assert!(matches!(
+        store.repos.users.set_active("nobody", true, 1).await,
+        Err(StoreError::NotFound)
+    ));
     store.repos.users.delete(&alice.id).await.unwrap();
-    assert!(store.repos.users.find_by_id(&alice.id).await.unwrap().is_none());
+    assert!(
+        store
+            .repos
+            .users
+            .find_by_id(&alice.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn seed_session(store: &Store) -> (Session, RefreshTokenRecord) {
     store.repos.domain.apply(&plan(), 100).await.unwrap();
-    let user = store.repos.users.find_by_username("alice").await.unwrap().unwrap();
-    let app = store.repos.apps.find_by_client_id("hr-mobile").await.unwrap().unwrap();
+    let user = store
+        .repos
+        .users
+        .find_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let app = store
+        .repos
+        .apps
+        .find_by_client_id("hr-mobile")
+        .await
+        .unwrap()
+        .unwrap();
     let session = Session {
         id: uuid::Uuid::new_v4().to_string(),
         user_id: user.id.clone(),
@@ -188,7 +352,12 @@ async fn seed_session(store: &Store) -> (Session, RefreshTokenRecord) {
         revoked_at: None,
     };
     let first = refresh(&session, "h0");
-    store.repos.tokens.start_session(&session, Some(&first)).await.unwrap();
+    store
+        .repos
+        .tokens
+        .start_session(&session, Some(&first))
+        .await
+        .unwrap();
     (session, first)
 }
 
@@ -207,22 +376,95 @@ fn refresh(session: &Session, hash: &str) -> RefreshTokenRecord {
 
 async fn refresh_rotation_and_reuse_detection(store: &Store, _: &TestDatabase) {
     let (session, first) = seed_session(store).await;
-    assert_eq!(store.repos.tokens.find_refresh("h0").await.unwrap(), Some(first));
+    assert_eq!(
+        store.repos.tokens.find_refresh("h0").await.unwrap(),
+        Some(first)
+    );
 
     let second = refresh(&session, "h1");
-    assert_eq!(store.repos.tokens.rotate_refresh("h0", &second, 110).await.unwrap(), Rotation::Rotated);
-    assert_eq!(store.repos.tokens.find_refresh("h0").await.unwrap().unwrap().rotated_at, Some(110));
-    assert_eq!(store.repos.tokens.find_refresh("h1").await.unwrap(), Some(second));
+    assert_eq!(
+        store
+            .repos
+            .tokens
+            .rotate_refresh("h0", &second, 110)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    assert_eq!(
+        store
+            .repos
+            .tokens
+            .find_refresh("h0")
+            .await
+            .unwrap()
+            .unwrap()
+            .rotated_at,
+        Some(110)
+    );
+    assert_eq!(
+        store.repos.tokens.find_refresh("h1").await.unwrap(),
+        Some(second)
+    );
 
     // h0 again: reuse. The session ends, so h1 cannot rotate either.
     let third = refresh(&session, "h2");
-    assert_eq!(store.repos.tokens.rotate_refresh("h0", &third, 120).await.unwrap(), Rotation::ReuseDetected);
-    assert_eq!(store.repos.tokens.find_session(&session.id).await.unwrap().unwrap().revoked_at, Some(120));
-    assert_eq!(store.repos.tokens.rotate_refresh("h1", &third, 130).await.unwrap(), Rotation::ReuseDetected);
-    assert!(store.repos.tokens.find_refresh("h2").await.unwrap().is_none());
+    assert_eq!(
+        store
+            .repos
+            .tokens
+            .rotate_refresh("h0", &third, 120)
+            .await
+            .unwrap(),
+        Rotation::ReuseDetected
+    );
+    assert_eq!(
+        store
+            .repos
+            .tokens
+            .find_session(&session.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(120)
+    );
+    assert_eq!(
+        store
+            .repos
+            .tokens
+            .rotate_refresh("h1", &third, 130)
+            .await
+            .unwrap(),
+        Rotation::ReuseDetected
+    );
+    assert!(
+        store
+            .repos
+            .tokens
+            .find_refresh("h2")
+            .await
+            .unwrap()
+            .is_none()
+    );
     // Revocation keeps its first time.
-    store.repos.tokens.revoke_session(&session.id, 999).await.unwrap();
-    assert_eq!(store.repos.tokens.find_session(&session.id).await.unwrap().unwrap().revoked_at, Some(120));
+    store
+        .repos
+        .tokens
+        .revoke_session(&session.id, 999)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .repos
+            .tokens
+            .find_session(&session.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_at,
+        Some(120)
+    );
 }
 
 async fn concurrent_rotations_of_one_token_let_exactly_one_win(store: &Store, _: &TestDatabase) {
@@ -232,7 +474,9 @@ async fn concurrent_rotations_of_one_token_let_exactly_one_win(store: &Store, _:
     for i in 0..8 {
         let tokens = tokens.clone();
         let next = refresh(&session, &format!("next-{i}"));
-        tasks.push(tokio::spawn(async move { tokens.rotate_refresh("h0", &next, 110).await }));
+        tasks.push(tokio::spawn(async move {
+            tokens.rotate_refresh("h0", &next, 110).await
+        }));
     }
     let mut outcomes = Vec::new();
     for task in tasks {
@@ -255,33 +499,70 @@ async fn activating_a_key_retires_the_previous_one(store: &Store, _: &TestDataba
     store.repos.keys.activate(&key("k1", 100)).await.unwrap();
     store.repos.keys.activate(&key("k2", 200)).await.unwrap();
     let published = store.repos.keys.list_published().await.unwrap();
-    assert_eq!(published.iter().map(|k| (k.kid.as_str(), k.state)).collect::<Vec<_>>(), vec![("k2", KeyState::Active), ("k1", KeyState::Retiring)]);
+    assert_eq!(
+        published
+            .iter()
+            .map(|k| (k.kid.as_str(), k.state))
+            .collect::<Vec<_>>(),
+        vec![("k2", KeyState::Active), ("k1", KeyState::Retiring)]
+    );
     assert_eq!(published[1].encrypted_private_key, vec![1, 2, 3, 0, 255]);
     assert_eq!(store.repos.keys.list_all().await.unwrap().len(), 2);
 }
 
 async fn unique_usernames_are_a_conflict(store: &Store, _: &TestDatabase) {
-    let new = |name: &str| NewUser { username: name.into(), password_hash: None, given_name: None, family_name: None, email: None, app_roles: vec![AppRole::IdentityDomainAdministrator] };
+    let new = |name: &str| NewUser {
+        username: name.into(),
+        password_hash: None,
+        given_name: None,
+        family_name: None,
+        email: None,
+        app_roles: vec![AppRole::IdentityDomainAdministrator],
+    };
     store.repos.users.create(new("admin"), 1).await.unwrap();
-    assert!(matches!(store.repos.users.create(new("Admin"), 1).await, Err(StoreError::Conflict(_))));
-    assert!(store.repos.users.exists_with_role(AppRole::IdentityDomainAdministrator).await.unwrap());
+    assert!(matches!(
+        store.repos.users.create(new("Admin"), 1).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        store
+            .repos
+            .users
+            .exists_with_role(AppRole::IdentityDomainAdministrator)
+            .await
+            .unwrap()
+    );
 }
 
 #[test]
 fn migrations_stay_in_step() {
     let names = |engine: &str| {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(engine);
-        let mut names: Vec<String> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(engine);
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
         names.sort();
         names
     };
     let (sqlite, postgres) = (names("sqlite"), names("postgres"));
     assert!(!sqlite.is_empty());
-    assert_eq!(sqlite, postgres, "every migration must exist for both engines, with the same number and name");
+    assert_eq!(
+        sqlite, postgres,
+        "every migration must exist for both engines, with the same number and name"
+    );
     // Same tables and indexes on both sides.
     for name in &sqlite {
         let objects = |engine: &str| {
-            let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(engine).join(name)).unwrap();
+            let text = std::fs::read_to_string(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("migrations")
+                    .join(engine)
+                    .join(name),
+            )
+            .unwrap();
             text.lines()
                 .filter(|l| l.starts_with("CREATE "))
                 .map(|l| l.split('(').next().unwrap().trim().to_owned())

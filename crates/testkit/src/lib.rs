@@ -34,8 +34,15 @@ impl Default for Options {
         Options {
             key_algorithm: "ES256",
             // Real argon2id, with small costs so the suite stays fast.
-            hash_params: HashParams { memory_kib: 1024, iterations: 1, parallelism: 1 },
-            hash_pool: PoolConfig { workers: 2, max_queue: 1024 },
+            hash_params: HashParams {
+                memory_kib: 1024,
+                iterations: 1,
+                parallelism: 1,
+            },
+            hash_pool: PoolConfig {
+                workers: 2,
+                max_queue: 1024,
+            },
             max_body_bytes: 64 * 1024,
             admin_password: "admin-password-for-tests".to_owned(),
         }
@@ -55,7 +62,9 @@ pub struct TestServer {
 impl TestServer {
     /// A server on SQLite.
     pub async fn start() -> TestServer {
-        Self::start_on(Engine::Sqlite, Options::default()).await.expect("SQLite always works")
+        Self::start_on(Engine::Sqlite, Options::default())
+            .await
+            .expect("SQLite always works")
     }
 
     /// A server on `engine`; `None` when PostgreSQL is not available and
@@ -78,7 +87,9 @@ impl TestServer {
         settings.hash_pool = options.hash_pool;
         settings.limits.max_body_bytes = options.max_body_bytes;
         settings.db_max_connections = 4;
-        let server = server::start(settings.clone()).await.expect("test server starts");
+        let server = server::start(settings.clone())
+            .await
+            .expect("test server starts");
         Some(TestServer {
             base: format!("http://{}", server.addr),
             engine,
@@ -116,7 +127,9 @@ impl TestServer {
 
     /// Opens the server's database directly (for assertions on storage).
     pub async fn context(&self) -> Context {
-        Context::open(&self.settings).await.expect("open the test database")
+        Context::open(&self.settings)
+            .await
+            .expect("open the test database")
     }
 
     pub async fn stop(mut self) {

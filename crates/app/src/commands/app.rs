@@ -40,8 +40,15 @@ pub async fn run(ctx: &Context, command: AppCommand) -> anyhow::Result<()> {
                 bail!("{client_id} is a public app: it has no secret");
             }
             let secret = generate_client_secret();
-            apps.set_secret_hash(&app.id, &ctx.master.secret_hasher().hash(&secret), ctx.clock.now()).await?;
-            println!("new client secret for {client_id}: {secret}\n(shown once; the previous secret no longer works)");
+            apps.set_secret_hash(
+                &app.id,
+                &ctx.master.secret_hasher().hash(&secret),
+                ctx.clock.now(),
+            )
+            .await?;
+            println!(
+                "new client secret for {client_id}: {secret}\n(shown once; the previous secret no longer works)"
+            );
         }
         AppCommand::Delete { client_id } => {
             let app = find(ctx, &client_id).await?;

@@ -8,10 +8,13 @@ use latchkey_core::domain::ApplyError;
 use crate::context::Context;
 
 pub async fn run(ctx: &Context, file: &Path) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let report = match ctx.domain_service().apply(&text).await {
         Ok(report) => report,
-        Err(ApplyError::Invalid(e)) => anyhow::bail!("{}: {e}; nothing was changed", file.display()),
+        Err(ApplyError::Invalid(e)) => {
+            anyhow::bail!("{}: {e}; nothing was changed", file.display())
+        }
         Err(e) => return Err(e).context("nothing was changed"),
     };
     for warning in &report.warnings {
@@ -19,7 +22,9 @@ pub async fn run(ctx: &Context, file: &Path) -> anyhow::Result<()> {
     }
     println!("{}", report.summary);
     for (client_id, secret) in &report.generated_secrets {
-        println!("generated client secret for {client_id}: {secret}\n(shown once; it is stored only as a hash)");
+        println!(
+            "generated client secret for {client_id}: {secret}\n(shown once; it is stored only as a hash)"
+        );
     }
     Ok(())
 }

@@ -9,7 +9,11 @@ use super::print_json;
 use crate::cli::{KeysCommand, Output};
 use crate::context::Context;
 
-pub async fn run(ctx: &Context, command: KeysCommand, default_alg: KeyAlgorithm) -> anyhow::Result<()> {
+pub async fn run(
+    ctx: &Context,
+    command: KeysCommand,
+    default_alg: KeyAlgorithm,
+) -> anyhow::Result<()> {
     let repo = &ctx.store.repos.keys;
     match command {
         KeysCommand::List { output } => {
@@ -27,7 +31,11 @@ pub async fn run(ctx: &Context, command: KeysCommand, default_alg: KeyAlgorithm)
             }
         }
         KeysCommand::Rotate { algorithm } => {
-            let current = repo.list_published().await?.into_iter().find(|k| k.state == KeyState::Active);
+            let current = repo
+                .list_published()
+                .await?
+                .into_iter()
+                .find(|k| k.state == KeyState::Active);
             let alg = match (algorithm, current) {
                 (Some(name), _) => name.parse().map_err(|e| anyhow!("--algorithm: {e}"))?,
                 (None, Some(active)) => active.alg.parse().map_err(|e: String| anyhow!(e))?,
@@ -35,7 +43,9 @@ pub async fn run(ctx: &Context, command: KeysCommand, default_alg: KeyAlgorithm)
             };
             let ring = KeyRing::new(repo.clone(), ctx.master.clone());
             let kid = ring.rotate(alg, ctx.clock.now()).await?;
-            println!("new active key {kid} ({alg}); the previous key stays published for tokens it signed.\nRunning servers pick it up within seconds.");
+            println!(
+                "new active key {kid} ({alg}); the previous key stays published for tokens it signed.\nRunning servers pick it up within seconds."
+            );
         }
     }
     Ok(())

@@ -21,7 +21,12 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::App { command, db } => app::run(&open(db).await?, command).await,
         Command::Keys { command, db } => {
             let settings = settings(db)?;
-            keys::run(&Context::open(&settings).await?, command, settings.key_algorithm).await
+            keys::run(
+                &Context::open(&settings).await?,
+                command,
+                settings.key_algorithm,
+            )
+            .await
         }
     }
 }
@@ -67,5 +72,8 @@ fn read_secret_line() -> anyhow::Result<String> {
 }
 
 fn print_json(value: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(value).expect("JSON values serialise"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("JSON values serialise")
+    );
 }

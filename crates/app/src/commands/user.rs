@@ -15,12 +15,33 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
     let users = &ctx.store.repos.users;
     let now = ctx.clock.now();
     match command {
-        UserCommand::Add { username, password_stdin, email, given_name, family_name, roles } => {
-            let app_roles = roles.iter().map(|r| r.parse::<AppRole>()).collect::<Result<Vec<_>, _>>().map_err(|e| anyhow!("--role: {e}"))?;
+        UserCommand::Add {
+            username,
+            password_stdin,
+            email,
+            given_name,
+            family_name,
+            roles,
+        } => {
+            let app_roles = roles
+                .iter()
+                .map(|r| r.parse::<AppRole>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow!("--role: {e}"))?;
             let (password, generated) = password_from(password_stdin)?;
             let hash = ctx.hasher.hash(&Password::new(password)).await?;
             let user = users
-                .create(NewUser { username, password_hash: Some(hash), given_name, family_name, email, app_roles }, now)
+                .create(
+                    NewUser {
+                        username,
+                        password_hash: Some(hash),
+                        given_name,
+                        family_name,
+                        email,
+                        app_roles,
+                    },
+                    now,
+                )
                 .await
                 .context("cannot create the user (is the username taken?)")?;
             println!("created user {} ({})", user.username, user.id);
@@ -34,7 +55,12 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
                 Output::Json => print_json(&json!(list.iter().map(user_json).collect::<Vec<_>>())),
                 Output::Text => {
                     for u in &list {
-                        println!("{:<36}  {:<24}  {}", u.id, u.username, if u.active { "active" } else { "inactive" });
+                        println!(
+                            "{:<36}  {:<24}  {}",
+                            u.id,
+                            u.username,
+                            if u.active { "active" } else { "inactive" }
+                        );
                     }
                 }
             }
@@ -53,7 +79,10 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
                 }
             }
         }
-        UserCommand::SetPassword { username, password_stdin } => {
+        UserCommand::SetPassword {
+            username,
+            password_stdin,
+        } => {
             let user = find(ctx, &username).await?;
             let (password, generated) = password_from(password_stdin)?;
             let hash = ctx.hasher.hash(&Password::new(password)).await?;

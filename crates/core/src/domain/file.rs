@@ -132,12 +132,21 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn line_of(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+        self.text[..offset.min(self.text.len())]
+            .bytes()
+            .filter(|&b| b == b'\n')
+            .count()
+            + 1
     }
 
     /// An error in `field` of the entry at `span`: points at the line
     /// where the field is written, or at the entry when it is not.
-    fn err(&self, span: &std::ops::Range<usize>, field: String, message: impl Into<String>) -> DomainFileError {
+    fn err(
+        &self,
+        span: &std::ops::Range<usize>,
+        field: String,
+        message: impl Into<String>,
+    ) -> DomainFileError {
         let leaf = field.rsplit('.').next().unwrap_or_default();
         // The span of an array-of-tables entry covers only its `[[…]]`
         // header: the entry's keys follow, up to the next header.
@@ -150,14 +159,20 @@ impl Ctx<'_> {
                 break;
             }
             if !leaf.is_empty()
-                && rest.strip_prefix(leaf).is_some_and(|after| after.trim_start().starts_with('='))
+                && rest
+                    .strip_prefix(leaf)
+                    .is_some_and(|after| after.trim_start().starts_with('='))
             {
                 line_start = Some(offset);
                 break;
             }
             offset += line.len();
         }
-        DomainFileError { line: self.line_of(line_start.unwrap_or(span.start)), field, message: message.into() }
+        DomainFileError {
+            line: self.line_of(line_start.unwrap_or(span.start)),
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -192,13 +207,21 @@ pub fn parse_domain_file(
         check_name(&ctx, &span, field("name"), &rs.name)?;
         check_name(&ctx, &span, field("audience"), &rs.audience)?;
         if !audiences.insert(rs.audience.clone()) {
-            return Err(ctx.err(&span, field("audience"), format!("duplicate audience {:?}", rs.audience)));
+            return Err(ctx.err(
+                &span,
+                field("audience"),
+                format!("duplicate audience {:?}", rs.audience),
+            ));
         }
         let mut seen = HashSet::new();
         for s in &rs.scopes {
             let fq = format!("{}{}", rs.audience, s);
             if s.is_empty() || scope::parse(&fq).map(|v| v.len() != 1).unwrap_or(true) {
-                return Err(ctx.err(&span, field("scopes"), format!("invalid scope {s:?} (no spaces, quotes or backslashes)")));
+                return Err(ctx.err(
+                    &span,
+                    field("scopes"),
+                    format!("invalid scope {s:?} (no spaces, quotes or backslashes)"),
+                ));
             }
             if !seen.insert(s) {
                 return Err(ctx.err(&span, field("scopes"), format!("duplicate scope {s:?}")));
@@ -229,10 +252,17 @@ pub fn parse_domain_file(
         let field = |f: &str| format!("groups[{i}].{f}");
         check_name(&ctx, &span, field("name"), &g.name)?;
         if !file_groups.insert(g.name.clone()) {
-            return Err(ctx.err(&span, field("name"), format!("duplicate group {:?}", g.name)));
+            return Err(ctx.err(
+                &span,
+                field("name"),
+                format!("duplicate group {:?}", g.name),
+            ));
         }
         group_names.insert(g.name.clone());
-        plan.groups.push(GroupSpec { name: g.name.clone(), app_roles: roles(&ctx, &span, field("app_roles"), &g.app_roles)? });
+        plan.groups.push(GroupSpec {
+            name: g.name.clone(),
+            app_roles: roles(&ctx, &span, field("app_roles"), &g.app_roles)?,
+        });
     }
 
     // Users.
@@ -243,11 +273,19 @@ pub fn parse_domain_file(
         let field = |f: &str| format!("users[{i}].{f}");
         check_name(&ctx, &span, field("username"), &u.username)?;
         if !usernames.insert(u.username.to_lowercase()) {
-            return Err(ctx.err(&span, field("username"), format!("duplicate username {:?}", u.username)));
+            return Err(ctx.err(
+                &span,
+                field("username"),
+                format!("duplicate username {:?}", u.username),
+            ));
         }
         let password = match (&u.password, &u.password_hash) {
             (Some(_), Some(_)) => {
-                return Err(ctx.err(&span, field("password_hash"), "give either password or password_hash, not both"));
+                return Err(ctx.err(
+                    &span,
+                    field("password_hash"),
+                    "give either password or password_hash, not both",
+                ));
             }
             (Some(pw), None) => {
                 if pw.is_empty() {
@@ -258,16 +296,24 @@ pub fn parse_domain_file(
             }
             (None, Some(hash)) => {
                 if !is_supported_hash(hash) {
-                    return Err(ctx.err(&span, field("password_hash"), "unsupported hash format (expected a PHC string such as $argon2id$…)"));
+                    return Err(ctx.err(
+                        &span,
+                        field("password_hash"),
+                        "unsupported hash format (expected a PHC string such as $argon2id$…)",
+                    ));
                 }
                 HashChange::Set(hash.clone())
             }
             (None, None) => HashChange::Keep,
         };
-        if let Some(email) = &u.email {
-            if !email.contains('@') || email.chars().any(char::is_whitespace) {
-                return Err(ctx.err(&span, field("email"), format!("invalid email address {email:?}")));
-            }
+        if let Some(email) = &u.email
+            && (!email.contains('@') || email.chars().any(char::is_whitespace))
+        {
+            return Err(ctx.err(
+                &span,
+                field("email"),
+                format!("invalid email address {email:?}"),
+            ));
         }
         let mut groups = u.groups.clone();
         groups.sort();
@@ -294,21 +340,39 @@ pub fn parse_domain_file(
         let a = entry.get_ref();
         let field = |f: &str| format!("apps[{i}].{f}");
         check_name(&ctx, &span, field("name"), &a.name)?;
-        let client_id = a.client_id.clone().unwrap_or_else(|| a.name.to_lowercase().replace(' ', "-"));
+        let client_id = a
+            .client_id
+            .clone()
+            .unwrap_or_else(|| a.name.to_lowercase().replace(' ', "-"));
         check_name(&ctx, &span, field("client_id"), &client_id)?;
         // RFC 6749 §2.3.1 form-encodes client_id inside HTTP Basic, so ':'
         // and the like are fine; only surrounding whitespace is refused.
         if client_id.trim() != client_id {
-            return Err(ctx.err(&span, field("client_id"), "must not start or end with whitespace"));
+            return Err(ctx.err(
+                &span,
+                field("client_id"),
+                "must not start or end with whitespace",
+            ));
         }
         if !client_ids.insert(client_id.clone()) {
-            return Err(ctx.err(&span, field("client_id"), format!("duplicate client_id {client_id:?}")));
+            return Err(ctx.err(
+                &span,
+                field("client_id"),
+                format!("duplicate client_id {client_id:?}"),
+            ));
         }
-        let app_type: AppType = a.app_type.parse().map_err(|e: String| ctx.err(&span, field("type"), e))?;
+        let app_type: AppType = a
+            .app_type
+            .parse()
+            .map_err(|e: String| ctx.err(&span, field("type"), e))?;
 
         if let Some(secret) = &a.client_secret {
             if app_type == AppType::Public {
-                return Err(ctx.err(&span, field("client_secret"), "a public app has no client secret"));
+                return Err(ctx.err(
+                    &span,
+                    field("client_secret"),
+                    "a public app has no client secret",
+                ));
             }
             if secret.chars().count() < MIN_CLIENT_SECRET_LEN {
                 return Err(ctx.err(&span, field("client_secret"), format!("must be at least {MIN_CLIENT_SECRET_LEN} characters (omit it to have one generated)")));
@@ -317,35 +381,64 @@ pub fn parse_domain_file(
         }
         for (name, value) in [("jwks", &a.jwks), ("certificate", &a.certificate)] {
             if value.is_some() && app_type != AppType::Trusted {
-                return Err(ctx.err(&span, field(name), "only trusted apps may register keys or certificates"));
+                return Err(ctx.err(
+                    &span,
+                    field(name),
+                    "only trusted apps may register keys or certificates",
+                ));
             }
         }
         if a.jwks.is_some() && a.certificate.is_some() {
-            return Err(ctx.err(&span, field("certificate"), "give either jwks or certificate, not both"));
+            return Err(ctx.err(
+                &span,
+                field("certificate"),
+                "give either jwks or certificate, not both",
+            ));
         }
         if let Some(jwks) = &a.jwks {
             let ok = serde_json::from_str::<serde_json::Value>(jwks)
                 .ok()
                 .is_some_and(|v| v.get("keys").is_some_and(|k| k.is_array()));
             if !ok {
-                return Err(ctx.err(&span, field("jwks"), "must be a JSON Web Key Set: {\"keys\":[…]}"));
+                return Err(ctx.err(
+                    &span,
+                    field("jwks"),
+                    "must be a JSON Web Key Set: {\"keys\":[…]}",
+                ));
             }
         }
-        if let Some(cert) = &a.certificate {
-            if !cert.trim_start().starts_with("-----BEGIN ") {
-                return Err(ctx.err(&span, field("certificate"), "must be a PEM certificate or public key"));
-            }
+        if let Some(cert) = &a.certificate
+            && !cert.trim_start().starts_with("-----BEGIN ")
+        {
+            return Err(ctx.err(
+                &span,
+                field("certificate"),
+                "must be a PEM certificate or public key",
+            ));
         }
 
-        let grant_names = a.grant_types.clone().unwrap_or_else(|| vec!["password".into(), "refresh_token".into()]);
+        let grant_names = a
+            .grant_types
+            .clone()
+            .unwrap_or_else(|| vec!["password".into(), "refresh_token".into()]);
         if grant_names.is_empty() {
-            return Err(ctx.err(&span, field("grant_types"), "must list at least one grant type"));
+            return Err(ctx.err(
+                &span,
+                field("grant_types"),
+                "must list at least one grant type",
+            ));
         }
         let mut grant_types = Vec::new();
         for g in &grant_names {
-            let g: GrantType = g.parse().map_err(|e: String| ctx.err(&span, field("grant_types"), e))?;
+            let g: GrantType = g
+                .parse()
+                .map_err(|e: String| ctx.err(&span, field("grant_types"), e))?;
             if g == GrantType::ClientCredentials && app_type == AppType::Public {
-                return Err(ctx.err(&span, field("grant_types"), "a public app cannot use client_credentials"));
+                return Err(ctx.err(
+                    &span,
+                    field("grant_types"),
+                    "a public app cannot use client_credentials",
+                ));
             }
             if !grant_types.contains(&g) {
                 grant_types.push(g);
@@ -368,24 +461,53 @@ pub fn parse_domain_file(
 
         let app_roles = roles(&ctx, &span, field("app_roles"), &a.app_roles)?;
         if !app_roles.is_empty() && app_type != AppType::Trusted {
-            return Err(ctx.err(&span, field("app_roles"), "only trusted apps may hold application roles"));
+            return Err(ctx.err(
+                &span,
+                field("app_roles"),
+                "only trusted apps may hold application roles",
+            ));
         }
 
-        let ttl = |value: &Option<RawDuration>, name: &str, default: i64, max: i64| -> Result<i64, DomainFileError> {
+        let ttl = |value: &Option<RawDuration>,
+                   name: &str,
+                   default: i64,
+                   max: i64|
+         -> Result<i64, DomainFileError> {
             let seconds = match value {
                 None => return Ok(default),
                 Some(RawDuration::Seconds(s)) => *s,
-                Some(RawDuration::Text(t)) => parse_duration(t).map_err(|m| ctx.err(&span, field(name), m))?,
+                Some(RawDuration::Text(t)) => {
+                    parse_duration(t).map_err(|m| ctx.err(&span, field(name), m))?
+                }
             };
             if !(1..=max).contains(&seconds) {
-                return Err(ctx.err(&span, field(name), format!("must be between 1s and {}", crate::duration::format_duration(max))));
+                return Err(ctx.err(
+                    &span,
+                    field(name),
+                    format!(
+                        "must be between 1s and {}",
+                        crate::duration::format_duration(max)
+                    ),
+                ));
             }
             Ok(seconds)
         };
-        let access_token_ttl = ttl(&a.access_token_ttl, "access_token_ttl", DEFAULT_ACCESS_TTL, MAX_ACCESS_TTL)?;
-        let refresh_token_ttl = ttl(&a.refresh_token_ttl, "refresh_token_ttl", DEFAULT_REFRESH_TTL, MAX_REFRESH_TTL)?;
+        let access_token_ttl = ttl(
+            &a.access_token_ttl,
+            "access_token_ttl",
+            DEFAULT_ACCESS_TTL,
+            MAX_ACCESS_TTL,
+        )?;
+        let refresh_token_ttl = ttl(
+            &a.refresh_token_ttl,
+            "refresh_token_ttl",
+            DEFAULT_REFRESH_TTL,
+            MAX_REFRESH_TTL,
+        )?;
         if access_token_ttl < 60 {
-            warnings.push(format!("app {client_id}: access_token_ttl under 60s is meant for tests and demos"));
+            warnings.push(format!(
+                "app {client_id}: access_token_ttl under 60s is meant for tests and demos"
+            ));
         }
 
         plan.apps.push(AppSpec {
@@ -404,23 +526,45 @@ pub fn parse_domain_file(
         });
     }
 
-    Ok(ParsedDomain { plan, passwords, client_secrets, warnings })
+    Ok(ParsedDomain {
+        plan,
+        passwords,
+        client_secrets,
+        warnings,
+    })
 }
 
-fn check_name(ctx: &Ctx<'_>, span: &std::ops::Range<usize>, field: String, value: &str) -> Result<(), DomainFileError> {
+fn check_name(
+    ctx: &Ctx<'_>,
+    span: &std::ops::Range<usize>,
+    field: String,
+    value: &str,
+) -> Result<(), DomainFileError> {
     if value.trim().is_empty() {
         return Err(ctx.err(span, field, "must not be empty"));
     }
     if value.len() > MAX_NAME_LEN || value.chars().any(char::is_control) {
-        return Err(ctx.err(span, field, format!("must be at most {MAX_NAME_LEN} bytes without control characters")));
+        return Err(ctx.err(
+            span,
+            field,
+            format!("must be at most {MAX_NAME_LEN} bytes without control characters"),
+        ));
     }
     Ok(())
 }
 
-fn roles(ctx: &Ctx<'_>, span: &std::ops::Range<usize>, field: String, names: &[String]) -> Result<Vec<AppRole>, DomainFileError> {
+fn roles(
+    ctx: &Ctx<'_>,
+    span: &std::ops::Range<usize>,
+    field: String,
+    names: &[String],
+) -> Result<Vec<AppRole>, DomainFileError> {
     let mut out = Vec::new();
     for name in names {
-        out.push(name.parse::<AppRole>().map_err(|e| ctx.err(span, field.clone(), e.to_string()))?);
+        out.push(
+            name.parse::<AppRole>()
+                .map_err(|e| ctx.err(span, field.clone(), e.to_string()))?,
+        );
     }
     out.sort();
     out.dedup();
@@ -430,7 +574,8 @@ fn roles(ctx: &Ctx<'_>, span: &std::ops::Range<usize>, field: String, names: &[S
 /// Redirect URIs must be absolute `https` (or `http` on loopback), without
 /// a fragment (RFC 6749 §3.1.2, OAuth 2.0 Security BCP §4.1.3).
 pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
-    let parsed = url::Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URI: {e}"))?;
+    let parsed =
+        url::Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URI: {e}"))?;
     if parsed.fragment().is_some() {
         return Err(format!("{uri:?} must not contain a fragment"));
     }
@@ -443,7 +588,9 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
     match parsed.scheme() {
         "https" if parsed.host().is_some() => Ok(()),
         "http" if loopback => Ok(()),
-        _ => Err(format!("{uri:?} must use https (http is allowed only on loopback)")),
+        _ => Err(format!(
+            "{uri:?} must use https (http is allowed only on loopback)"
+        )),
     }
 }
 
@@ -491,39 +638,88 @@ refresh_token_ttl = "7d"
         assert_eq!(parsed.plan.apps[0].refresh_token_ttl, 604_800);
         assert_eq!(parsed.passwords["alice"], "correct horse battery staple");
         assert_eq!(parsed.client_secrets["hr-mobile"], "0123456789abcdef0123");
-        assert_eq!(parsed.plan.users[0].app_roles, vec![AppRole::UserAdministrator]);
+        assert_eq!(
+            parsed.plan.users[0].app_roles,
+            vec![AppRole::UserAdministrator]
+        );
     }
 
     fn error_for(replace: (&str, &str)) -> DomainFileError {
         let text = GOOD.replace(replace.0, replace.1);
         assert_ne!(text, GOOD, "replacement {replace:?} did not apply");
-        parse(&text).err().unwrap_or_else(|| panic!("{replace:?} should be rejected"))
+        parse(&text)
+            .err()
+            .unwrap_or_else(|| panic!("{replace:?} should be rejected"))
     }
 
     #[test]
     fn each_error_names_line_and_field() {
         let cases = [
-            (("groups = [\"helpdesk\"]", "groups = [\"nobody\"]"), 15, "users[0].groups"),
-            (("app_roles = [\"Help Desk Administrator\"]", "app_roles = [\"Boss\"]"), 9, "groups[0].app_roles"),
-            (("type = \"trusted\"", "type = \"secret-agent\""), 20, "apps[0].type"),
-            (("employees.read\", \"offline_access\"", "employees.delete\""), 24, "apps[0].scopes"),
-            (("https://hr.example.com/callback", "http://hr.example.com/cb"), 23, "apps[0].redirect_uris"),
-            (("refresh_token_ttl = \"7d\"", "refresh_token_ttl = \"7w\""), 27, "apps[0].refresh_token_ttl"),
-            (("\"0123456789abcdef0123\"", "\"short\""), 21, "apps[0].client_secret"),
+            (
+                ("groups = [\"helpdesk\"]", "groups = [\"nobody\"]"),
+                15,
+                "users[0].groups",
+            ),
+            (
+                (
+                    "app_roles = [\"Help Desk Administrator\"]",
+                    "app_roles = [\"Boss\"]",
+                ),
+                9,
+                "groups[0].app_roles",
+            ),
+            (
+                ("type = \"trusted\"", "type = \"secret-agent\""),
+                20,
+                "apps[0].type",
+            ),
+            (
+                ("employees.read\", \"offline_access\"", "employees.delete\""),
+                24,
+                "apps[0].scopes",
+            ),
+            (
+                (
+                    "https://hr.example.com/callback",
+                    "http://hr.example.com/cb",
+                ),
+                23,
+                "apps[0].redirect_uris",
+            ),
+            (
+                ("refresh_token_ttl = \"7d\"", "refresh_token_ttl = \"7w\""),
+                27,
+                "apps[0].refresh_token_ttl",
+            ),
+            (
+                ("\"0123456789abcdef0123\"", "\"short\""),
+                21,
+                "apps[0].client_secret",
+            ),
             (("alice@example.com", "not-an-email"), 14, "users[0].email"),
         ];
         for (replace, line, field) in cases {
             let err = error_for(replace);
-            assert_eq!((err.line, err.field.as_str()), (line, field), "{replace:?}: {err}");
+            assert_eq!(
+                (err.line, err.field.as_str()),
+                (line, field),
+                "{replace:?}: {err}"
+            );
         }
     }
 
     #[test]
     fn syntax_and_unknown_fields_name_the_line_without_quoting_it() {
-        let err = error_for(("email = \"alice@example.com\"", "emial = \"alice@example.com\""));
+        let err = error_for((
+            "email = \"alice@example.com\"",
+            "emial = \"alice@example.com\"",
+        ));
         assert_eq!(err.line, 14);
         assert!(err.message.contains("emial"), "{err}");
-        let err = error_for(("password = \"correct horse battery staple\"", "password = \"correct horse battery staple"));
+        let err = error_for((
+            "password = \"correct horse battery staple\"",
+            "password = \"correct horse battery staple",
+        ));
         assert_eq!(err.line, 13, "{err}");
         assert!(!err.to_string().contains("correct horse"), "{err}");
     }
@@ -532,9 +728,15 @@ refresh_token_ttl = "7d"
     fn role_and_type_rules() {
         let err = error_for(("type = \"trusted\"", "type = \"confidential\""));
         assert_eq!(err.field, "apps[0].app_roles");
-        let err = error_for(("type = \"trusted\"\nclient_secret = \"0123456789abcdef0123\"", "type = \"public\""));
+        let err = error_for((
+            "type = \"trusted\"\nclient_secret = \"0123456789abcdef0123\"",
+            "type = \"public\"",
+        ));
         assert_eq!(err.field, "apps[0].app_roles");
-        let err = error_for(("password = \"correct horse battery staple\"", "password = \"x\"\npassword_hash = \"$2b$x\""));
+        let err = error_for((
+            "password = \"correct horse battery staple\"",
+            "password = \"x\"\npassword_hash = \"$2b$x\"",
+        ));
         assert_eq!(err.field, "users[0].password_hash");
     }
 

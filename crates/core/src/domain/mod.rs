@@ -6,7 +6,7 @@ mod plan;
 
 pub use file::{DomainFileError, parse_domain_file};
 pub use plan::{
-    ApplyReport, ApplySummary, AppSpec, Change, ChangeOutcome, DomainPlan, GroupSpec, HashChange,
+    AppSpec, ApplyReport, ApplySummary, Change, ChangeOutcome, DomainPlan, GroupSpec, HashChange,
     ResourceServerSpec, UserSpec,
 };
 
@@ -44,21 +44,33 @@ impl DomainService {
         // Passwords: keep the stored hash when the file's password still
         // verifies against it, so a second run changes nothing.
         for user in &mut parsed.plan.users {
-            let Some(password) = parsed.passwords.remove(&user.username) else { continue };
+            let Some(password) = parsed.passwords.remove(&user.username) else {
+                continue;
+            };
             let password = Password::new(password);
             let existing = self.repos.users.find_by_username(&user.username).await?;
             let stored = existing.as_ref().and_then(|u| u.password_hash.clone());
             let unchanged = match &stored {
                 Some(hash) => matches!(
-                    self.hasher.verify(&password, Some(hash)).await.map_err(|e| ApplyError::Hash(e.to_string()))?,
-                    Verification::Valid { needs_rehash: false }
+                    self.hasher
+                        .verify(&password, Some(hash))
+                        .await
+                        .map_err(|e| ApplyError::Hash(e.to_string()))?,
+                    Verification::Valid {
+                        needs_rehash: false
+                    }
                 ),
                 None => false,
             };
             user.password = if unchanged {
                 HashChange::Keep
             } else {
-                HashChange::Set(self.hasher.hash(&password).await.map_err(|e| ApplyError::Hash(e.to_string()))?)
+                HashChange::Set(
+                    self.hasher
+                        .hash(&password)
+                        .await
+                        .map_err(|e| ApplyError::Hash(e.to_string()))?,
+                )
             };
         }
 
@@ -69,7 +81,12 @@ impl DomainService {
             if let Some(secret) = parsed.client_secrets.remove(&app.client_id) {
                 app.secret = HashChange::Set(self.secrets.hash(&secret));
             } else if app.app_type != crate::model::AppType::Public
-                && self.repos.apps.find_by_client_id(&app.client_id).await?.is_none()
+                && self
+                    .repos
+                    .apps
+                    .find_by_client_id(&app.client_id)
+                    .await?
+                    .is_none()
             {
                 let secret = generate_client_secret();
                 app.secret = HashChange::Set(self.secrets.hash(&secret));
@@ -77,7 +94,15 @@ impl DomainService {
             }
         }
 
-        let summary = self.repos.domain.apply(&parsed.plan, self.clock.now()).await?;
-        Ok(ApplyReport { summary, generated_secrets: generated, warnings: parsed.warnings })
+        let summary = self
+            .repos
+            .domain
+            .apply(&parsed.plan, self.clock.now())
+            .await?;
+        Ok(ApplyReport {
+            summary,
+            generated_secrets: generated,
+            warnings: parsed.warnings,
+        })
     }
 }

@@ -90,14 +90,26 @@ impl ApplySummary {
     }
 
     pub fn record(&mut self, kind: &'static str, key: &str, outcome: ChangeOutcome) {
-        self.changes.push(Change { kind, key: key.to_owned(), outcome });
+        self.changes.push(Change {
+            kind,
+            key: key.to_owned(),
+            outcome,
+        });
     }
 }
 
 impl fmt::Display for ApplySummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for change in self.changes.iter().filter(|c| c.outcome != ChangeOutcome::Unchanged) {
-            let verb = if change.outcome == ChangeOutcome::Created { "created" } else { "updated" };
+        for change in self
+            .changes
+            .iter()
+            .filter(|c| c.outcome != ChangeOutcome::Unchanged)
+        {
+            let verb = if change.outcome == ChangeOutcome::Created {
+                "created"
+            } else {
+                "updated"
+            };
             writeln!(f, "{verb} {} {}", change.kind, change.key)?;
         }
         let (created, updated, unchanged) = (
@@ -108,7 +120,10 @@ impl fmt::Display for ApplySummary {
         if created + updated == 0 {
             write!(f, "nothing changed ({unchanged} unchanged)")
         } else {
-            write!(f, "{created} created, {updated} updated, {unchanged} unchanged")
+            write!(
+                f,
+                "{created} created, {updated} updated, {unchanged} unchanged"
+            )
         }
     }
 }

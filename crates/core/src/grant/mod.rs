@@ -29,7 +29,10 @@ impl TokenParams {
 
     /// A parameter sent empty counts as absent (RFC 6749 §3.1).
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str).filter(|v| !v.is_empty())
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
     }
 
     pub fn require(&self, name: &str) -> Result<&str, OAuthError> {
@@ -41,8 +44,15 @@ impl TokenParams {
 /// A parsed token request.
 #[derive(Debug)]
 pub enum GrantRequest {
-    Password { username: String, password: Password, scope: Option<String> },
-    RefreshToken { refresh_token: String, scope: Option<String> },
+    Password {
+        username: String,
+        password: Password,
+        scope: Option<String>,
+    },
+    RefreshToken {
+        refresh_token: String,
+        scope: Option<String>,
+    },
 }
 
 impl GrantRequest {
@@ -92,7 +102,8 @@ impl TokenService {
         params: &TokenParams,
         meta: &RequestMeta,
     ) -> Result<IssuedTokens, OAuthError> {
-        let app = client_auth::authenticate(self.repos.apps.as_ref(), &self.secrets, credentials).await?;
+        let app =
+            client_auth::authenticate(self.repos.apps.as_ref(), &self.secrets, credentials).await?;
         let request = GrantRequest::parse(params)?;
         let grant_type = request.grant_type();
         if !app.allows_grant(grant_type) {
@@ -101,12 +112,15 @@ impl TokenService {
             )));
         }
         match request {
-            GrantRequest::Password { username, password, scope } => {
-                password::handle(self, &app, &username, &password, scope.as_deref(), meta).await
-            }
-            GrantRequest::RefreshToken { refresh_token, scope } => {
-                refresh_token::handle(self, &app, &refresh_token, scope.as_deref()).await
-            }
+            GrantRequest::Password {
+                username,
+                password,
+                scope,
+            } => password::handle(self, &app, &username, &password, scope.as_deref(), meta).await,
+            GrantRequest::RefreshToken {
+                refresh_token,
+                scope,
+            } => refresh_token::handle(self, &app, &refresh_token, scope.as_deref()).await,
         }
     }
 

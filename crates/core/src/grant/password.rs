@@ -24,7 +24,11 @@ pub(super) async fn handle(
     // Unknown user or no password: verify against the dummy hash, so the
     // answer costs the same as a wrong password.
     let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    let verification = svc.hasher.verify(password, stored).await.map_err(hash_error)?;
+    let verification = svc
+        .hasher
+        .verify(password, stored)
+        .await
+        .map_err(hash_error)?;
 
     let user = match (user, verification) {
         (Some(user), Verification::Valid { needs_rehash }) if user.active => {
@@ -60,7 +64,10 @@ pub(super) async fn handle(
         session_id: uuid::Uuid::new_v4().to_string(),
         auth_time: now,
     };
-    let issued = svc.issuer.issue(grant, RefreshMode::NewSession, now).await?;
+    let issued = svc
+        .issuer
+        .issue(grant, RefreshMode::NewSession, now)
+        .await?;
     tracing::info!(client_id = %app.client_id, user_id = %user.id, ip = ?meta.ip, "password grant issued");
     Ok(issued)
 }
@@ -70,7 +77,12 @@ pub(super) async fn handle(
 async fn rehash(svc: &TokenService, user_id: &str, password: &Password) {
     match svc.hasher.hash(password).await {
         Ok(hash) => {
-            if let Err(e) = svc.repos.users.set_password_hash(user_id, &hash, svc.now()).await {
+            if let Err(e) = svc
+                .repos
+                .users
+                .set_password_hash(user_id, &hash, svc.now())
+                .await
+            {
                 tracing::warn!(user_id, error = %e, "could not store the upgraded password hash");
             }
         }

@@ -10,7 +10,8 @@ use crate::secrets::sha256_hex;
 use super::TokenService;
 
 fn rejected(detail: &str) -> OAuthError {
-    OAuthError::invalid_grant("the refresh token is invalid, expired or revoked").with_detail(detail.to_owned())
+    OAuthError::invalid_grant("the refresh token is invalid, expired or revoked")
+        .with_detail(detail.to_owned())
 }
 
 pub(super) async fn handle(
@@ -30,7 +31,10 @@ pub(super) async fn handle(
         return Err(rejected("refresh token issued to another client"));
     }
     if record.rotated_at.is_some() {
-        svc.repos.tokens.revoke_session(&record.session_id, now).await?;
+        svc.repos
+            .tokens
+            .revoke_session(&record.session_id, now)
+            .await?;
         tracing::warn!(sid = %record.session_id, client_id = %app.client_id,
             "rotated-out refresh token presented again; session revoked");
         return Err(rejected("refresh token reuse detected"));
@@ -49,11 +53,19 @@ pub(super) async fn handle(
         _ => return Err(rejected("user missing or inactive")),
     };
 
-    let original: Vec<String> = record.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let original: Vec<String> = record
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
     let scopes = scope::narrow(&original, requested_scope)?;
     // The app may have lost a scope since the grant: drop what it no
     // longer holds rather than keep granting it.
-    let scopes: Vec<String> = scopes.into_iter().filter(|s| app.scopes.contains(s)).collect();
+    let scopes: Vec<String> = scopes
+        .into_iter()
+        .filter(|s| app.scopes.contains(s))
+        .collect();
 
     let servers = svc.repos.resource_servers.list().await?;
     let roles = if scopes.iter().any(|s| s == scope::MY_SCOPES) {
@@ -70,5 +82,13 @@ pub(super) async fn handle(
         session_id: session.id.clone(),
         auth_time: session.auth_time,
     };
-    svc.issuer.issue(grant, RefreshMode::Rotate { old_hash: &token_hash }, now).await
+    svc.issuer
+        .issue(
+            grant,
+            RefreshMode::Rotate {
+                old_hash: &token_hash,
+            },
+            now,
+        )
+        .await
 }

@@ -13,7 +13,10 @@ pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
         Ok(jwks) => {
             let mut response = axum::Json(jwks).into_response();
             // Short, so a rotation reaches verifiers quickly.
-            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
+            response.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=60"),
+            );
             response
         }
         Err(e) => {
@@ -35,7 +38,11 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
     for rs in &servers {
         scopes.extend(rs.scopes.iter().map(|s| format!("{}{}", rs.audience, s)));
     }
-    let alg = state.keys.active().map(|k| k.alg().as_str().to_owned()).unwrap_or_else(|_| "RS256".to_owned());
+    let alg = state
+        .keys
+        .active()
+        .map(|k| k.alg().as_str().to_owned())
+        .unwrap_or_else(|_| "RS256".to_owned());
     let issuer = &state.issuer;
     let metadata = AuthorizationServerMetadata {
         issuer: issuer.clone(),
@@ -44,13 +51,29 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
         scopes_supported: scopes,
         response_types_supported: Vec::new(),
         grant_types_supported: vec!["password".into(), "refresh_token".into()],
-        token_endpoint_auth_methods_supported: vec!["client_secret_basic".into(), "client_secret_post".into(), "none".into()],
+        token_endpoint_auth_methods_supported: vec![
+            "client_secret_basic".into(),
+            "client_secret_post".into(),
+            "none".into(),
+        ],
         token_endpoint_auth_signing_alg_values_supported: None,
         id_token_signing_alg_values_supported: vec![alg],
         subject_types_supported: vec!["public".into()],
-        claims_supported: ["iss", "sub", "aud", "exp", "iat", "auth_time", "sid", "preferred_username", "given_name", "family_name", "email"]
-            .map(String::from)
-            .to_vec(),
+        claims_supported: [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "sid",
+            "preferred_username",
+            "given_name",
+            "family_name",
+            "email",
+        ]
+        .map(String::from)
+        .to_vec(),
     };
     axum::Json(metadata).into_response()
 }

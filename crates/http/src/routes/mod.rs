@@ -24,15 +24,24 @@ pub fn router(state: AppState) -> Router {
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "no-referrer"),
-        (HeaderName::from_static("content-security-policy"), "default-src 'none'; frame-ancestors 'none'"),
+        (
+            HeaderName::from_static("content-security-policy"),
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
     ];
     let mut router = Router::new()
         .route("/oauth2/v1/token", post(token::token))
         .route("/oauth2/v1/keys", get(discovery::jwks))
         .route("/admin/v1/SigningCert/jwk", get(discovery::jwks))
         .route("/.well-known/jwks.json", get(discovery::jwks))
-        .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
-        .route("/.well-known/openid-configuration", get(discovery::metadata))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::metadata),
+        )
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
         .fallback(not_found)
@@ -43,7 +52,10 @@ pub fn router(state: AppState) -> Router {
             Duration::from_secs(limits.request_timeout_secs),
         ));
     for (name, value) in security_headers {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ));
     }
     // One line per request: method, path (never the query string, which a
     // careless client may fill with credentials), status and latency.
@@ -58,5 +70,8 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found() -> impl IntoResponse {
-    (StatusCode::NOT_FOUND, axum::Json(serde_json::json!({"error": "not_found"})))
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({"error": "not_found"})),
+    )
 }

@@ -25,7 +25,11 @@ pub(crate) async fn token(
 ) -> Response {
     match handle(&state, peer, &headers, body).await {
         Ok(response) => response,
-        Err(error) => OAuthResponse { error, realm: &state.issuer }.into_response(),
+        Err(error) => OAuthResponse {
+            error,
+            realm: &state.issuer,
+        }
+        .into_response(),
     }
 }
 
@@ -40,17 +44,32 @@ async fn handle(
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return Ok(too_large());
         }
-        Err(rejection) => return Err(OAuthError::invalid_request("the request body could not be read").with_detail(rejection.body_text())),
+        Err(rejection) => {
+            return Err(
+                OAuthError::invalid_request("the request body could not be read")
+                    .with_detail(rejection.body_text()),
+            );
+        }
     };
-    form::check_content_type(headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()))?;
+    form::check_content_type(
+        headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    )?;
     let mut params = form::parse(&body)?;
     let credentials = client_credentials::extract(headers, &mut params)?;
     let meta = RequestMeta {
         ip: Some(peer.ip()),
-        user_agent: headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
         request_id: None,
     };
-    let issued = state.tokens.token(&credentials, &TokenParams::new(params), &meta).await?;
+    let issued = state
+        .tokens
+        .token(&credentials, &TokenParams::new(params), &meta)
+        .await?;
     let body = TokenResponse {
         access_token: issued.access_token,
         token_type: "Bearer".to_owned(),

@@ -5,15 +5,23 @@ use latchkey_testkit::{ALICE_PASSWORD, HR_SECRET, REPORTS_ID, REPORTS_SECRET};
 use crate::support::*;
 
 fn grant() -> Vec<(&'static str, &'static str)> {
-    vec![("grant_type", "password"), ("username", "alice"), ("password", ALICE_PASSWORD)]
+    vec![
+        ("grant_type", "password"),
+        ("username", "alice"),
+        ("password", ALICE_PASSWORD),
+    ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_supported_method_authenticates() {
-    let server = domain_server(latchkey_testkit::Engine::Sqlite).await.unwrap();
+    let server = domain_server(latchkey_testkit::Engine::Sqlite)
+        .await
+        .unwrap();
     // client_secret_basic with ':' in the client_id and spaces and
     // symbols in the secret: both form-urlencoded inside Basic.
-    token_basic(&server, REPORTS_ID, REPORTS_SECRET, &grant()).await.assert_ok();
+    token_basic(&server, REPORTS_ID, REPORTS_SECRET, &grant())
+        .await
+        .assert_ok();
     // client_secret_post.
     let mut params = grant();
     params.extend([("client_id", REPORTS_ID), ("client_secret", REPORTS_SECRET)]);
@@ -21,7 +29,9 @@ async fn every_supported_method_authenticates() {
     // Basic plus a matching client_id in the body is fine.
     let mut params = grant();
     params.push(("client_id", "hr-mobile"));
-    token_basic(&server, "hr-mobile", HR_SECRET, &params).await.assert_ok();
+    token_basic(&server, "hr-mobile", HR_SECRET, &params)
+        .await
+        .assert_ok();
     // none, for a public app.
     let mut params = grant();
     params.push(("client_id", "kiosk"));
@@ -31,8 +41,14 @@ async fn every_supported_method_authenticates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_are_invalid_client_with_a_basic_challenge_when_basic_was_tried() {
-    let server = domain_server(latchkey_testkit::Engine::Sqlite).await.unwrap();
-    for (id, secret) in [("hr-mobile", "wrong secret"), ("no-such-app", "x"), ("kiosk", "a public app has no secret")] {
+    let server = domain_server(latchkey_testkit::Engine::Sqlite)
+        .await
+        .unwrap();
+    for (id, secret) in [
+        ("hr-mobile", "wrong secret"),
+        ("no-such-app", "x"),
+        ("kiosk", "a public app has no secret"),
+    ] {
         let answer = token_basic(&server, id, secret, &grant()).await;
         answer.assert_error(401, "invalid_client");
         let challenge = answer.headers["www-authenticate"].to_str().unwrap();
@@ -47,28 +63,50 @@ async fn failures_are_invalid_client_with_a_basic_challenge_when_basic_was_tried
     // A confidential app that presents no secret.
     let mut params = grant();
     params.push(("client_id", "hr-mobile"));
-    token_body(&server, &params).await.assert_error(401, "invalid_client");
+    token_body(&server, &params)
+        .await
+        .assert_error(401, "invalid_client");
     // No client at all.
-    token_body(&server, &grant()).await.assert_error(401, "invalid_client");
+    token_body(&server, &grant())
+        .await
+        .assert_error(401, "invalid_client");
     // A public app presenting a secret in the body.
     let mut params = grant();
     params.extend([("client_id", "kiosk"), ("client_secret", "anything")]);
-    token_body(&server, &params).await.assert_error(401, "invalid_client");
+    token_body(&server, &params)
+        .await
+        .assert_error(401, "invalid_client");
     // Basic naming one client, body naming another.
     let mut params = grant();
     params.push(("client_id", "kiosk"));
-    token_basic(&server, "hr-mobile", HR_SECRET, &params).await.assert_error(401, "invalid_client");
+    token_basic(&server, "hr-mobile", HR_SECRET, &params)
+        .await
+        .assert_error(401, "invalid_client");
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_than_one_method_is_invalid_request() {
-    let server = domain_server(latchkey_testkit::Engine::Sqlite).await.unwrap();
+    let server = domain_server(latchkey_testkit::Engine::Sqlite)
+        .await
+        .unwrap();
     let mut params = grant();
     params.push(("client_secret", HR_SECRET));
-    token_basic(&server, "hr-mobile", HR_SECRET, &params).await.assert_error(400, "invalid_request");
+    token_basic(&server, "hr-mobile", HR_SECRET, &params)
+        .await
+        .assert_error(400, "invalid_request");
     let mut params = grant();
-    params.extend([("client_id", "hr-mobile"), ("client_secret", HR_SECRET), ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"), ("client_assertion", "x.y.z")]);
-    token_body(&server, &params).await.assert_error(400, "invalid_request");
+    params.extend([
+        ("client_id", "hr-mobile"),
+        ("client_secret", HR_SECRET),
+        (
+            "client_assertion_type",
+            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        ),
+        ("client_assertion", "x.y.z"),
+    ]);
+    token_body(&server, &params)
+        .await
+        .assert_error(400, "invalid_request");
     server.stop().await;
 }

@@ -6,9 +6,15 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_jwks_is_the_same_on_all_three_paths_and_public_only() {
-    let server = domain_server(latchkey_testkit::Engine::Sqlite).await.unwrap();
+    let server = domain_server(latchkey_testkit::Engine::Sqlite)
+        .await
+        .unwrap();
     let mut documents = Vec::new();
-    for path in ["/admin/v1/SigningCert/jwk", "/oauth2/v1/keys", "/.well-known/jwks.json"] {
+    for path in [
+        "/admin/v1/SigningCert/jwk",
+        "/oauth2/v1/keys",
+        "/.well-known/jwks.json",
+    ] {
         let response = reqwest::get(server.url(path)).await.unwrap();
         assert_eq!(response.status().as_u16(), 200, "{path}");
         documents.push(response.json::<Value>().await.unwrap());
@@ -17,9 +23,15 @@ async fn the_jwks_is_the_same_on_all_three_paths_and_public_only() {
     let keys = documents[0]["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     for key in keys {
-        assert!(key["kid"].is_string() && key["alg"] == "ES256" && key["use"] == "sig", "{key}");
+        assert!(
+            key["kid"].is_string() && key["alg"] == "ES256" && key["use"] == "sig",
+            "{key}"
+        );
         for private in ["d", "p", "q", "dp", "dq", "qi"] {
-            assert!(key.get(private).is_none(), "private member {private} published");
+            assert!(
+                key.get(private).is_none(),
+                "private member {private} published"
+            );
         }
     }
     server.stop().await;
@@ -27,13 +39,29 @@ async fn the_jwks_is_the_same_on_all_three_paths_and_public_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_is_served_at_both_well_known_paths() {
-    let server = domain_server(latchkey_testkit::Engine::Sqlite).await.unwrap();
-    for path in ["/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"] {
-        let m: Value = reqwest::get(server.url(path)).await.unwrap().json().await.unwrap();
+    let server = domain_server(latchkey_testkit::Engine::Sqlite)
+        .await
+        .unwrap();
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+    ] {
+        let m: Value = reqwest::get(server.url(path))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(m["issuer"], server.issuer(), "{path}");
         assert_eq!(m["token_endpoint"], server.token_url());
         assert_eq!(m["jwks_uri"], server.url("/oauth2/v1/keys"));
-        let list = |k: &str| m[k].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect::<Vec<_>>();
+        let list = |k: &str| {
+            m[k].as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
         assert!(list("grant_types_supported").contains(&"password".to_owned()));
         assert!(list("grant_types_supported").contains(&"refresh_token".to_owned()));
         for method in ["client_secret_basic", "client_secret_post", "none"] {
@@ -47,7 +75,9 @@ async fn metadata_is_served_at_both_well_known_paths() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_endpoints_and_security_headers() {
-    let server = domain_server(latchkey_testkit::Engine::Sqlite).await.unwrap();
+    let server = domain_server(latchkey_testkit::Engine::Sqlite)
+        .await
+        .unwrap();
     for path in ["/health/live", "/health/ready"] {
         let response = reqwest::get(server.url(path)).await.unwrap();
         assert_eq!(response.status().as_u16(), 200, "{path}");

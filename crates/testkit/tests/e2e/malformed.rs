@@ -6,30 +6,158 @@ use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_token_requests_get_precise_errors() {
-    let server = domain_server(latchkey_testkit::Engine::Sqlite).await.unwrap();
+    let server = domain_server(latchkey_testkit::Engine::Sqlite)
+        .await
+        .unwrap();
     let auth = basic("hr-mobile", HR_SECRET);
     let auth = Some(auth.as_str());
-    let cases: Vec<(&str, Option<&str>, Option<&str>, Vec<u8>, u16, &str)> = vec![
-        ("missing grant_type", auth, Some(FORM_CT), b"username=alice&password=x".to_vec(), 400, "invalid_request"),
-        ("empty grant_type", auth, Some(FORM_CT), b"grant_type=&username=alice".to_vec(), 400, "invalid_request"),
-        ("unknown grant_type", auth, Some(FORM_CT), b"grant_type=urn:example:magic".to_vec(), 400, "unsupported_grant_type"),
-        ("missing username", auth, Some(FORM_CT), b"grant_type=password&password=x".to_vec(), 400, "invalid_request"),
-        ("missing password", auth, Some(FORM_CT), b"grant_type=password&username=alice".to_vec(), 400, "invalid_request"),
-        ("missing refresh_token", auth, Some(FORM_CT), b"grant_type=refresh_token".to_vec(), 400, "invalid_request"),
-        ("duplicated parameter", auth, Some(FORM_CT), b"grant_type=password&username=alice&username=bob&password=x".to_vec(), 400, "invalid_request"),
-        ("duplicated grant_type", auth, Some(FORM_CT), b"grant_type=password&grant_type=password&username=a&password=b".to_vec(), 400, "invalid_request"),
-        ("JSON body", auth, Some("application/json"), br#"{"grant_type":"password"}"#.to_vec(), 400, "invalid_request"),
-        ("no content type", auth, None, b"grant_type=password&username=alice&password=x".to_vec(), 400, "invalid_request"),
-        ("invalid UTF-8 escape", auth, Some(FORM_CT), b"grant_type=password&username=%FF%FE&password=x".to_vec(), 400, "invalid_request"),
-        ("invalid UTF-8 bytes", auth, Some(FORM_CT), b"grant_type=password&username=\xff\xfe&password=x".to_vec(), 400, "invalid_request"),
-        ("Basic not base64", Some("Basic %%%"), Some(FORM_CT), b"grant_type=password&username=a&password=b".to_vec(), 401, "invalid_client"),
-        ("Basic without colon", Some("Basic aHItbW9iaWxl"), Some(FORM_CT), b"grant_type=password&username=a&password=b".to_vec(), 401, "invalid_client"),
-        ("Bearer instead of Basic", Some("Bearer abc"), Some(FORM_CT), b"grant_type=password&username=a&password=b".to_vec(), 401, "invalid_client"),
-        ("invalid scope characters", auth, Some(FORM_CT), b"grant_type=password&username=alice&password=x&scope=%22bad%22".to_vec(), 400, "invalid_scope"),
+    // (name, Authorization, Content-Type, body, status, error)
+    type Case<'a> = (
+        &'a str,
+        Option<&'a str>,
+        Option<&'a str>,
+        Vec<u8>,
+        u16,
+        &'a str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "missing grant_type",
+            auth,
+            Some(FORM_CT),
+            b"username=alice&password=x".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "empty grant_type",
+            auth,
+            Some(FORM_CT),
+            b"grant_type=&username=alice".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "unknown grant_type",
+            auth,
+            Some(FORM_CT),
+            b"grant_type=urn:example:magic".to_vec(),
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            "missing username",
+            auth,
+            Some(FORM_CT),
+            b"grant_type=password&password=x".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "missing password",
+            auth,
+            Some(FORM_CT),
+            b"grant_type=password&username=alice".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "missing refresh_token",
+            auth,
+            Some(FORM_CT),
+            b"grant_type=refresh_token".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "duplicated parameter",
+            auth,
+            Some(FORM_CT),
+            b"grant_type=password&username=alice&username=bob&password=x".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "duplicated grant_type",
+            auth,
+            Some(FORM_CT),
+            b"grant_type=password&grant_type=password&username=a&password=b".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "JSON body",
+            auth,
+            Some("application/json"),
+            br#"{"grant_type":"password"}"#.to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "no content type",
+            auth,
+            None,
+            b"grant_type=password&username=alice&password=x".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "invalid UTF-8 escape",
+            auth,
+            Some(FORM_CT),
+            b"grant_type=password&username=%FF%FE&password=x".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "invalid UTF-8 bytes",
+            auth,
+            Some(FORM_CT),
+            b"grant_type=password&username=\xff\xfe&password=x".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "Basic not base64",
+            Some("Basic %%%"),
+            Some(FORM_CT),
+            b"grant_type=password&username=a&password=b".to_vec(),
+            401,
+            "invalid_client",
+        ),
+        (
+            "Basic without colon",
+            Some("Basic aHItbW9iaWxl"),
+            Some(FORM_CT),
+            b"grant_type=password&username=a&password=b".to_vec(),
+            401,
+            "invalid_client",
+        ),
+        (
+            "Bearer instead of Basic",
+            Some("Bearer abc"),
+            Some(FORM_CT),
+            b"grant_type=password&username=a&password=b".to_vec(),
+            401,
+            "invalid_client",
+        ),
+        (
+            "invalid scope characters",
+            auth,
+            Some(FORM_CT),
+            b"grant_type=password&username=alice&password=x&scope=%22bad%22".to_vec(),
+            400,
+            "invalid_scope",
+        ),
     ];
     for (name, authorization, content_type, body, status, error) in cases {
         let answer = post_token(&server, authorization, content_type, body).await;
-        assert_eq!((answer.status.as_u16(), answer.error()), (status, error), "{name}: {}", answer.json);
+        assert_eq!(
+            (answer.status.as_u16(), answer.error()),
+            (status, error),
+            "{name}: {}",
+            answer.json
+        );
         assert_eq!(answer.headers["cache-control"], "no-store", "{name}");
     }
     // Password still correct after all that: nothing was locked or broken.
@@ -39,9 +167,14 @@ async fn malformed_token_requests_get_precise_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_bodies_are_413_and_wrong_methods_405() {
-    let server = domain_server(latchkey_testkit::Engine::Sqlite).await.unwrap();
+    let server = domain_server(latchkey_testkit::Engine::Sqlite)
+        .await
+        .unwrap();
     let auth = basic("hr-mobile", HR_SECRET);
-    let huge = format!("grant_type=password&username=alice&password={}", "x".repeat(200 * 1024));
+    let huge = format!(
+        "grant_type=password&username=alice&password={}",
+        "x".repeat(200 * 1024)
+    );
     let answer = post_token(&server, Some(&auth), Some(FORM_CT), huge).await;
     assert_eq!(answer.status.as_u16(), 413, "{}", answer.json);
     assert_eq!(answer.error(), "invalid_request");
@@ -55,14 +188,20 @@ async fn huge_bodies_are_413_and_wrong_methods_405() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_authorization_headers_are_invalid_request() {
-    let server = domain_server(latchkey_testkit::Engine::Sqlite).await.unwrap();
+    let server = domain_server(latchkey_testkit::Engine::Sqlite)
+        .await
+        .unwrap();
     let auth = basic("hr-mobile", HR_SECRET);
     let response = reqwest::Client::new()
         .post(server.token_url())
         .header("authorization", &auth)
         .header("authorization", &auth)
         .header("content-type", FORM_CT)
-        .body(form(&[("grant_type", "password"), ("username", "alice"), ("password", ALICE_PASSWORD)]))
+        .body(form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", ALICE_PASSWORD),
+        ]))
         .send()
         .await
         .unwrap();
@@ -74,21 +213,33 @@ async fn two_authorization_headers_are_invalid_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_never_gets_a_server_error() {
-    let server = domain_server(latchkey_testkit::Engine::Sqlite).await.unwrap();
+    let server = domain_server(latchkey_testkit::Engine::Sqlite)
+        .await
+        .unwrap();
     let bodies: Vec<Vec<u8>> = vec![
         b"".to_vec(),
         b"&&&===&".to_vec(),
         b"%".to_vec(),
         b"grant_type=password&username=%00&password=%00".to_vec(),
         b"grant_type=refresh_token&refresh_token=%F0%9F%92%A9".to_vec(),
-        format!("grant_type=password&username={}&password=x", "a".repeat(10_000)).into_bytes(),
+        format!(
+            "grant_type=password&username={}&password=x",
+            "a".repeat(10_000)
+        )
+        .into_bytes(),
         vec![0xff; 512],
     ];
     let auth = basic("hr-mobile", HR_SECRET);
     for body in bodies {
         for content_type in [Some(FORM_CT), Some("text/plain"), None] {
             let answer = post_token(&server, Some(&auth), content_type, body.clone()).await;
-            assert!(answer.status.is_client_error(), "{:?} → {} {}", String::from_utf8_lossy(&body[..body.len().min(40)]), answer.status, answer.json);
+            assert!(
+                answer.status.is_client_error(),
+                "{:?} → {} {}",
+                String::from_utf8_lossy(&body[..body.len().min(40)]),
+                answer.status,
+                answer.json
+            );
         }
     }
     server.stop().await;

@@ -19,7 +19,10 @@ async fn refresh(server: &TestServer, token: &str, scope: Option<&str>) -> Answe
 
 async fn first_refresh_token(server: &TestServer) -> String {
     let answer = alice_grant(server, &format!("{READ} offline_access")).await;
-    answer.assert_ok()["refresh_token"].as_str().unwrap().to_owned()
+    answer.assert_ok()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn each_refresh_rotates_and_reuse_revokes_the_whole_family(server: &TestServer) {
@@ -27,17 +30,32 @@ async fn each_refresh_rotates_and_reuse_revokes_the_whole_family(server: &TestSe
     let answer = refresh(server, &first, None).await;
     let body = answer.assert_ok();
     let second = body["refresh_token"].as_str().unwrap().to_owned();
-    assert_ne!(second, first, "a refresh always returns a new refresh token");
+    assert_ne!(
+        second, first,
+        "a refresh always returns a new refresh token"
+    );
     assert_eq!(body["scope"], format!("{READ} offline_access"));
-    let (_, claims) = verify_jwt(server, body["access_token"].as_str().unwrap(), "https://hr.example.com/").await;
+    let (_, claims) = verify_jwt(
+        server,
+        body["access_token"].as_str().unwrap(),
+        "https://hr.example.com/",
+    )
+    .await;
     assert_eq!(claims["username"], "alice");
 
-    let third = refresh(server, &second, None).await.assert_ok()["refresh_token"].as_str().unwrap().to_owned();
+    let third = refresh(server, &second, None).await.assert_ok()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // The rotated-out first token comes back: reuse. It is refused, and
     // the newest token of the family stops working too.
-    refresh(server, &first, None).await.assert_error(400, "invalid_grant");
-    refresh(server, &third, None).await.assert_error(400, "invalid_grant");
+    refresh(server, &first, None)
+        .await
+        .assert_error(400, "invalid_grant");
+    refresh(server, &third, None)
+        .await
+        .assert_error(400, "invalid_grant");
     // A new sign-in starts a new family that works.
     let fresh = first_refresh_token(server).await;
     refresh(server, &fresh, None).await.assert_ok();
@@ -45,57 +63,128 @@ async fn each_refresh_rotates_and_reuse_revokes_the_whole_family(server: &TestSe
 
 async fn refresh_narrows_scope_but_never_widens_it(server: &TestServer) {
     let token = first_refresh_token(server).await;
-    let widened = refresh(server, &token, Some(&format!("{READ} offline_access https://hr.example.com/employees.write"))).await;
+    let widened = refresh(
+        server,
+        &token,
+        Some(&format!(
+            "{READ} offline_access https://hr.example.com/employees.write"
+        )),
+    )
+    .await;
     widened.assert_error(400, "invalid_scope");
     // The refused attempt did not consume the token.
     let narrowed = refresh(server, &token, Some(READ)).await;
     let body = narrowed.assert_ok();
     assert_eq!(body["scope"], READ);
-    let next = body["refresh_token"].as_str().expect("a new refresh token even when narrowing").to_owned();
+    let next = body["refresh_token"]
+        .as_str()
+        .expect("a new refresh token even when narrowing")
+        .to_owned();
     // The narrowed token keeps the narrowed scope: it cannot widen back.
-    refresh(server, &next, Some(&format!("{READ} offline_access"))).await.assert_error(400, "invalid_scope");
+    refresh(server, &next, Some(&format!("{READ} offline_access")))
+        .await
+        .assert_error(400, "invalid_scope");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_token_works_only_for_its_own_client() {
-    let server = domain_server(latchkey_testkit::Engine::Sqlite).await.unwrap();
+    let server = domain_server(latchkey_testkit::Engine::Sqlite)
+        .await
+        .unwrap();
     let token = first_refresh_token(&server).await;
     // Kiosk (public) presents hr-mobile's token: refused, and the token is
     // left alone for its owner.
-    let stolen = token_body(&server, &[("grant_type", "refresh_token"), ("refresh_token", &token), ("client_id", "kiosk")]).await;
+    let stolen = token_body(
+        &server,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &token),
+            ("client_id", "kiosk"),
+        ],
+    )
+    .await;
     stolen.assert_error(400, "invalid_grant");
     refresh(&server, &token, None).await.assert_ok();
-    refresh(&server, "no-such-token", None).await.assert_error(400, "invalid_grant");
+    refresh(&server, "no-such-token", None)
+        .await
+        .assert_error(400, "invalid_grant");
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn public_clients_refresh_with_client_id_alone() {
-    let server = domain_server(latchkey_testkit::Engine::Sqlite).await.unwrap();
-    let answer = token_body(&server, &[("grant_type", "password"), ("username", "alice"), ("password", latchkey_testkit::ALICE_PASSWORD), ("client_id", "kiosk"), ("scope", &format!("{READ} offline_access"))]).await;
-    let token = answer.assert_ok()["refresh_token"].as_str().unwrap().to_owned();
-    let answer = token_body(&server, &[("grant_type", "refresh_token"), ("refresh_token", &token), ("client_id", "kiosk")]).await;
+    let server = domain_server(latchkey_testkit::Engine::Sqlite)
+        .await
+        .unwrap();
+    let answer = token_body(
+        &server,
+        &[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", latchkey_testkit::ALICE_PASSWORD),
+            ("client_id", "kiosk"),
+            ("scope", &format!("{READ} offline_access")),
+        ],
+    )
+    .await;
+    let token = answer.assert_ok()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer = token_body(
+        &server,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &token),
+            ("client_id", "kiosk"),
+        ],
+    )
+    .await;
     answer.assert_ok();
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deactivated_user_cannot_refresh() {
-    let server = domain_server(latchkey_testkit::Engine::Sqlite).await.unwrap();
+    let server = domain_server(latchkey_testkit::Engine::Sqlite)
+        .await
+        .unwrap();
     let token = first_refresh_token(&server).await;
     let ctx = server.context().await;
-    let alice = ctx.store.repos.users.find_by_username("alice").await.unwrap().unwrap();
-    ctx.store.repos.users.set_active(&alice.id, false, 0).await.unwrap();
+    let alice = ctx
+        .store
+        .repos
+        .users
+        .find_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    ctx.store
+        .repos
+        .users
+        .set_active(&alice.id, false, 0)
+        .await
+        .unwrap();
     ctx.store.close().await;
-    refresh(&server, &token, None).await.assert_error(400, "invalid_grant");
+    refresh(&server, &token, None)
+        .await
+        .assert_error(400, "invalid_grant");
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_may_use_only_its_grant_types() {
-    let server = domain_server(latchkey_testkit::Engine::Sqlite).await.unwrap();
+    let server = domain_server(latchkey_testkit::Engine::Sqlite)
+        .await
+        .unwrap();
     // Reports lists only "password".
-    let answer = token_basic(&server, REPORTS_ID, REPORTS_SECRET, &[("grant_type", "refresh_token"), ("refresh_token", "x")]).await;
+    let answer = token_basic(
+        &server,
+        REPORTS_ID,
+        REPORTS_SECRET,
+        &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+    )
+    .await;
     answer.assert_error(400, "unauthorized_client");
     server.stop().await;
 }

@@ -39,21 +39,29 @@ pub(crate) use on_both_engines;
 
 pub async fn domain_server(engine: Engine) -> Option<TestServer> {
     let server = TestServer::start_on(engine, Options::default()).await?;
-    server.apply(DOMAIN).await.expect("the shared domain applies");
+    server
+        .apply(DOMAIN)
+        .await
+        .expect("the shared domain applies");
     Some(server)
 }
 
 /// `Basic` credentials, form-urlencoded first as RFC 6749 §2.3.1 requires.
 pub fn basic(client_id: &str, secret: &str) -> String {
     let enc = |s: &str| url_encode(s);
-    format!("Basic {}", STANDARD.encode(format!("{}:{}", enc(client_id), enc(secret))))
+    format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", enc(client_id), enc(secret)))
+    )
 }
 
 pub fn url_encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => out.push_str(&format!("%{b:02X}")),
         }
@@ -62,7 +70,11 @@ pub fn url_encode(s: &str) -> String {
 }
 
 pub fn form(params: &[(&str, &str)]) -> String {
-    params.iter().map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v))).collect::<Vec<_>>().join("&")
+    params
+        .iter()
+        .map(|(k, v)| format!("{}={}", url_encode(k), url_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 pub struct Answer {
@@ -78,7 +90,12 @@ impl Answer {
 
     #[track_caller]
     pub fn assert_error(&self, status: u16, error: &str) {
-        assert_eq!((self.status.as_u16(), self.error()), (status, error), "{}", self.json);
+        assert_eq!(
+            (self.status.as_u16(), self.error()),
+            (status, error),
+            "{}",
+            self.json
+        );
         assert_eq!(self.headers["cache-control"], "no-store");
         assert_eq!(self.headers["pragma"], "no-cache");
         assert!(self.json["error_description"].is_string(), "{}", self.json);
@@ -94,7 +111,12 @@ impl Answer {
 }
 
 /// A raw POST to the token endpoint.
-pub async fn post_token(server: &TestServer, authorization: Option<&str>, content_type: Option<&str>, body: impl Into<reqwest::Body>) -> Answer {
+pub async fn post_token(
+    server: &TestServer,
+    authorization: Option<&str>,
+    content_type: Option<&str>,
+    body: impl Into<reqwest::Body>,
+) -> Answer {
     let mut request = reqwest::Client::new().post(server.token_url()).body(body);
     if let Some(auth) = authorization {
         request = request.header("authorization", auth);
@@ -107,14 +129,29 @@ pub async fn post_token(server: &TestServer, authorization: Option<&str>, conten
     let headers = response.headers().clone();
     let text = response.text().await.unwrap();
     let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Answer { status, headers, json }
+    Answer {
+        status,
+        headers,
+        json,
+    }
 }
 
 pub const FORM_CT: &str = "application/x-www-form-urlencoded;charset=UTF-8";
 
 /// A token request with client_secret_basic.
-pub async fn token_basic(server: &TestServer, client_id: &str, secret: &str, params: &[(&str, &str)]) -> Answer {
-    post_token(server, Some(&basic(client_id, secret)), Some(FORM_CT), form(params)).await
+pub async fn token_basic(
+    server: &TestServer,
+    client_id: &str,
+    secret: &str,
+    params: &[(&str, &str)],
+) -> Answer {
+    post_token(
+        server,
+        Some(&basic(client_id, secret)),
+        Some(FORM_CT),
+        form(params),
+    )
+    .await
 }
 
 /// A token request with the credentials (if any) in the body.
@@ -127,7 +164,12 @@ pub async fn alice_grant(server: &TestServer, scope: &str) -> Answer {
         server,
         "hr-mobile",
         latchkey_testkit::HR_SECRET,
-        &[("grant_type", "password"), ("username", "alice"), ("password", latchkey_testkit::ALICE_PASSWORD), ("scope", scope)],
+        &[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", latchkey_testkit::ALICE_PASSWORD),
+            ("scope", scope),
+        ],
     )
     .await
 }
@@ -135,7 +177,12 @@ pub async fn alice_grant(server: &TestServer, scope: &str) -> Answer {
 /// Verifies a JWT with the server's JWKS alone, as any resource server
 /// would; returns its header `typ` and claims.
 pub async fn verify_jwt(server: &TestServer, token: &str, audience: &str) -> (String, Value) {
-    let jwks: JwkSet = reqwest::get(server.url("/.well-known/jwks.json")).await.unwrap().json().await.unwrap();
+    let jwks: JwkSet = reqwest::get(server.url("/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let header = decode_header(token).expect("a JWT header");
     let kid = header.kid.clone().expect("a kid");
     let jwk = jwks.find(&kid).expect("the kid is in the JWKS");
