@@ -1,1 +1,422 @@
-fn main() {}
+//! Grant throughput benchmark: drives a real `latchkey serve` process over
+//! loopback and prints, per figure, requests/s, p50/p99 latency and the
+//! server's CPU-milliseconds per request (from /proc, since the load
+//! generator shares the machine).
+//!
+//!     cargo bench -p latchkey --bench grants
+//!
+//! Environment: LATCHKEY_BENCH_SECONDS (default 10) per figure,
+//! LATCHKEY_BENCH_CONNECTIONS (default 16).
+//!
+//! Figures:
+//! 1. concurrent password grants, against the raw argon2id verify rate with
+//!    the same parameters on as many threads as the server's hash pool
+//!    (the grant should cost little beyond its hash);
+//! 2. refresh grants with rotation, each connection following its own
+//!    token chain, persisted in SQLite, with ES256 keys (and, for
+//!    comparison, EdDSA and RS256).
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
+const SECRET: &str = "bench-client-secret-0123456789";
+const PASSWORD: &str = "bench password 0123";
+const AUDIENCE: &str = "https://api.bench.example/";
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` does not run us.
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let seconds = env_number("LATCHKEY_BENCH_SECONDS", 10);
+    let connections = env_number("LATCHKEY_BENCH_CONNECTIONS", 16) as usize;
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    println!(
+        "latchkey grant benchmark: {cores} cores, {connections} connections, {seconds} s per figure\n"
+    );
+
+    let server = Server::start("ES256", connections);
+    let password = run_load(&server, connections, seconds, |_| Step::Password);
+    println!(
+        "{}",
+        password.line("password grant (argon2id m=19456 t=2 p=1)")
+    );
+    drop(server);
+
+    let raw = raw_argon2_rate(cores, seconds);
+    println!("raw argon2id verify, same parameters, {cores} threads: {raw:.1} verifies/s");
+    let ratio = password.rate() / raw;
+    let spread = password.p99().as_secs_f64() / password.p50().as_secs_f64();
+    println!(
+        "  ratio grant/raw = {ratio:.3} (target >= 0.95); p99/p50 = {spread:.2} (target <= 1.3)\n"
+    );
+
+    for alg in ["ES256", "EdDSA", "RS256"] {
+        let server = Server::start(alg, connections);
+        let refresh = run_load(&server, connections, seconds, |_| Step::FirstLogin);
+        let label = format!("refresh grant with rotation, {alg}, SQLite");
+        println!("{}", refresh.line(&label));
+        if alg == "ES256" {
+            println!("  target: >= 10000 req/s, <= 0.15 server CPU-ms per refresh\n");
+        }
+    }
+}
+
+/// A `latchkey serve` process on a fresh SQLite database.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    dir: std::path::PathBuf,
+}
+
+impl Server {
+    fn start(alg: &str, users: usize) -> Server {
+        let dir = std::env::temp_dir().join(format!("latchkey-bench-{}-{alg}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = format!("sqlite://{}/latchkey.db", dir.display());
+        let mut domain = format!(
+            "[[resource_servers]]\nname = \"Bench API\"\naudience = \"{AUDIENCE}\"\nscopes = [\"read\"]\n\n\
+             [[apps]]\nname = \"Bench\"\nclient_id = \"bench\"\ntype = \"trusted\"\nclient_secret = \"{SECRET}\"\n\
+             grant_types = [\"password\", \"refresh_token\"]\nscopes = [\"{AUDIENCE}read\", \"offline_access\"]\n\n"
+        );
+        for i in 0..users {
+            domain.push_str(&format!(
+                "[[users]]\nusername = \"user{i}\"\npassword = \"{PASSWORD}\"\n\n"
+            ));
+        }
+        let file = dir.join("domain.toml");
+        std::fs::write(&file, domain).unwrap();
+        let master = STANDARD.encode([7u8; 32]);
+        let status = Command::new(BIN)
+            .args(["apply", file.to_str().unwrap()])
+            .env("LATCHKEY_DATABASE_URL", &db)
+            .env("LATCHKEY_MASTER_KEY", &master)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run latchkey apply");
+        assert!(status.success(), "latchkey apply failed");
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Command::new(BIN)
+            .args(["serve", "--listen", &addr.to_string()])
+            .env("LATCHKEY_DATABASE_URL", &db)
+            .env("LATCHKEY_MASTER_KEY", &master)
+            .env("LATCHKEY_KEY_ALGORITHM", alg)
+            .env("LATCHKEY_ADMIN_PASSWORD", "bench-admin-password")
+            .env("LATCHKEY_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start latchkey serve");
+        let started = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server { child, addr, dir }
+    }
+
+    /// utime + stime of the server process, in milliseconds.
+    fn cpu_ms(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the parenthesised command name; utime and stime are
+        // the 14th and 15th fields of the whole line.
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = fields
+            .get(11)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            + fields
+                .get(12)
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0);
+        ticks * 1000.0 / clock_ticks_per_second()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// What a connection sends next.
+enum Step {
+    Password,
+    FirstLogin,
+    Refresh(String),
+}
+
+struct Results {
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+    cpu_ms: f64,
+    errors: usize,
+}
+
+impl Results {
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+    fn percentile(&self, p: f64) -> Duration {
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies.get(i).copied().unwrap_or_default()
+    }
+    fn p50(&self) -> Duration {
+        self.percentile(0.50)
+    }
+    fn p99(&self) -> Duration {
+        self.percentile(0.99)
+    }
+    fn line(&self, label: &str) -> String {
+        format!(
+            "{label}: {:.1} req/s, p50 {:.2} ms, p99 {:.2} ms, server CPU {:.3} ms/req ({} requests, {} errors)",
+            self.rate(),
+            self.p50().as_secs_f64() * 1000.0,
+            self.p99().as_secs_f64() * 1000.0,
+            self.cpu_ms / self.latencies.len().max(1) as f64,
+            self.latencies.len(),
+            self.errors,
+        )
+    }
+}
+
+/// Runs `connections` client threads for `seconds`, each with one
+/// keep-alive connection, and measures.
+fn run_load(
+    server: &Server,
+    connections: usize,
+    seconds: u64,
+    first: impl Fn(usize) -> Step,
+) -> Results {
+    let stop = Arc::new(AtomicBool::new(false));
+    let basic = format!("Basic {}", STANDARD.encode(format!("bench:{SECRET}")));
+    // Warm-up: each connection's first login happens before the clock runs.
+    let mut clients: Vec<(HttpConnection, Step)> = (0..connections)
+        .map(|i| {
+            let mut conn = HttpConnection::open(server.addr);
+            let step = match first(i) {
+                Step::FirstLogin => {
+                    let body = password_body(i, true);
+                    let json = conn.post_token(&basic, &body).expect("first login");
+                    Step::Refresh(json_field(&json, "refresh_token").expect("a refresh token"))
+                }
+                other => other,
+            };
+            (conn, step)
+        })
+        .collect();
+    let cpu_before = server.cpu_ms();
+    let started = Instant::now();
+    let handles: Vec<_> = clients
+        .drain(..)
+        .enumerate()
+        .map(|(i, (mut conn, mut step))| {
+            let stop = stop.clone();
+            let basic = basic.clone();
+            std::thread::spawn(move || {
+                let mut latencies = Vec::new();
+                let mut errors = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let body = match &step {
+                        Step::Password | Step::FirstLogin => password_body(i, false),
+                        Step::Refresh(token) => {
+                            format!("grant_type=refresh_token&refresh_token={token}")
+                        }
+                    };
+                    let t = Instant::now();
+                    match conn.post_token(&basic, &body) {
+                        Some(json) => {
+                            latencies.push(t.elapsed());
+                            if let Step::Refresh(token) = &mut step {
+                                match json_field(&json, "refresh_token") {
+                                    Some(next) => *token = next,
+                                    None => errors += 1,
+                                }
+                            }
+                        }
+                        None => errors += 1,
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(seconds));
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for h in handles {
+        let (l, e) = h.join().unwrap();
+        latencies.extend(l);
+        errors += e;
+    }
+    let elapsed = started.elapsed();
+    let cpu_ms = server.cpu_ms() - cpu_before;
+    latencies.sort();
+    Results {
+        latencies,
+        elapsed,
+        cpu_ms,
+        errors,
+    }
+}
+
+fn password_body(i: usize, offline: bool) -> String {
+    let scope = if offline {
+        "https%3A%2F%2Fapi.bench.example%2Fread%20offline_access"
+    } else {
+        "https%3A%2F%2Fapi.bench.example%2Fread"
+    };
+    format!("grant_type=password&username=user{i}&password=bench+password+0123&scope={scope}")
+}
+
+/// The value of a top-level string member of a flat JSON object.
+fn json_field(json: &str, name: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    value.get(name)?.as_str().map(str::to_owned)
+}
+
+/// A minimal HTTP/1.1 keep-alive client: the load generator must cost far
+/// less than the server it measures.
+struct HttpConnection {
+    stream: TcpStream,
+    addr: SocketAddr,
+    buf: Vec<u8>,
+}
+
+impl HttpConnection {
+    fn open(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).unwrap();
+        HttpConnection {
+            stream,
+            addr,
+            buf: Vec::with_capacity(4096),
+        }
+    }
+
+    /// POSTs a token request; the body of a 200 answer, `None` otherwise.
+    fn post_token(&mut self, authorization: &str, body: &str) -> Option<String> {
+        let request = format!(
+            "POST /oauth2/v1/token HTTP/1.1\r\nHost: {}\r\nAuthorization: {authorization}\r\n\
+             Content-Type: application/x-www-form-urlencoded;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        if self.stream.write_all(request.as_bytes()).is_err() {
+            *self = HttpConnection::open(self.addr);
+            return None;
+        }
+        let (status, body) = self.read_response()?;
+        (status == 200).then_some(body)
+    }
+
+    fn read_response(&mut self) -> Option<(u16, String)> {
+        self.buf.clear();
+        let mut chunk = [0u8; 4096];
+        let header_end = loop {
+            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let n = self.stream.read(&mut chunk).ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = std::str::from_utf8(&self.buf[..header_end])
+            .ok()?
+            .to_owned();
+        let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
+        let length: usize = head.lines().find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().ok())
+        })??;
+        while self.buf.len() < header_end + length {
+            let n = self.stream.read(&mut chunk).ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        let body = String::from_utf8(self.buf[header_end..header_end + length].to_vec()).ok()?;
+        Some((status, body))
+    }
+}
+
+/// argon2id verifications per second with the server's default
+/// parameters, on `threads` threads, with nothing else running.
+fn raw_argon2_rate(threads: usize, seconds: u64) -> f64 {
+    let params = Params::new(19_456, 2, 1, None).unwrap();
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+    let hash = argon2
+        .hash_password(PASSWORD.as_bytes())
+        .unwrap()
+        .to_string();
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (argon2, hash, stop) = (argon2.clone(), hash.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    argon2
+                        .verify_password(PASSWORD.as_bytes(), hash.as_str())
+                        .unwrap();
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(seconds));
+    stop.store(true, Ordering::Relaxed);
+    let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    total as f64 / started.elapsed().as_secs_f64()
+}

@@ -62,7 +62,7 @@ impl ConfigFile {
         toml::from_str(&text).map_err(|e| {
             let line = e
                 .span()
-                .map(|s| text[..s.start].lines().count().max(1))
+                .map(|s| text[..s.start].matches('\n').count() + 1)
                 .unwrap_or(1);
             format!(
                 "config {}: line {line}: {}",
@@ -92,6 +92,8 @@ pub struct Settings {
     pub demo: bool,
     /// How often keys are re-read from the database (rotation made elsewhere).
     pub key_reload_secs: u64,
+    /// How long apps and resource servers are cached by a running server.
+    pub directory_cache_secs: u64,
 }
 
 /// Values given on the command line or in the environment.
@@ -193,6 +195,7 @@ impl Settings {
             admin_password: overrides.admin_password,
             demo: overrides.demo,
             key_reload_secs: 5,
+            directory_cache_secs: 2,
         })
     }
 

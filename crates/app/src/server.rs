@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
+use latchkey_core::cache::{CachedApps, CachedResourceServers};
 use latchkey_core::grant::TokenService;
 use latchkey_core::issuer::TokenIssuer;
 use latchkey_core::keys::KeyRing;
+use latchkey_core::store::Repos;
 use latchkey_http::AppState;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -86,13 +88,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
 
+    let repos = serving_repos(&ctx, Duration::from_secs(settings.directory_cache_secs));
     let issuer_service = Arc::new(TokenIssuer::new(
         issuer.clone(),
         keys.clone(),
-        ctx.store.repos.tokens.clone(),
+        repos.tokens.clone(),
     ));
     let tokens = Arc::new(TokenService {
-        repos: ctx.store.repos.clone(),
+        repos: repos.clone(),
         hasher: ctx.hasher.clone(),
         secrets: ctx.master.secret_hasher(),
         issuer: issuer_service,
@@ -101,7 +104,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     let state = AppState {
         tokens,
         keys: keys.clone(),
-        repos: ctx.store.repos.clone(),
+        repos,
         issuer: issuer.clone(),
         limits: settings.limits,
     };
@@ -135,6 +138,15 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         shutdown,
         task,
     })
+}
+
+/// The repositories as the server uses them: apps and resource servers,
+/// read by every token request and rarely changed, through short caches.
+fn serving_repos(ctx: &Context, ttl: Duration) -> Repos {
+    let mut repos = ctx.store.repos.clone();
+    repos.apps = Arc::new(CachedApps::new(repos.apps, ttl));
+    repos.resource_servers = Arc::new(CachedResourceServers::new(repos.resource_servers, ttl));
+    repos
 }
 
 /// Picks up keys rotated by another node or the CLI.

@@ -1,16 +1,15 @@
 //! Password hashing: argon2id, run off the async runtime on a bounded pool.
 //!
 //! Hashes are the most expensive thing Latchkey does (≈25 ms of one core
-//! each), so they are a budgeted resource: at most `workers` run at once
-//! (one per core, so they queue instead of thrashing), and at most
-//! `max_queue` wait; past that the caller is told to come back later.
+//! each), so they are a budgeted resource: `workers` dedicated threads run
+//! them (one per core, so they queue instead of thrashing), at most
+//! `max_queue` wait, and past that the caller is told to come back later.
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier};
-use tokio::sync::Semaphore;
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher as _};
 
 /// A password in transit. Never printed, never logged.
 #[derive(Clone)]
@@ -105,13 +104,24 @@ impl Default for PoolConfig {
     }
 }
 
-/// The password hasher and its bounded pool.
+/// Largest argon2 memory cost Latchkey will verify (1 GiB): an imported
+/// hash cannot make a worker allocate without bound.
+pub const MAX_MEMORY_KIB: u32 = 1 << 20;
+
+type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+
+/// The password hasher and its bounded pool of dedicated worker threads.
+///
+/// Each worker keeps its argon2 memory (19 MiB with the defaults) from one
+/// verification to the next, so a verification allocates nothing and
+/// touches no fresh pages: the hash costs what argon2 costs, no more.
 pub struct PasswordHasher {
     params: HashParams,
     argon2: Argon2<'static>,
-    permits: Arc<Semaphore>,
-    max_queue: usize,
-    waiting: AtomicUsize,
+    jobs: std::sync::mpsc::SyncSender<Job>,
+    /// Jobs accepted and not yet finished (queued or running).
+    in_flight: Arc<AtomicUsize>,
+    capacity: usize,
     /// Stands in for the hash of a user who does not exist, so that an
     /// unknown user costs the same as a wrong password.
     dummy_hash: String,
@@ -135,12 +145,37 @@ impl PasswordHasher {
             .hash_password(&random)
             .map_err(|e| HashError::Internal(e.to_string()))?
             .to_string();
+        let workers = pool.workers.max(1);
+        let capacity = workers + pool.max_queue;
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(capacity);
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..workers {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("latchkey-hash-{i}"))
+                .spawn(move || {
+                    let mut memory: Vec<Block> = Vec::new();
+                    loop {
+                        // The lock is held only while taking one job.
+                        let job = match queue.lock() {
+                            Ok(queue) => queue.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(&mut memory),
+                            // Every sender is gone: the hasher was dropped.
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| HashError::Internal(format!("cannot start a hash worker: {e}")))?;
+        }
         Ok(PasswordHasher {
             params,
             argon2,
-            permits: Arc::new(Semaphore::new(pool.workers.max(1))),
-            max_queue: pool.max_queue,
-            waiting: AtomicUsize::new(0),
+            jobs,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            capacity,
             dummy_hash,
             verifications: AtomicU64::new(0),
         })
@@ -156,11 +191,16 @@ impl PasswordHasher {
         self.verifications.load(Ordering::Relaxed)
     }
 
+    /// Jobs queued or running now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     /// Hashes `password` with the current parameters (PHC string).
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let argon2 = self.argon2.clone();
         let password = password.clone();
-        self.run(move || {
+        self.run(move |_| {
             argon2
                 .hash_password(password.expose().as_bytes())
                 .map(|h| h.to_string())
@@ -183,69 +223,112 @@ impl PasswordHasher {
         let password = password.clone();
         self.verifications.fetch_add(1, Ordering::Relaxed);
         let outcome = self
-            .run(move || verify_phc(&password, &hash, current))
+            .run(move |memory| verify_phc(&password, &hash, current, memory))
             .await?;
         Ok(if real { outcome } else { Verification::Invalid })
     }
 
-    /// Runs `work` on the blocking pool once a worker is free, or fails at
-    /// once with `Busy` when too many are already waiting.
+    /// Queues `work` for a worker, or fails at once with `Busy` when the
+    /// workers are all busy and the queue is full.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_queue {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
             return Err(HashError::Busy);
         }
-        let permit = self.permits.clone().acquire_owned().await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        let permit = permit.map_err(|e| HashError::Internal(e.to_string()))?;
-        tokio::task::spawn_blocking(move || {
-            let out = work();
-            drop(permit);
-            out
-        })
-        .await
-        .map_err(|e| HashError::Internal(e.to_string()))
+        let (done, result) = tokio::sync::oneshot::channel();
+        let in_flight = self.in_flight.clone();
+        let job: Job = Box::new(move |memory| {
+            let out = work(memory);
+            in_flight.fetch_sub(1, Ordering::AcqRel);
+            // The caller may have gone away (client disconnected).
+            let _ = done.send(out);
+        });
+        if self.jobs.try_send(job).is_err() {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(HashError::Busy);
+        }
+        result
+            .await
+            .map_err(|_| HashError::Internal("hash worker stopped".into()))
     }
 }
 
-/// Verifies against a PHC string. A malformed or foreign stored hash is a
-/// failed verification, never an error the client could tell apart.
-fn verify_phc(password: &Password, stored: &str, current: HashParams) -> Verification {
-    let Ok(parsed) = PasswordHash::new(stored) else {
+/// Verifies against a PHC string, computing into the worker's `memory`.
+/// A malformed or foreign stored hash is a failed verification, never an
+/// error the client could tell apart.
+fn verify_phc(
+    password: &Password,
+    stored: &str,
+    current: HashParams,
+    memory: &mut Vec<Block>,
+) -> Verification {
+    let Some((argon2, params, algorithm, version, salt, expected)) = parse_phc(stored) else {
         return Verification::Invalid;
     };
-    let Ok(params) = Params::try_from(&parsed) else {
-        return Verification::Invalid;
-    };
-    let Ok(algorithm) = Algorithm::try_from(parsed.algorithm.as_str()) else {
-        return Verification::Invalid;
-    };
-    let verifier = Argon2::new(algorithm, argon2::Version::V0x13, params.clone());
-    if verifier
-        .verify_password(password.expose().as_bytes(), &parsed)
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut out = vec![0u8; expected.len()];
+    if argon2
+        .hash_password_into_with_memory(
+            password.expose().as_bytes(),
+            &salt,
+            &mut out,
+            &mut memory[..blocks],
+        )
         .is_err()
     {
         return Verification::Invalid;
     }
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        out.as_slice(),
+        expected.as_slice(),
+    )) {
+        return Verification::Invalid;
+    }
     let needs_rehash = algorithm != Algorithm::Argon2id
-        || parsed.version != Some(argon2::Version::V0x13.into())
+        || version != argon2::Version::V0x13
         || params.m_cost() != current.memory_kib
         || params.t_cost() != current.iterations
         || params.p_cost() != current.parallelism;
     Verification::Valid { needs_rehash }
 }
 
+type ParsedPhc = (
+    Argon2<'static>,
+    Params,
+    Algorithm,
+    argon2::Version,
+    Vec<u8>,
+    Vec<u8>,
+);
+
+/// Splits an argon2 PHC string into what verification needs.
+fn parse_phc(stored: &str) -> Option<ParsedPhc> {
+    let parsed = PasswordHash::new(stored).ok()?;
+    let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).ok()?;
+    let version = match parsed.version {
+        Some(v) => argon2::Version::try_from(v).ok()?,
+        None => argon2::Version::V0x10,
+    };
+    let params = Params::try_from(&parsed).ok()?;
+    if params.m_cost() > MAX_MEMORY_KIB {
+        return None;
+    }
+    let salt = parsed.salt?.to_vec();
+    let expected = parsed.hash?.as_bytes().to_vec();
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    Some((argon2, params, algorithm, version, salt, expected))
+}
+
 /// True when `hash` is a PHC string this build can verify. Used by
 /// `apply` to reject unknown `password_hash` formats up front.
 pub fn is_supported_hash(hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .ok()
-        .filter(|h| Algorithm::try_from(h.algorithm.as_str()).is_ok())
-        .and_then(|h| Params::try_from(&h).ok())
-        .is_some()
+    parse_phc(hash).is_some()
 }
 
 #[cfg(test)]
@@ -334,17 +417,56 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_answers_busy_at_once() {
-        let h = Arc::new(
-            PasswordHasher::new(
-                cheap(),
-                PoolConfig {
-                    workers: 1,
-                    max_queue: 0,
-                },
-            )
-            .unwrap(),
+        // Slow enough that none finishes while the three are submitted.
+        let slow = HashParams {
+            memory_kib: 32 * 1024,
+            iterations: 4,
+            parallelism: 1,
+        };
+        let h = PasswordHasher::new(
+            slow,
+            PoolConfig {
+                workers: 1,
+                max_queue: 1,
+            },
+        )
+        .unwrap();
+        let pw = Password::new("x");
+        let (a, b, c) = tokio::join!(
+            h.verify(&pw, None),
+            h.verify(&pw, None),
+            h.verify(&pw, None)
         );
-        assert_eq!(h.hash(&Password::new("x")).await, Err(HashError::Busy));
+        assert_eq!(a, Ok(Verification::Invalid));
+        assert_eq!(b, Ok(Verification::Invalid));
+        assert_eq!(
+            c,
+            Err(HashError::Busy),
+            "one running + one queued is the capacity"
+        );
+        assert_eq!(h.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn hashes_of_other_argon2_variants_verify_and_ask_for_a_rehash() {
+        let h = hasher(cheap());
+        let pw = Password::new("pw");
+        for algorithm in [Algorithm::Argon2i, Algorithm::Argon2d] {
+            let other = Argon2::new(
+                algorithm,
+                argon2::Version::V0x13,
+                Params::new(64, 1, 1, None).unwrap(),
+            );
+            let stored = other.hash_password(b"pw").unwrap().to_string();
+            assert_eq!(
+                h.verify(&pw, Some(&stored)).await.unwrap(),
+                Verification::Valid { needs_rehash: true }
+            );
+            assert_eq!(
+                h.verify(&Password::new("no"), Some(&stored)).await.unwrap(),
+                Verification::Invalid
+            );
+        }
     }
 
     #[test]

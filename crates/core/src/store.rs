@@ -66,6 +66,14 @@ pub trait ResourceServerRepo: Send + Sync {
     async fn list(&self) -> StoreResult<Vec<ResourceServer>>;
 }
 
+/// A refresh token with the session and the user it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshContext {
+    pub token: RefreshTokenRecord,
+    pub session: Session,
+    pub user: User,
+}
+
 /// Outcome of exchanging a refresh token for its successor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
@@ -83,7 +91,8 @@ pub trait TokenRepo: Send + Sync {
         session: &Session,
         first_refresh: Option<&RefreshTokenRecord>,
     ) -> StoreResult<()>;
-    async fn find_refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>>;
+    /// The refresh token with its session and user, in one read.
+    async fn find_refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshContext>>;
     async fn find_session(&self, session_id: &str) -> StoreResult<Option<Session>>;
     /// Marks `old_hash` rotated and stores `new` in one transaction, if and
     /// only if `old_hash` was not rotated before and its session is live;

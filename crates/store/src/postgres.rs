@@ -9,6 +9,8 @@ use crate::OpenError;
 
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
+    /// The same pool: PostgreSQL handles concurrent writers itself.
+    pub(crate) writer: PgPool,
 }
 
 impl PostgresStore {
@@ -23,7 +25,10 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| OpenError::new(format!("PostgreSQL migration failed: {e}")))?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            writer: pool.clone(),
+            pool,
+        })
     }
 
     pub async fn close(&self) {
@@ -34,4 +39,52 @@ impl PostgresStore {
 mod repos {
     use super::PostgresStore;
     crate::repos::impl_repos!(PostgresStore, sqlx::Postgres, "BEGIN");
+}
+
+/// The whole rotation as one statement (one round trip, one implicit
+/// transaction). Of two concurrent rotations of one token, the second
+/// waits on the row lock, then finds `rotated_at` set and revokes.
+const ROTATE: &str = "WITH rotated AS (
+    UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL
+        AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL)
+    RETURNING session_id
+), inserted AS (
+    INSERT INTO refresh_tokens (token_hash, session_id, app_id, user_id, scope, issued_at, expires_at, rotated_at)
+    SELECT $3, $4, $5, $6, $7, $8, $9, NULL FROM rotated
+    RETURNING 1
+), revoked AS (
+    UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1)
+    WHERE NOT EXISTS (SELECT 1 FROM rotated)
+      AND id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $2)
+    RETURNING 1
+)
+SELECT (SELECT COUNT(*) FROM inserted) + 0 * (SELECT COUNT(*) FROM revoked)";
+
+impl PostgresStore {
+    pub(crate) async fn rotate_refresh_atomically(
+        &self,
+        old_hash: &str,
+        new: &latchkey_core::model::RefreshTokenRecord,
+        now: i64,
+    ) -> latchkey_core::store::StoreResult<latchkey_core::store::Rotation> {
+        use latchkey_core::store::Rotation;
+        let (inserted,): (i64,) = sqlx::query_as(ROTATE)
+            .bind(now)
+            .bind(old_hash)
+            .bind(&new.token_hash)
+            .bind(&new.session_id)
+            .bind(&new.app_id)
+            .bind(&new.user_id)
+            .bind(&new.scope)
+            .bind(new.issued_at)
+            .bind(new.expires_at)
+            .fetch_one(&self.writer)
+            .await
+            .map_err(crate::error::map_err)?;
+        Ok(if inserted == 1 {
+            Rotation::Rotated
+        } else {
+            Rotation::ReuseDetected
+        })
+    }
 }

@@ -2,16 +2,18 @@
 //! engine by `impl_repos!`: the SQL is portable (`$n` placeholders,
 //! `ON CONFLICT`, `RETURNING` work on both), so only connection setup,
 //! migrations and the write-transaction statement differ per engine.
+//! Each store has a `pool` for reads and a `writer` for writes (the same
+//! pool on PostgreSQL; one connection on SQLite, see sqlite.rs).
 
 macro_rules! impl_repos {
     ($store:ident, $db:ty, $begin_write:expr) => {
         use async_trait::async_trait;
         use latchkey_core::domain::{ApplySummary, AppSpec, ChangeOutcome, DomainPlan, GroupSpec, HashChange, ResourceServerSpec, UserSpec};
         use latchkey_core::model::{App, AppRole, RefreshTokenRecord, ResourceServer, Session, SigningKeyRecord, User};
-        use latchkey_core::store::{AppRepo, DomainRepo, KeyRepo, NewUser, ResourceServerRepo, Rotation, StoreResult, TokenRepo, UserRepo};
+        use latchkey_core::store::{AppRepo, DomainRepo, KeyRepo, NewUser, RefreshContext, ResourceServerRepo, Rotation, StoreResult, TokenRepo, UserRepo};
 
         use crate::error::map_err;
-        use crate::rows::{grants_json, roles_json, to_json, AppRow, KeyRow, RefreshRow, ResourceServerRow, SessionRow, UserRow};
+        use crate::rows::{grants_json, roles_json, to_json, AppRow, KeyRow, RefreshContextRow, ResourceServerRow, SessionRow, UserRow};
 
         type Tx = sqlx::Transaction<'static, $db>;
 
@@ -28,7 +30,7 @@ macro_rules! impl_repos {
 
         impl $store {
             async fn begin_write(&self) -> StoreResult<Tx> {
-                self.pool.begin_with($begin_write).await.map_err(map_err)
+                self.writer.begin_with($begin_write).await.map_err(map_err)
             }
         }
 
@@ -108,7 +110,7 @@ macro_rules! impl_repos {
                     .bind(hash)
                     .bind(now)
                     .bind(user_id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(map_err)?;
                 found(done.rows_affected())
@@ -119,7 +121,7 @@ macro_rules! impl_repos {
                     .bind(active)
                     .bind(now)
                     .bind(user_id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(map_err)?;
                 found(done.rows_affected())
@@ -128,7 +130,7 @@ macro_rules! impl_repos {
             async fn delete(&self, user_id: &str) -> StoreResult<()> {
                 let done = sqlx::query("DELETE FROM users WHERE id = $1")
                     .bind(user_id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(map_err)?;
                 found(done.rows_affected())
@@ -193,7 +195,7 @@ macro_rules! impl_repos {
                     .bind(hash)
                     .bind(now)
                     .bind(app_id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(map_err)?;
                 found(done.rows_affected())
@@ -202,7 +204,7 @@ macro_rules! impl_repos {
             async fn delete(&self, app_id: &str) -> StoreResult<()> {
                 let done = sqlx::query("DELETE FROM apps WHERE id = $1")
                     .bind(app_id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(map_err)?;
                 found(done.rows_affected())
@@ -255,15 +257,21 @@ macro_rules! impl_repos {
                 tx.commit().await.map_err(map_err)
             }
 
-            async fn find_refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshTokenRecord>> {
-                let row: Option<RefreshRow> = sqlx::query_as(
-                    "SELECT token_hash, session_id, app_id, user_id, scope, issued_at, expires_at, rotated_at FROM refresh_tokens WHERE token_hash = $1",
+            async fn find_refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshContext>> {
+                let row: Option<RefreshContextRow> = sqlx::query_as(
+                    "SELECT r.token_hash, r.session_id, r.app_id, r.user_id, r.scope, r.issued_at, r.expires_at, r.rotated_at, \
+                            s.auth_time AS s_auth_time, s.created_at AS s_created_at, s.revoked_at AS s_revoked_at, \
+                            u.username AS u_username, u.password_hash AS u_password_hash, u.given_name AS u_given_name, \
+                            u.family_name AS u_family_name, u.email AS u_email, u.active AS u_active, \
+                            u.created_at AS u_created_at, u.updated_at AS u_updated_at \
+                     FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = r.user_id \
+                     WHERE r.token_hash = $1",
                 )
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(map_err)?;
-                Ok(row.map(RefreshTokenRecord::from))
+                Ok(row.map(RefreshContext::from))
             }
 
             async fn find_session(&self, session_id: &str) -> StoreResult<Option<Session>> {
@@ -278,42 +286,16 @@ macro_rules! impl_repos {
             }
 
             async fn rotate_refresh(&self, old_hash: &str, new: &RefreshTokenRecord, now: i64) -> StoreResult<Rotation> {
-                let mut tx = self.begin_write().await?;
-                // The conditional update is the linearisation point: of two
-                // concurrent rotations of one token, exactly one matches.
-                let rotated = sqlx::query(
-                    "UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL \
-                     AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL)",
-                )
-                .bind(now)
-                .bind(old_hash)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?
-                .rows_affected();
-                if rotated == 0 {
-                    sqlx::query(
-                        "UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) \
-                         WHERE id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $2)",
-                    )
-                    .bind(now)
-                    .bind(old_hash)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                    tx.commit().await.map_err(map_err)?;
-                    return Ok(Rotation::ReuseDetected);
-                }
-                insert_refresh(new).execute(&mut *tx).await.map_err(map_err)?;
-                tx.commit().await.map_err(map_err)?;
-                Ok(Rotation::Rotated)
+                // One round trip on each engine (see rotate.rs): the refresh
+                // grant's only write, on its hot path.
+                self.rotate_refresh_atomically(old_hash, new, now).await
             }
 
             async fn revoke_session(&self, session_id: &str, now: i64) -> StoreResult<()> {
                 sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
                     .bind(now)
                     .bind(session_id)
-                    .execute(&self.pool)
+                    .execute(&self.writer)
                     .await
                     .map_err(map_err)?;
                 Ok(())
@@ -554,7 +536,7 @@ macro_rules! impl_repos {
             }
 
             async fn ping(&self) -> StoreResult<()> {
-                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(map_err)?;
+                sqlx::query("SELECT 1").fetch_one(&self.pool).await.map_err(map_err)?;
                 Ok(())
             }
         }

@@ -5,7 +5,7 @@ use latchkey_core::model::{
     App, AppRole, AppType, GrantType, KeyState, RefreshTokenRecord, ResourceServer, Session,
     SigningKeyRecord, User,
 };
-use latchkey_core::store::StoreError;
+use latchkey_core::store::{RefreshContext, StoreError};
 
 fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Other(format!("stored {what} is unreadable: {detail}"))
@@ -151,8 +151,9 @@ impl From<SessionRow> for Session {
     }
 }
 
+/// A refresh token joined with its session and user.
 #[derive(sqlx::FromRow)]
-pub(crate) struct RefreshRow {
+pub(crate) struct RefreshContextRow {
     pub token_hash: String,
     pub session_id: String,
     pub app_id: String,
@@ -161,19 +162,51 @@ pub(crate) struct RefreshRow {
     pub issued_at: i64,
     pub expires_at: i64,
     pub rotated_at: Option<i64>,
+    pub s_auth_time: i64,
+    pub s_created_at: i64,
+    pub s_revoked_at: Option<i64>,
+    pub u_username: String,
+    pub u_password_hash: Option<String>,
+    pub u_given_name: Option<String>,
+    pub u_family_name: Option<String>,
+    pub u_email: Option<String>,
+    pub u_active: bool,
+    pub u_created_at: i64,
+    pub u_updated_at: i64,
 }
 
-impl From<RefreshRow> for RefreshTokenRecord {
-    fn from(r: RefreshRow) -> Self {
-        RefreshTokenRecord {
-            token_hash: r.token_hash,
-            session_id: r.session_id,
-            app_id: r.app_id,
-            user_id: r.user_id,
-            scope: r.scope,
-            issued_at: r.issued_at,
-            expires_at: r.expires_at,
-            rotated_at: r.rotated_at,
+impl From<RefreshContextRow> for RefreshContext {
+    fn from(r: RefreshContextRow) -> Self {
+        RefreshContext {
+            session: Session {
+                id: r.session_id.clone(),
+                user_id: r.user_id.clone(),
+                app_id: r.app_id.clone(),
+                auth_time: r.s_auth_time,
+                created_at: r.s_created_at,
+                revoked_at: r.s_revoked_at,
+            },
+            user: User {
+                id: r.user_id.clone(),
+                username: r.u_username,
+                password_hash: r.u_password_hash,
+                given_name: r.u_given_name,
+                family_name: r.u_family_name,
+                email: r.u_email,
+                active: r.u_active,
+                created_at: r.u_created_at,
+                updated_at: r.u_updated_at,
+            },
+            token: RefreshTokenRecord {
+                token_hash: r.token_hash,
+                session_id: r.session_id,
+                app_id: r.app_id,
+                user_id: r.user_id,
+                scope: r.scope,
+                issued_at: r.issued_at,
+                expires_at: r.expires_at,
+                rotated_at: r.rotated_at,
+            },
         }
     }
 }

@@ -10,7 +10,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::OpenError;
 
 pub struct SqliteStore {
+    /// Readers: WAL lets them run beside the writer.
     pub(crate) pool: SqlitePool,
+    /// The one writer connection. SQLite admits one writer at a time;
+    /// queueing writers here (an async wait) instead of in SQLite's busy
+    /// handler (sleep-and-retry) keeps write latency flat under load.
+    pub(crate) writer: SqlitePool,
 }
 
 /// The database file of a `sqlite:` URL, if it names one.
@@ -44,21 +49,28 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| OpenError::new(format!("cannot open the SQLite database: {e}")))?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|e| OpenError::new(format!("SQLite migration failed: {e}")))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await
             .map_err(|e| OpenError::new(format!("cannot open the SQLite database: {e}")))?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|e| OpenError::new(format!("SQLite migration failed: {e}")))?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, writer })
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 
@@ -67,4 +79,55 @@ mod repos {
     // Write transactions take SQLite's write lock up front, so a
     // transaction that reads first never fails to upgrade its lock.
     crate::repos::impl_repos!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");
+}
+
+/// The whole rotation in one round trip to the writer: SQLite runs the
+/// statements in order on one connection, `changes()` carries the outcome
+/// of each to the next, and BEGIN IMMEDIATE…COMMIT makes them one
+/// transaction.
+const ROTATE: &str = "BEGIN IMMEDIATE;
+UPDATE refresh_tokens SET rotated_at = $1 WHERE token_hash = $2 AND rotated_at IS NULL
+    AND EXISTS (SELECT 1 FROM sessions s WHERE s.id = refresh_tokens.session_id AND s.revoked_at IS NULL);
+INSERT INTO refresh_tokens (token_hash, session_id, app_id, user_id, scope, issued_at, expires_at, rotated_at)
+    SELECT $3, $4, $5, $6, $7, $8, $9, NULL WHERE changes() = 1 RETURNING 1;
+UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1)
+    WHERE changes() = 0 AND id = (SELECT session_id FROM refresh_tokens WHERE token_hash = $2);
+COMMIT;";
+
+impl SqliteStore {
+    pub(crate) async fn rotate_refresh_atomically(
+        &self,
+        old_hash: &str,
+        new: &latchkey_core::model::RefreshTokenRecord,
+        now: i64,
+    ) -> latchkey_core::store::StoreResult<latchkey_core::store::Rotation> {
+        use latchkey_core::store::Rotation;
+        let mut conn = self.writer.acquire().await.map_err(crate::error::map_err)?;
+        let result = sqlx::query(ROTATE)
+            .bind(now)
+            .bind(old_hash)
+            .bind(&new.token_hash)
+            .bind(&new.session_id)
+            .bind(&new.app_id)
+            .bind(&new.user_id)
+            .bind(&new.scope)
+            .bind(new.issued_at)
+            .bind(new.expires_at)
+            // fetch_all drives every statement to completion, COMMIT
+            // included; only the INSERT returns a row, when it inserted.
+            .fetch_all(&mut *conn)
+            .await;
+        match result {
+            Ok(rows) => Ok(if rows.len() == 1 {
+                Rotation::Rotated
+            } else {
+                Rotation::ReuseDetected
+            }),
+            Err(e) => {
+                // Never hand the connection back inside a transaction.
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                Err(crate::error::map_err(e))
+            }
+        }
+    }
 }

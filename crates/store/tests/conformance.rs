@@ -376,8 +376,25 @@ fn refresh(session: &Session, hash: &str) -> RefreshTokenRecord {
 
 async fn refresh_rotation_and_reuse_detection(store: &Store, _: &TestDatabase) {
     let (session, first) = seed_session(store).await;
+    // One read brings the token with its session and user.
+    let found = store
+        .repos
+        .tokens
+        .find_refresh("h0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.session, session);
+    assert_eq!(found.user.username, "Alice");
+    assert!(found.user.active);
     assert_eq!(
-        store.repos.tokens.find_refresh("h0").await.unwrap(),
+        store
+            .repos
+            .tokens
+            .find_refresh("h0")
+            .await
+            .unwrap()
+            .map(|c| c.token),
         Some(first)
     );
 
@@ -399,11 +416,18 @@ async fn refresh_rotation_and_reuse_detection(store: &Store, _: &TestDatabase) {
             .await
             .unwrap()
             .unwrap()
+            .token
             .rotated_at,
         Some(110)
     );
     assert_eq!(
-        store.repos.tokens.find_refresh("h1").await.unwrap(),
+        store
+            .repos
+            .tokens
+            .find_refresh("h1")
+            .await
+            .unwrap()
+            .map(|c| c.token),
         Some(second)
     );
 

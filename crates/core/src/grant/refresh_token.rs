@@ -22,9 +22,10 @@ pub(super) async fn handle(
 ) -> Result<IssuedTokens, OAuthError> {
     let now = svc.now();
     let token_hash = sha256_hex(refresh_token);
-    let Some(record) = svc.repos.tokens.find_refresh(&token_hash).await? else {
+    let Some(found) = svc.repos.tokens.find_refresh(&token_hash).await? else {
         return Err(rejected("unknown refresh token"));
     };
+    let (record, session, user) = (found.token, found.session, found.user);
     if record.app_id != app.id {
         // Not this client's token: refuse without touching it (another
         // client must not be able to revoke a session it does not own).
@@ -42,16 +43,12 @@ pub(super) async fn handle(
     if record.expires_at <= now {
         return Err(rejected("refresh token expired"));
     }
-    let Some(session) = svc.repos.tokens.find_session(&record.session_id).await? else {
-        return Err(rejected("session not found"));
-    };
     if session.revoked_at.is_some() {
         return Err(rejected("session revoked"));
     }
-    let user = match svc.repos.users.find_by_id(&record.user_id).await? {
-        Some(user) if user.active => user,
-        _ => return Err(rejected("user missing or inactive")),
-    };
+    if !user.active {
+        return Err(rejected("user inactive"));
+    }
 
     let original: Vec<String> = record
         .scope

@@ -1,0 +1,347 @@
+//! The `latchkey` binary, run as a user would run it.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
+
+/// A scratch folder with a database URL inside it.
+struct Scratch {
+    dir: PathBuf,
+}
+
+impl Scratch {
+    fn new() -> Self {
+        let dir = std::env::temp_dir().join(format!("latchkey-cli-{}", uuid_like()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch { dir }
+    }
+    fn db(&self) -> String {
+        format!("sqlite://{}/data/latchkey.db", self.dir.display())
+    }
+    fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(args)
+            .env("LATCHKEY_DATABASE_URL", self.db())
+            .env_remove("LATCHKEY_MASTER_KEY")
+            .env("LATCHKEY_LOG", "warn")
+            .output()
+            .expect("run latchkey")
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const DOMAIN: &str = r#"[[resource_servers]]
+name = "HR API"
+audience = "https://hr.example.com/"
+scopes = ["employees.read"]
+
+[[users]]
+username = "alice"
+password = "correct horse battery staple"
+
+[[apps]]
+name = "HR Mobile"
+type = "confidential"
+grant_types = ["password"]
+scopes = ["https://hr.example.com/employees.read"]
+"#;
+
+#[test]
+fn apply_is_idempotent_and_prints_a_generated_secret_once() {
+    let s = Scratch::new();
+    let file = s.file("domain.toml", DOMAIN);
+    let first = s.run(&["apply", file.to_str().unwrap()]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let out = stdout(&first);
+    assert!(out.contains("3 created, 0 updated, 0 unchanged"), "{out}");
+    assert!(
+        out.contains("generated client secret for hr-mobile: "),
+        "{out}"
+    );
+    let show = |s: &Scratch| stdout(&s.run(&["user", "show", "alice", "--output", "json"]));
+    let before = show(&s);
+
+    let second = s.run(&["apply", file.to_str().unwrap()]);
+    assert!(second.status.success());
+    let out = stdout(&second);
+    assert!(out.contains("nothing changed (3 unchanged)"), "{out}");
+    assert!(
+        !out.contains("generated client secret"),
+        "a secret is generated once: {out}"
+    );
+    assert_eq!(show(&s), before, "ids and timestamps are kept");
+    let json: serde_json::Value = serde_json::from_str(&before).unwrap();
+    assert!(
+        json.get("password_hash").is_none(),
+        "hashes are never printed"
+    );
+}
+
+#[test]
+fn a_bad_domain_file_names_line_and_field_and_changes_nothing() {
+    let s = Scratch::new();
+    let bad = DOMAIN.replace(
+        "scopes = [\"https://hr.example.com/employees.read\"]",
+        "scopes = [\"https://hr.example.com/employees.delete\"]",
+    );
+    let file = s.file("bad.toml", &bad);
+    let out = s.run(&["apply", file.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("line 14: apps[0].scopes: unknown scope"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert!(
+        stdout(&s.run(&["user", "list"])).trim().is_empty(),
+        "no user was written"
+    );
+
+    let broken = s.file(
+        "broken.toml",
+        "[[users]]\nusername = \"bob\"\npassword = \"secret-in-a-broken-line\n",
+    );
+    let out = s.run(&["apply", broken.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(err.contains("line 3"), "{err}");
+    assert!(
+        !err.contains("secret-in-a-broken-line"),
+        "the offending line is not echoed: {err}"
+    );
+}
+
+#[test]
+fn user_app_and_key_commands() {
+    let s = Scratch::new();
+    let file = s.file("domain.toml", DOMAIN);
+    assert!(s.run(&["apply", file.to_str().unwrap()]).status.success());
+
+    let added = s.run(&[
+        "user",
+        "add",
+        "bob",
+        "--email",
+        "bob@example.com",
+        "--role",
+        "User Administrator",
+    ]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    assert!(
+        stdout(&added).contains("password: "),
+        "a generated password is shown once"
+    );
+    let dup = s.run(&["user", "add", "BOB"]);
+    assert!(!dup.status.success(), "usernames are unique ignoring case");
+    let bad_role = s.run(&["user", "add", "carol", "--role", "Boss"]);
+    assert!(
+        stderr(&bad_role).contains("--role"),
+        "{}",
+        stderr(&bad_role)
+    );
+
+    let list: serde_json::Value =
+        serde_json::from_str(&stdout(&s.run(&["user", "list", "--output", "json"]))).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert!(s.run(&["user", "deactivate", "bob"]).status.success());
+    let bob: serde_json::Value = serde_json::from_str(&stdout(
+        &s.run(&["user", "show", "bob", "--output", "json"]),
+    ))
+    .unwrap();
+    assert_eq!(bob["active"], false);
+    assert_eq!(bob["app_roles"], serde_json::json!(["User Administrator"]));
+    assert!(s.run(&["user", "delete", "bob"]).status.success());
+    assert!(!s.run(&["user", "show", "bob"]).status.success());
+
+    let rotated = s.run(&["app", "rotate-secret", "hr-mobile"]);
+    assert!(
+        stdout(&rotated).contains("new client secret for hr-mobile: "),
+        "{}",
+        stderr(&rotated)
+    );
+    let apps: serde_json::Value =
+        serde_json::from_str(&stdout(&s.run(&["app", "list", "--output", "json"]))).unwrap();
+    assert_eq!(apps[0]["has_secret"], true);
+    assert!(apps[0].get("secret_hash").is_none());
+
+    assert!(
+        s.run(&["keys", "rotate", "--algorithm", "EdDSA"])
+            .status
+            .success()
+    );
+    assert!(s.run(&["keys", "rotate"]).status.success());
+    let keys: serde_json::Value =
+        serde_json::from_str(&stdout(&s.run(&["keys", "list", "--output", "json"]))).unwrap();
+    let states: Vec<&str> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states.iter().filter(|s| **s == "active").count(),
+        1,
+        "{keys}"
+    );
+    assert_eq!(keys.as_array().unwrap().len(), 2);
+    assert_eq!(
+        keys[0]["alg"], "EdDSA",
+        "a rotation keeps the active key's algorithm"
+    );
+}
+
+#[test]
+fn serve_refuses_plain_http_off_loopback_and_postgres_without_a_master_key() {
+    let s = Scratch::new();
+    let out = s.run(&["serve", "--listen", "0.0.0.0:0"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--behind-tls-proxy"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = Command::new(BIN)
+        .args([
+            "serve",
+            "--database-url",
+            "postgres://postgres@127.0.0.1:1/none",
+        ])
+        .env_remove("LATCHKEY_MASTER_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("LATCHKEY_MASTER_KEY"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = s.run(&["serve", "--listen", "not-an-address"]);
+    assert!(stderr(&out).contains("listen:"), "{}", stderr(&out));
+}
+
+/// The README's first command: `serve --demo` prints curl commands that
+/// work as printed; SIGTERM shuts the server down cleanly.
+#[test]
+fn serve_demo_prints_working_curl_commands_and_stops_on_sigterm() {
+    let s = Scratch::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .env("LATCHKEY_DATABASE_URL", s.db())
+        .env("LATCHKEY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let started = Instant::now();
+    let command = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no curl command printed"
+        );
+        let line = lines.next().expect("output").unwrap();
+        if line.starts_with("curl -i") && line.contains("grant_type=password") {
+            break line;
+        }
+    };
+    // Oracle's exact form.
+    assert!(
+        command.contains("-H 'Content-Type: application/x-www-form-urlencoded;charset=UTF-8'"),
+        "{command}"
+    );
+    assert!(command.contains("--request POST "), "{command}");
+    let between = |start: &str, end: &str| {
+        let from = command.find(start).unwrap() + start.len();
+        command[from..from + command[from..].find(end).unwrap()].to_owned()
+    };
+    let authorization = between("-H 'Authorization: ", "'");
+    assert!(authorization.starts_with("Basic "));
+    let url = between("--request POST ", " ");
+    let body = between("-d '", "'");
+    assert!(
+        body.starts_with("grant_type=password&username=") && body.contains("&scope="),
+        "{body}"
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let json: serde_json::Value = runtime.block_on(async {
+        let response = reqwest::Client::new()
+            .post(&url)
+            .header("Authorization", &authorization)
+            .header(
+                "Content-Type",
+                "application/x-www-form-urlencoded;charset=UTF-8",
+            )
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        response.json().await.unwrap()
+    });
+    assert!(
+        json["access_token"].is_string() && json["refresh_token"].is_string(),
+        "{json}"
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "graceful shutdown exits 0, got {status}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
