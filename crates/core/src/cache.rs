@@ -43,10 +43,10 @@ impl CachedApps {
 #[async_trait]
 impl AppRepo for CachedApps {
     async fn find_by_client_id(&self, client_id: &str) -> StoreResult<Option<App>> {
-        if let Some((at, app)) = self.entries.lock().expect("app cache lock").get(client_id) {
-            if at.elapsed() < self.ttl {
-                return Ok(Some(app.clone()));
-            }
+        if let Some((at, app)) = self.entries.lock().expect("app cache lock").get(client_id)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(Some(app.clone()));
         }
         // Unknown clients are not cached: they cannot fill the memory.
         let found = self.inner.find_by_client_id(client_id).await?;
@@ -101,10 +101,9 @@ impl ResourceServerRepo for CachedResourceServers {
             .lock()
             .expect("resource server cache lock")
             .as_ref()
+            && at.elapsed() < self.ttl
         {
-            if at.elapsed() < self.ttl {
-                return Ok(servers.as_ref().clone());
-            }
+            return Ok(servers.as_ref().clone());
         }
         let servers = self.inner.list().await?;
         *self.entry.lock().expect("resource server cache lock") =
