@@ -6,7 +6,8 @@
 //!     cargo bench -p latchkey --bench grants
 //!
 //! Environment: LATCHKEY_BENCH_SECONDS (default 10) per figure,
-//! LATCHKEY_BENCH_CONNECTIONS (default 16).
+//! LATCHKEY_BENCH_CONNECTIONS (default 16), LATCHKEY_BENCH_ONLY
+//! (`password` or `refresh`, to run one part, e.g. under a profiler).
 //!
 //! Figures:
 //! 1. concurrent password grants, against the raw argon2id verify rate with
@@ -53,21 +54,24 @@ fn main() {
         "latchkey grant benchmark: {cores} cores, {connections} connections, {seconds} s per figure\n"
     );
 
-    let server = Server::start("ES256", connections);
-    let password = run_load(&server, connections, seconds, |_| Step::Password);
-    println!(
-        "{}",
-        password.line("password grant (argon2id m=19456 t=2 p=1)")
-    );
-    drop(server);
-
-    let raw = raw_argon2_rate(cores, seconds);
-    println!("raw argon2id verify, same parameters, {cores} threads: {raw:.1} verifies/s");
-    let ratio = password.rate() / raw;
-    let spread = password.p99().as_secs_f64() / password.p50().as_secs_f64();
-    println!(
-        "  ratio grant/raw = {ratio:.3} (target >= 0.95); p99/p50 = {spread:.2} (target <= 1.3)\n"
-    );
+    let only = std::env::var("LATCHKEY_BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "refresh" {
+        let server = Server::start("ES256", connections);
+        let floor = run_load(&server, connections, seconds, |_| Step::Baseline);
+        println!(
+            "{}",
+            floor.line(
+                "baseline: authenticated request refused before any grant (HTTP + client auth)"
+            )
+        );
+        println!();
+    }
+    if only.is_empty() || only == "password" {
+        password_figure(connections, seconds, cores);
+    }
+    if !(only.is_empty() || only == "refresh") {
+        return;
+    }
 
     for alg in ["ES256", "EdDSA", "RS256"] {
         let server = Server::start(alg, connections);
@@ -78,6 +82,29 @@ fn main() {
             println!("  target: >= 10000 req/s, <= 0.15 server CPU-ms per refresh\n");
         }
     }
+}
+
+/// Password grants against the raw argon2id rate, measured before and
+/// after the load and averaged (the machine's speed drifts).
+fn password_figure(connections: usize, seconds: u64, cores: usize) {
+    let raw_before = raw_argon2_rate(cores, seconds / 2 + 1);
+    let server = Server::start("ES256", connections);
+    let password = run_load(&server, connections, seconds, |_| Step::Password);
+    drop(server);
+    let raw_after = raw_argon2_rate(cores, seconds / 2 + 1);
+    let raw = (raw_before + raw_after) / 2.0;
+    println!(
+        "{}",
+        password.line("password grant (argon2id m=19456 t=2 p=1)")
+    );
+    println!(
+        "raw argon2id verify, same parameters, {cores} threads: {raw:.1} verifies/s (before {raw_before:.1}, after {raw_after:.1})"
+    );
+    let ratio = password.rate() / raw;
+    let spread = password.p99().as_secs_f64() / password.p50().as_secs_f64();
+    println!(
+        "  ratio grant/raw = {ratio:.3} (target >= 0.95); p99/p50 = {spread:.2} (target <= 1.3)\n"
+    );
 }
 
 /// A `latchkey serve` process on a fresh SQLite database.
@@ -114,10 +141,23 @@ impl Server {
             .status()
             .expect("run latchkey apply");
         assert!(status.success(), "latchkey apply failed");
+        let config = dir.join("latchkey.toml");
+        let db_connections = env_number("LATCHKEY_BENCH_DB_CONNECTIONS", 4);
+        std::fs::write(
+            &config,
+            format!("[database]\nmax_connections = {db_connections}\n"),
+        )
+        .unwrap();
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let child = Command::new(BIN)
-            .args(["serve", "--listen", &addr.to_string()])
+            .args([
+                "serve",
+                "--listen",
+                &addr.to_string(),
+                "--config",
+                config.to_str().unwrap(),
+            ])
             .env("LATCHKEY_DATABASE_URL", &db)
             .env("LATCHKEY_MASTER_KEY", &master)
             .env("LATCHKEY_KEY_ALGORITHM", alg)
@@ -185,6 +225,9 @@ fn free_port() -> u16 {
 
 /// What a connection sends next.
 enum Step {
+    /// An unsupported grant type from an authenticated client: the HTTP
+    /// stack, form parsing and client authentication, nothing else.
+    Baseline,
     Password,
     FirstLogin,
     Refresh(String),
@@ -241,7 +284,7 @@ fn run_load(
             let step = match first(i) {
                 Step::FirstLogin => {
                     let body = password_body(i, true);
-                    let json = conn.post_token(&basic, &body).expect("first login");
+                    let json = conn.post_token(&basic, &body, 200).expect("first login");
                     Step::Refresh(json_field(&json, "refresh_token").expect("a refresh token"))
                 }
                 other => other,
@@ -262,13 +305,19 @@ fn run_load(
                 let mut errors = 0;
                 while !stop.load(Ordering::Relaxed) {
                     let body = match &step {
+                        Step::Baseline => "grant_type=urn%3Abench%3Anone".to_owned(),
                         Step::Password | Step::FirstLogin => password_body(i, false),
                         Step::Refresh(token) => {
                             format!("grant_type=refresh_token&refresh_token={token}")
                         }
                     };
                     let t = Instant::now();
-                    match conn.post_token(&basic, &body) {
+                    let expected = if matches!(step, Step::Baseline) {
+                        400
+                    } else {
+                        200
+                    };
+                    match conn.post_token(&basic, &body, expected) {
                         Some(json) => {
                             latencies.push(t.elapsed());
                             if let Step::Refresh(token) = &mut step {
@@ -339,8 +388,9 @@ impl HttpConnection {
         }
     }
 
-    /// POSTs a token request; the body of a 200 answer, `None` otherwise.
-    fn post_token(&mut self, authorization: &str, body: &str) -> Option<String> {
+    /// POSTs a token request; the body of an answer with the `expected`
+    /// status, `None` otherwise.
+    fn post_token(&mut self, authorization: &str, body: &str, expected: u16) -> Option<String> {
         let request = format!(
             "POST /oauth2/v1/token HTTP/1.1\r\nHost: {}\r\nAuthorization: {authorization}\r\n\
              Content-Type: application/x-www-form-urlencoded;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
@@ -352,7 +402,7 @@ impl HttpConnection {
             return None;
         }
         let (status, body) = self.read_response()?;
-        (status == 200).then_some(body)
+        (status == expected).then_some(body)
     }
 
     fn read_response(&mut self) -> Option<(u16, String)> {

@@ -177,7 +177,13 @@ impl Settings {
         if limits.request_timeout_secs == 0 {
             return Err("limits.request_timeout_secs: must be at least 1".to_owned());
         }
-        let db_max_connections = file.database.max_connections.unwrap_or(16);
+        // SQLite has one writer and readers that pay for every commit
+        // (their page caches are invalidated), so a few readers beat many.
+        let default_connections = match latchkey_store::engine_of(&database_url) {
+            Some(latchkey_store::Engine::Sqlite) => 4,
+            _ => 16,
+        };
+        let db_max_connections = file.database.max_connections.unwrap_or(default_connections);
         if db_max_connections == 0 {
             return Err("database.max_connections: must be at least 1".to_owned());
         }

@@ -12,7 +12,7 @@ use crate::model::{
     App, AppRole, RefreshTokenRecord, ResourceServer, Session, SigningKeyRecord, User,
 };
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("not found")]
     NotFound,
