@@ -215,6 +215,14 @@ impl Settings {
                 self.listen
             ));
         }
+        // Behind a proxy, the address we bind is not the one clients use:
+        // tokens would carry an `iss` no verifier expects.
+        if !self.listen.ip().is_loopback() && self.issuer.is_none() {
+            return Err(format!(
+                "issuer: required when listening on {} (set --issuer to the public https URL clients use)",
+                self.listen
+            ));
+        }
         Ok(())
     }
 }
@@ -298,6 +306,14 @@ mod tests {
         let s = Settings::resolve(Overrides {
             listen: Some("0.0.0.0:8080".into()),
             behind_tls_proxy: true,
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(s.check_transport().unwrap_err().starts_with("issuer:"));
+        let s = Settings::resolve(Overrides {
+            listen: Some("0.0.0.0:8080".into()),
+            behind_tls_proxy: true,
+            issuer: Some("https://login.example.com".into()),
             ..Default::default()
         })
         .unwrap();

@@ -113,6 +113,11 @@ impl TestServer {
         &self.base
     }
 
+    /// The settings the server runs with (to start another on the same database).
+    pub fn settings(&self) -> Settings {
+        self.settings.clone()
+    }
+
     pub fn hasher(&self) -> Arc<PasswordHasher> {
         self.server.as_ref().expect("running").hasher.clone()
     }
