@@ -153,6 +153,14 @@ pub enum UserCommand {
     Deactivate { username: String },
     /// Delete a user and everything of theirs.
     Delete { username: String },
+    /// List a user's live sessions.
+    Sessions {
+        username: String,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// End every session of a user (their refresh and access tokens stop working).
+    Logout { username: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use latchkey_core::cache::{CachedApps, CachedResourceServers};
 use latchkey_core::grant::TokenService;
+use latchkey_core::introspection::IntrospectionService;
 use latchkey_core::issuer::TokenIssuer;
 use latchkey_core::keys::KeyRing;
 use latchkey_core::store::Repos;
@@ -101,8 +102,16 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         issuer: issuer_service,
         clock: ctx.clock.clone(),
     });
+    let introspection = Arc::new(IntrospectionService {
+        repos: repos.clone(),
+        keys: keys.clone(),
+        secrets: ctx.master.secret_hasher(),
+        issuer: issuer.clone(),
+        clock: ctx.clock.clone(),
+    });
     let state = AppState {
         tokens,
+        introspection,
         keys: keys.clone(),
         repos,
         issuer: issuer.clone(),

@@ -183,6 +183,12 @@ fn user_app_and_key_commands() {
     .unwrap();
     assert_eq!(bob["active"], false);
     assert_eq!(bob["app_roles"], serde_json::json!(["User Administrator"]));
+    let sessions: serde_json::Value = serde_json::from_str(&stdout(
+        &s.run(&["user", "sessions", "bob", "--output", "json"]),
+    ))
+    .unwrap();
+    assert_eq!(sessions, serde_json::json!([]));
+    assert!(stdout(&s.run(&["user", "logout", "bob"])).contains("ended 0 session(s) of bob"));
     assert!(s.run(&["user", "delete", "bob"]).status.success());
     assert!(!s.run(&["user", "show", "bob"]).status.success());
 

@@ -15,6 +15,8 @@ pub enum OAuthErrorKind {
     UnauthorizedClient,
     UnsupportedGrantType,
     InvalidScope,
+    /// RFC 7009 §2.2.1.
+    UnsupportedTokenType,
     /// Storage or another internal failure (500, `server_error`).
     ServerError,
     /// Overloaded or the database is down (503, `temporarily_unavailable`).
@@ -32,6 +34,7 @@ impl OAuthErrorKind {
             OAuthErrorKind::UnauthorizedClient => "unauthorized_client",
             OAuthErrorKind::UnsupportedGrantType => "unsupported_grant_type",
             OAuthErrorKind::InvalidScope => "invalid_scope",
+            OAuthErrorKind::UnsupportedTokenType => "unsupported_token_type",
             OAuthErrorKind::ServerError => "server_error",
             OAuthErrorKind::TemporarilyUnavailable { .. } => "temporarily_unavailable",
         }

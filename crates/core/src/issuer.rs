@@ -70,6 +70,22 @@ struct AccessClaims<'a> {
     roles: Vec<&'static str>,
 }
 
+/// Access token claims for a client acting on its own behalf
+/// (`client_credentials`): no user, no session.
+#[derive(Serialize)]
+struct ClientAccessClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: Audience<'a>,
+    exp: i64,
+    iat: i64,
+    jti: String,
+    client_id: &'a str,
+    scope: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<&'static str>,
+}
+
 /// OpenID Connect ID token claims, when `openid` was granted.
 #[derive(Serialize)]
 struct IdClaims<'a> {
@@ -192,6 +208,47 @@ impl TokenIssuer {
             scope,
             refresh_token,
             id_token,
+        })
+    }
+
+    /// A token in the app's own context: `sub` is the client_id, `roles`
+    /// the app's roles (with the admin scope); never a refresh token.
+    pub fn issue_for_client(
+        &self,
+        app: &App,
+        scopes: &[String],
+        audiences: &[String],
+        now: i64,
+    ) -> Result<IssuedTokens, OAuthError> {
+        let scope = scopes.join(" ");
+        let claims = ClientAccessClaims {
+            iss: &self.issuer,
+            sub: &app.client_id,
+            aud: Audience::of(audiences),
+            exp: now + app.access_token_ttl,
+            iat: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            client_id: &app.client_id,
+            scope: &scope,
+            roles: if scopes.iter().any(|s| s == MY_SCOPES) {
+                app.app_roles.iter().map(|r| r.as_str()).collect()
+            } else {
+                Vec::new()
+            },
+        };
+        let key = self
+            .keys
+            .active()
+            .map_err(|e| OAuthError::server_error(e.to_string()))?;
+        let access_token = key
+            .sign_jwt("at+jwt", &claims)
+            .map_err(|e| OAuthError::server_error(e.to_string()))?;
+        Ok(IssuedTokens {
+            access_token,
+            expires_in: app.access_token_ttl,
+            scope,
+            refresh_token: None,
+            id_token: None,
         })
     }
 

@@ -233,11 +233,27 @@ fn thumbprint(jwk: &Value) -> String {
     b64(digest.as_ref())
 }
 
-/// The keys in use: one active key that signs, plus every published key.
+/// The keys in use: one active key that signs, plus every published key
+/// (to verify what any of them signed).
 struct Ring {
     active: Arc<SigningKey>,
     jwks: Value,
     kids: Vec<String>,
+    verifiers:
+        std::collections::HashMap<String, (jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)>,
+}
+
+/// Why a token did not verify (for the log; clients see one answer).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("not a JWT")]
+    Malformed,
+    #[error("unknown signing key")]
+    UnknownKey,
+    #[error("wrong token type")]
+    WrongType,
+    #[error("invalid: {0}")]
+    Invalid(String),
 }
 
 /// Loads, creates and serves signing keys. Cheap to share.
@@ -310,18 +326,31 @@ impl KeyRing {
             _ => Arc::new(self.decrypt(active_record)?),
         };
         let mut keys = Vec::with_capacity(records.len());
+        let mut verifiers = std::collections::HashMap::new();
         for record in &records {
+            let corrupt = |reason: String| KeyError::Corrupt {
+                kid: record.kid.clone(),
+                reason,
+            };
             let jwk: Value =
-                serde_json::from_str(&record.public_jwk).map_err(|e| KeyError::Corrupt {
-                    kid: record.kid.clone(),
-                    reason: e.to_string(),
-                })?;
+                serde_json::from_str(&record.public_jwk).map_err(|e| corrupt(e.to_string()))?;
+            let parsed: jsonwebtoken::jwk::Jwk =
+                serde_json::from_value(jwk.clone()).map_err(|e| corrupt(e.to_string()))?;
+            let decoding =
+                jsonwebtoken::DecodingKey::from_jwk(&parsed).map_err(|e| corrupt(e.to_string()))?;
+            let alg = match record.alg.parse::<KeyAlgorithm>().map_err(corrupt)? {
+                KeyAlgorithm::Rs256 => jsonwebtoken::Algorithm::RS256,
+                KeyAlgorithm::Es256 => jsonwebtoken::Algorithm::ES256,
+                KeyAlgorithm::EdDsa => jsonwebtoken::Algorithm::EdDSA,
+            };
+            verifiers.insert(record.kid.clone(), (decoding, alg));
             keys.push(jwk);
         }
         let ring = Ring {
             active,
             jwks: json!({ "keys": keys }),
             kids,
+            verifiers,
         };
         *self.ring.write().expect("key ring lock") = Some(Arc::new(ring));
         Ok(())
@@ -353,6 +382,55 @@ impl KeyRing {
         Ok(self.current()?.active.clone())
     }
 
+    /// Verifies a JWT signed by one of our published keys: signature (the
+    /// algorithm pinned to the key's), `typ`, `iss` and expiry. Returns the
+    /// claims.
+    pub fn verify(
+        &self,
+        token: &str,
+        typ: &str,
+        issuer: &str,
+        now: i64,
+    ) -> Result<Value, VerifyError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
+        if !header
+            .typ
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case(typ))
+        {
+            return Err(VerifyError::WrongType);
+        }
+        let ring = self.current().map_err(|_| VerifyError::UnknownKey)?;
+        let (key, alg) = header
+            .kid
+            .as_deref()
+            .and_then(|kid| ring.verifiers.get(kid))
+            .ok_or(VerifyError::UnknownKey)?;
+        if header.alg != *alg {
+            return Err(VerifyError::Invalid(
+                "algorithm does not match the key".into(),
+            ));
+        }
+        let mut validation = jsonwebtoken::Validation::new(*alg);
+        validation.set_issuer(&[issuer]);
+        validation.validate_aud = false;
+        // Expiry is checked below against our clock, without leeway: an
+        // expired token is inactive, whatever the clocks of others say.
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        let data = jsonwebtoken::decode::<Value>(token, key, &validation)
+            .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        let exp = data
+            .claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| VerifyError::Invalid("no exp".into()))?;
+        if exp <= now {
+            return Err(VerifyError::Invalid("expired".into()));
+        }
+        Ok(data.claims)
+    }
+
     /// The JWK Set of every published key.
     pub fn jwks(&self) -> Result<Value, KeyError> {
         Ok(self.current()?.jwks.clone())
@@ -378,6 +456,71 @@ mod tests {
             assert_eq!(key.public_jwk()["alg"], alg.as_str());
             assert_eq!(key.public_jwk()["kid"], key.kid());
         }
+    }
+
+    #[test]
+    fn signed_tokens_verify_and_tampering_is_caught() {
+        use crate::store::{KeyRepo, StoreResult};
+
+        struct OneKey(std::sync::Mutex<Vec<SigningKeyRecord>>);
+        #[async_trait::async_trait]
+        impl KeyRepo for OneKey {
+            async fn list_published(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+                Ok(self.0.lock().unwrap().clone())
+            }
+            async fn list_all(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+                Ok(self.0.lock().unwrap().clone())
+            }
+            async fn activate(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+                self.0.lock().unwrap().push(key.clone());
+                Ok(())
+            }
+        }
+
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for alg in [
+                KeyAlgorithm::Rs256,
+                KeyAlgorithm::Es256,
+                KeyAlgorithm::EdDsa,
+            ] {
+                let ring =
+                    KeyRing::new(Arc::new(OneKey(Default::default())), MasterKey::generate());
+                ring.ensure_active(alg, 0).await.unwrap();
+                let key = ring.active().unwrap();
+                let token = key
+                    .sign_jwt(
+                        "at+jwt",
+                        &json!({"iss": "https://i", "sub": "u", "exp": 100}),
+                    )
+                    .unwrap();
+                assert_eq!(
+                    ring.verify(&token, "at+jwt", "https://i", 99).unwrap()["sub"],
+                    "u"
+                );
+                assert_eq!(
+                    ring.verify(&token, "JWT", "https://i", 99),
+                    Err(VerifyError::WrongType)
+                );
+                assert!(matches!(
+                    ring.verify(&token, "at+jwt", "https://other", 99),
+                    Err(VerifyError::Invalid(_))
+                ));
+                assert!(matches!(
+                    ring.verify(&token, "at+jwt", "https://i", 100),
+                    Err(VerifyError::Invalid(_))
+                ));
+                let mut tampered = token.clone();
+                tampered.replace_range(token.len() - 6..token.len() - 2, "AAAA");
+                assert!(ring.verify(&tampered, "at+jwt", "https://i", 99).is_err());
+                assert_eq!(
+                    ring.verify("garbage", "at+jwt", "https://i", 99),
+                    Err(VerifyError::Malformed)
+                );
+            }
+        });
     }
 
     #[test]

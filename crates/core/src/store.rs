@@ -45,7 +45,13 @@ pub trait UserRepo: Send + Sync {
     async fn find_by_id(&self, id: &str) -> StoreResult<Option<User>>;
     async fn list(&self) -> StoreResult<Vec<User>>;
     async fn create(&self, user: NewUser, now: i64) -> StoreResult<User>;
+    /// Sets a new password: ends every session of the user (their refresh
+    /// tokens and, through `sid`, their access tokens), atomically.
     async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()>;
+    /// Replaces the stored hash of the same password by one with current
+    /// parameters (after a successful login); sessions are untouched.
+    async fn upgrade_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()>;
+    /// Deactivating ends every session of the user, atomically.
     async fn set_active(&self, user_id: &str, active: bool, now: i64) -> StoreResult<()>;
     async fn delete(&self, user_id: &str) -> StoreResult<()>;
     /// Roles held directly and through groups, deduplicated.
@@ -104,6 +110,14 @@ pub trait TokenRepo: Send + Sync {
         now: i64,
     ) -> StoreResult<Rotation>;
     async fn revoke_session(&self, session_id: &str, now: i64) -> StoreResult<()>;
+    /// Live (not revoked) sessions of a user, newest first.
+    async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<Session>>;
+    /// Ends every session of a user; returns how many were live.
+    async fn revoke_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<u64>;
+    /// Puts an access token's `jti` on the deny list until `expires_at`.
+    async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> StoreResult<()>;
+    /// True when the access token was revoked, or its session ended.
+    async fn access_token_revoked(&self, jti: &str, session_id: Option<&str>) -> StoreResult<bool>;
 }
 
 #[async_trait]

@@ -20,7 +20,8 @@ pub(crate) fn status_of(kind: OAuthErrorKind) -> StatusCode {
         | OAuthErrorKind::InvalidGrant
         | OAuthErrorKind::UnauthorizedClient
         | OAuthErrorKind::UnsupportedGrantType
-        | OAuthErrorKind::InvalidScope => StatusCode::BAD_REQUEST,
+        | OAuthErrorKind::InvalidScope
+        | OAuthErrorKind::UnsupportedTokenType => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -114,6 +115,12 @@ mod tests {
                 None,
             ),
             (OAuthErrorKind::InvalidScope, 400, "invalid_scope", None),
+            (
+                OAuthErrorKind::UnsupportedTokenType,
+                400,
+                "unsupported_token_type",
+                None,
+            ),
             (OAuthErrorKind::ServerError, 500, "server_error", None),
             (
                 OAuthErrorKind::TemporarilyUnavailable {

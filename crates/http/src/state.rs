@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use latchkey_core::grant::TokenService;
+use latchkey_core::introspection::IntrospectionService;
 use latchkey_core::keys::KeyRing;
 use latchkey_core::store::Repos;
 
@@ -28,6 +29,7 @@ impl Default for HttpLimits {
 #[derive(Clone)]
 pub struct AppState {
     pub tokens: Arc<TokenService>,
+    pub introspection: Arc<IntrospectionService>,
     pub keys: Arc<KeyRing>,
     pub repos: Repos,
     /// The issuer identifier, without a trailing slash; endpoint URLs in

@@ -106,6 +106,20 @@ macro_rules! impl_repos {
             }
 
             async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                    .bind(hash)
+                    .bind(now)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                found(done.rows_affected())?;
+                end_sessions(&mut tx, user_id, now).await.map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn upgrade_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()> {
                 let done = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
                     .bind(hash)
                     .bind(now)
@@ -117,14 +131,19 @@ macro_rules! impl_repos {
             }
 
             async fn set_active(&self, user_id: &str, active: bool, now: i64) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
                 let done = sqlx::query("UPDATE users SET active = $1, updated_at = $2 WHERE id = $3")
                     .bind(active)
                     .bind(now)
                     .bind(user_id)
-                    .execute(&self.writer)
+                    .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                found(done.rows_affected())
+                found(done.rows_affected())?;
+                if !active {
+                    end_sessions(&mut tx, user_id, now).await.map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)
             }
 
             async fn delete(&self, user_id: &str) -> StoreResult<()> {
@@ -163,6 +182,16 @@ macro_rules! impl_repos {
                 .map_err(map_err)?;
                 Ok(row.is_some())
             }
+        }
+
+        /// Ends every live session of a user inside `tx`.
+        async fn end_sessions(tx: &mut Tx, user_id: &str, now: i64) -> Result<u64, sqlx::Error> {
+            let done = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(user_id)
+                .execute(&mut **tx)
+                .await?;
+            Ok(done.rows_affected())
         }
 
         fn found(rows: u64) -> StoreResult<()> {
@@ -289,6 +318,48 @@ macro_rules! impl_repos {
                 // One round trip on each engine (see rotate.rs): the refresh
                 // grant's only write, on its hot path.
                 self.rotate_refresh_atomically(old_hash, new, now).await
+            }
+
+            async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<Session>> {
+                let rows: Vec<SessionRow> = sqlx::query_as(
+                    "SELECT id, user_id, app_id, auth_time, created_at, revoked_at FROM sessions \
+                     WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id",
+                )
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(rows.into_iter().map(Session::from).collect())
+            }
+
+            async fn revoke_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<u64> {
+                let mut tx = self.begin_write().await?;
+                let ended = end_sessions(&mut tx, user_id, now).await.map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(ended)
+            }
+
+            async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> StoreResult<()> {
+                sqlx::query("INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
+                    .bind(jti)
+                    .bind(expires_at)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn access_token_revoked(&self, jti: &str, session_id: Option<&str>) -> StoreResult<bool> {
+                let (count,): (i64,) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1) \
+                          + (SELECT COUNT(*) FROM sessions WHERE id = $2 AND revoked_at IS NOT NULL)",
+                )
+                .bind(jti)
+                .bind(session_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+                Ok(count > 0)
             }
 
             async fn revoke_session(&self, session_id: &str, now: i64) -> StoreResult<()> {
@@ -419,6 +490,10 @@ macro_rules! impl_repos {
                         .bind(&spec.username).bind(&hash).bind(&spec.given_name).bind(&spec.family_name)
                         .bind(&spec.email).bind(spec.active).bind(now).bind(&row.id)
                         .execute(&mut **tx).await?;
+                        // A new password or a deactivation ends the user's sessions.
+                        if hash != row.password_hash || !spec.active {
+                            end_sessions(tx, &row.id, now).await?;
+                        }
                         sqlx::query("DELETE FROM user_groups WHERE user_id = $1").bind(&row.id).execute(&mut **tx).await?;
                         sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(&row.id).execute(&mut **tx).await?;
                         (row.id, ChangeOutcome::Updated)

@@ -51,6 +51,8 @@ conformance!(
     concurrent_rotations_of_one_token_let_exactly_one_win,
     activating_a_key_retires_the_previous_one,
     unique_usernames_are_a_conflict,
+    the_deny_list_and_ended_sessions_revoke_access_tokens,
+    password_changes_and_deactivation_end_sessions,
 );
 
 fn plan() -> DomainPlan {
@@ -598,3 +600,89 @@ fn migrations_stay_in_step() {
 
 #[allow(dead_code)]
 fn assert_send_sync(_: Arc<dyn latchkey_core::store::UserRepo>) {}
+
+async fn the_deny_list_and_ended_sessions_revoke_access_tokens(store: &Store, _: &TestDatabase) {
+    let (session, _) = seed_session(store).await;
+    let tokens = &store.repos.tokens;
+    assert!(
+        !tokens
+            .access_token_revoked("jti-1", Some(&session.id))
+            .await
+            .unwrap()
+    );
+    assert!(!tokens.access_token_revoked("jti-1", None).await.unwrap());
+    tokens.revoke_access_token("jti-1", 500).await.unwrap();
+    tokens.revoke_access_token("jti-1", 500).await.unwrap(); // idempotent
+    assert!(tokens.access_token_revoked("jti-1", None).await.unwrap());
+    assert!(
+        !tokens
+            .access_token_revoked("jti-2", Some(&session.id))
+            .await
+            .unwrap()
+    );
+    tokens.revoke_session(&session.id, 200).await.unwrap();
+    assert!(
+        tokens
+            .access_token_revoked("jti-2", Some(&session.id))
+            .await
+            .unwrap(),
+        "an ended session revokes its access tokens"
+    );
+}
+
+async fn password_changes_and_deactivation_end_sessions(store: &Store, _: &TestDatabase) {
+    let (session, _) = seed_session(store).await;
+    let users = &store.repos.users;
+    let tokens = &store.repos.tokens;
+    let user_id = session.user_id.clone();
+    assert_eq!(
+        tokens.list_sessions(&user_id).await.unwrap(),
+        vec![session.clone()]
+    );
+    // An upgrade of the same password's hash keeps sessions.
+    users
+        .upgrade_password_hash(&user_id, "$argon2id$upgraded", 150)
+        .await
+        .unwrap();
+    assert_eq!(tokens.list_sessions(&user_id).await.unwrap().len(), 1);
+    // A new password ends them.
+    users
+        .set_password_hash(&user_id, "$argon2id$new", 160)
+        .await
+        .unwrap();
+    assert!(tokens.list_sessions(&user_id).await.unwrap().is_empty());
+
+    let second = Session {
+        id: uuid::Uuid::new_v4().to_string(),
+        created_at: 170,
+        ..session.clone()
+    };
+    tokens.start_session(&second, None).await.unwrap();
+    users.set_active(&user_id, false, 180).await.unwrap();
+    assert!(
+        tokens.list_sessions(&user_id).await.unwrap().is_empty(),
+        "deactivation ends sessions"
+    );
+    users.set_active(&user_id, true, 190).await.unwrap();
+
+    // Through the domain file: a changed password ends sessions too.
+    let third = Session {
+        id: uuid::Uuid::new_v4().to_string(),
+        created_at: 200,
+        ..session.clone()
+    };
+    tokens.start_session(&third, None).await.unwrap();
+    let mut changed = plan();
+    changed.users[0].password = HashChange::Set("$argon2id$from-the-file".into());
+    store.repos.domain.apply(&changed, 210).await.unwrap();
+    assert!(tokens.list_sessions(&user_id).await.unwrap().is_empty());
+
+    let fourth = Session {
+        id: uuid::Uuid::new_v4().to_string(),
+        created_at: 220,
+        ..session
+    };
+    tokens.start_session(&fourth, None).await.unwrap();
+    assert_eq!(tokens.revoke_user_sessions(&user_id, 230).await.unwrap(), 1);
+    assert!(tokens.list_sessions(&user_id).await.unwrap().is_empty());
+}

@@ -193,7 +193,27 @@ type = "public"
 grant_types = ["password", "refresh_token"]
 scopes = ["https://hr.example.com/employees.read", "offline_access"]
 refresh_token_ttl = "1h"
+
+[[apps]]
+name = "Batch"
+type = "trusted"
+client_secret = "batch-secret-0123456789"
+grant_types = ["client_credentials"]
+scopes = ["https://hr.example.com/employees.read", "urn:opc:idm:__myscopes__", "offline_access"]
+app_roles = ["Audit Administrator"]
+
+[[apps]]
+name = "Blink"
+type = "confidential"
+client_secret = "blink-secret-0123456789"
+grant_types = ["password", "refresh_token"]
+scopes = ["https://hr.example.com/employees.read", "offline_access"]
+access_token_ttl = "1s"
+refresh_token_ttl = "1s"
 "#;
+
+pub const BATCH_SECRET: &str = "batch-secret-0123456789";
+pub const BLINK_SECRET: &str = "blink-secret-0123456789";
 
 pub const ALICE_PASSWORD: &str = "correct horse battery staple";
 pub const HR_SECRET: &str = "hr-mobile-secret-0123456789";

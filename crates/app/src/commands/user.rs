@@ -102,6 +102,38 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
             users.set_active(&user.id, false, now).await?;
             println!("{} is inactive", user.username);
         }
+        UserCommand::Sessions { username, output } => {
+            let user = find(ctx, &username).await?;
+            let sessions = ctx.store.repos.tokens.list_sessions(&user.id).await?;
+            let apps = ctx.store.repos.apps.list().await?;
+            let client_of = |app_id: &str| {
+                apps.iter()
+                    .find(|a| a.id == app_id)
+                    .map(|a| a.client_id.clone())
+                    .unwrap_or_default()
+            };
+            match output {
+                Output::Json => print_json(&json!(sessions
+                    .iter()
+                    .map(|s| json!({"sid": s.id, "client_id": client_of(&s.app_id), "auth_time": s.auth_time, "created_at": s.created_at}))
+                    .collect::<Vec<_>>())),
+                Output::Text => {
+                    for s in &sessions {
+                        println!("{:<36}  {:<24}  signed in {}", s.id, client_of(&s.app_id), s.auth_time);
+                    }
+                }
+            }
+        }
+        UserCommand::Logout { username } => {
+            let user = find(ctx, &username).await?;
+            let ended = ctx
+                .store
+                .repos
+                .tokens
+                .revoke_user_sessions(&user.id, now)
+                .await?;
+            println!("ended {ended} session(s) of {}", user.username);
+        }
         UserCommand::Delete { username } => {
             let user = find(ctx, &username).await?;
             users.delete(&user.id).await?;

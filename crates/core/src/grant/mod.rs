@@ -1,6 +1,7 @@
 //! The grants, a closed set with one module each. Each parses its own
 //! parameters and hands the decision to issue to `issuer`.
 
+mod client_credentials;
 mod password;
 mod refresh_token;
 
@@ -53,6 +54,9 @@ pub enum GrantRequest {
         refresh_token: String,
         scope: Option<String>,
     },
+    ClientCredentials {
+        scope: Option<String>,
+    },
 }
 
 impl GrantRequest {
@@ -69,6 +73,7 @@ impl GrantRequest {
                 refresh_token: params.require("refresh_token")?.to_owned(),
                 scope,
             }),
+            "client_credentials" => Ok(GrantRequest::ClientCredentials { scope }),
             other => Err(OAuthError::unsupported_grant_type(format!(
                 "the grant type {:?} is not supported",
                 other.chars().take(64).collect::<String>()
@@ -80,6 +85,7 @@ impl GrantRequest {
         match self {
             GrantRequest::Password { .. } => GrantType::Password,
             GrantRequest::RefreshToken { .. } => GrantType::RefreshToken,
+            GrantRequest::ClientCredentials { .. } => GrantType::ClientCredentials,
         }
     }
 }
@@ -121,6 +127,9 @@ impl TokenService {
                 refresh_token,
                 scope,
             } => refresh_token::handle(self, &app, &refresh_token, scope.as_deref()).await,
+            GrantRequest::ClientCredentials { scope } => {
+                client_credentials::handle(self, &app, scope.as_deref()).await
+            }
         }
     }
 

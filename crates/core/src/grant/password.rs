@@ -80,7 +80,7 @@ async fn rehash(svc: &TokenService, user_id: &str, password: &Password) {
             if let Err(e) = svc
                 .repos
                 .users
-                .set_password_hash(user_id, &hash, svc.now())
+                .upgrade_password_hash(user_id, &hash, svc.now())
                 .await
             {
                 tracing::warn!(user_id, error = %e, "could not store the upgraded password hash");

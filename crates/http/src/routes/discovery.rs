@@ -47,16 +47,33 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
     let metadata = AuthorizationServerMetadata {
         issuer: issuer.clone(),
         token_endpoint: format!("{issuer}/oauth2/v1/token"),
+        introspection_endpoint: format!("{issuer}/oauth2/v1/introspect"),
+        introspect_endpoint: format!("{issuer}/oauth2/v1/introspect"),
+        revocation_endpoint: format!("{issuer}/oauth2/v1/revoke"),
         jwks_uri: format!("{issuer}/oauth2/v1/keys"),
         scopes_supported: scopes,
         response_types_supported: Vec::new(),
-        grant_types_supported: vec!["password".into(), "refresh_token".into()],
+        grant_types_supported: vec![
+            "password".into(),
+            "refresh_token".into(),
+            "client_credentials".into(),
+        ],
         token_endpoint_auth_methods_supported: vec![
             "client_secret_basic".into(),
             "client_secret_post".into(),
             "none".into(),
         ],
         token_endpoint_auth_signing_alg_values_supported: None,
+        introspection_endpoint_auth_methods_supported: vec![
+            "client_secret_basic".into(),
+            "client_secret_post".into(),
+            "none".into(),
+        ],
+        revocation_endpoint_auth_methods_supported: vec![
+            "client_secret_basic".into(),
+            "client_secret_post".into(),
+            "none".into(),
+        ],
         id_token_signing_alg_values_supported: vec![alg],
         subject_types_supported: vec!["public".into()],
         claims_supported: [

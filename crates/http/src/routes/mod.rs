@@ -1,7 +1,9 @@
 //! The router: every endpoint, and the layers every request passes.
 
+mod client_request;
 mod discovery;
 mod health;
+mod introspect;
 mod token;
 
 use std::time::Duration;
@@ -31,6 +33,8 @@ pub fn router(state: AppState) -> Router {
     ];
     let mut router = Router::new()
         .route("/oauth2/v1/token", post(token::token))
+        .route("/oauth2/v1/introspect", post(introspect::introspect))
+        .route("/oauth2/v1/revoke", post(introspect::revoke))
         .route("/oauth2/v1/keys", get(discovery::jwks))
         .route("/admin/v1/SigningCert/jwk", get(discovery::jwks))
         .route("/.well-known/jwks.json", get(discovery::jwks))

@@ -5,16 +5,13 @@ use std::net::SocketAddr;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use latchkey_core::OAuthError;
-use latchkey_core::grant::TokenParams;
 use latchkey_core::meta::RequestMeta;
 use latchkey_proto::TokenResponse;
 
-use crate::client_credentials;
-use crate::error::{OAuthResponse, no_store};
-use crate::form;
+use super::client_request::{self, Refused};
+use crate::error::no_store;
 use crate::state::AppState;
 
 pub(crate) async fn token(
@@ -25,11 +22,7 @@ pub(crate) async fn token(
 ) -> Response {
     match handle(&state, peer, &headers, body).await {
         Ok(response) => response,
-        Err(error) => OAuthResponse {
-            error,
-            realm: &state.issuer,
-        }
-        .into_response(),
+        Err(refused) => refused.into_response(&state.issuer),
     }
 }
 
@@ -38,26 +31,8 @@ async fn handle(
     peer: SocketAddr,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Response, OAuthError> {
-    let body = match body {
-        Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return Ok(too_large());
-        }
-        Err(rejection) => {
-            return Err(
-                OAuthError::invalid_request("the request body could not be read")
-                    .with_detail(rejection.body_text()),
-            );
-        }
-    };
-    form::check_content_type(
-        headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok()),
-    )?;
-    let mut params = form::parse(&body)?;
-    let credentials = client_credentials::extract(headers, &mut params)?;
+) -> Result<Response, Refused> {
+    let (credentials, params) = client_request::read(headers, body)?;
     let meta = RequestMeta {
         ip: Some(peer.ip()),
         user_agent: headers
@@ -66,10 +41,7 @@ async fn handle(
             .map(str::to_owned),
         request_id: None,
     };
-    let issued = state
-        .tokens
-        .token(&credentials, &TokenParams::new(params), &meta)
-        .await?;
+    let issued = state.tokens.token(&credentials, &params, &meta).await?;
     let body = TokenResponse {
         access_token: issued.access_token,
         token_type: "Bearer".to_owned(),
@@ -81,14 +53,4 @@ async fn handle(
     let mut response = axum::Json(body).into_response();
     no_store(response.headers_mut());
     Ok(response)
-}
-
-fn too_large() -> Response {
-    let error = latchkey_proto::OAuthErrorBody {
-        error: "invalid_request".to_owned(),
-        error_description: Some("the request body is too large".to_owned()),
-    };
-    let mut response = (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(error)).into_response();
-    no_store(response.headers_mut());
-    response
 }

@@ -55,6 +55,15 @@ async fn metadata_is_served_at_both_well_known_paths() {
         assert_eq!(m["issuer"], server.issuer(), "{path}");
         assert_eq!(m["token_endpoint"], server.token_url());
         assert_eq!(m["jwks_uri"], server.url("/oauth2/v1/keys"));
+        assert_eq!(
+            m["introspection_endpoint"],
+            server.url("/oauth2/v1/introspect")
+        );
+        assert_eq!(
+            m["introspect_endpoint"],
+            server.url("/oauth2/v1/introspect")
+        );
+        assert_eq!(m["revocation_endpoint"], server.url("/oauth2/v1/revoke"));
         let list = |k: &str| {
             m[k].as_array()
                 .unwrap()

@@ -5,6 +5,7 @@ mod support;
 
 mod client_auth;
 mod discovery;
+mod introspection;
 mod lifecycle;
 mod malformed;
 mod oauth2_client;
