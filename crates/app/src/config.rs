@@ -28,6 +28,33 @@ pub struct ConfigFile {
     pub hashing: HashingSection,
     #[serde(default)]
     pub limits: LimitsSection,
+    #[serde(default)]
+    pub keys: KeysSection,
+    #[serde(default)]
+    pub sessions: SessionsSection,
+    #[serde(default)]
+    pub housekeeping: HousekeepingSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysSection {
+    /// Rotate the active signing key when it is this old ("90d").
+    pub rotate_every: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsSection {
+    /// Live sessions per user; a new sign-in ends the oldest beyond it.
+    pub max_per_user: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HousekeepingSection {
+    pub interval_secs: Option<u64>,
+    pub batch: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -94,6 +121,10 @@ pub struct Settings {
     pub key_reload_secs: u64,
     /// How long apps and resource servers are cached by a running server.
     pub directory_cache_secs: u64,
+    pub key_rotate_every: Option<i64>,
+    pub max_sessions_per_user: Option<u32>,
+    pub housekeeping_interval_secs: u64,
+    pub housekeeping_batch: u32,
 }
 
 /// Values given on the command line or in the environment.
@@ -187,6 +218,28 @@ impl Settings {
         if db_max_connections == 0 {
             return Err("database.max_connections: must be at least 1".to_owned());
         }
+        let key_rotate_every = match &file.keys.rotate_every {
+            Some(text) => {
+                let secs = latchkey_core::duration::parse_duration(text)
+                    .map_err(|e| format!("keys.rotate_every: {e}"))?;
+                if secs < 3600 {
+                    return Err("keys.rotate_every: must be at least 1h".to_owned());
+                }
+                Some(secs)
+            }
+            None => None,
+        };
+        let max_sessions_per_user = file.sessions.max_per_user;
+        if max_sessions_per_user == Some(0) {
+            return Err(
+                "sessions.max_per_user: must be at least 1 (omit it for no limit)".to_owned(),
+            );
+        }
+        let housekeeping_interval_secs = file.housekeeping.interval_secs.unwrap_or(60);
+        let housekeeping_batch = file.housekeeping.batch.unwrap_or(1000);
+        if housekeeping_interval_secs == 0 || housekeeping_batch == 0 {
+            return Err("housekeeping: interval_secs and batch must be at least 1".to_owned());
+        }
         Ok(Settings {
             listen,
             issuer,
@@ -202,6 +255,10 @@ impl Settings {
             demo: overrides.demo,
             key_reload_secs: 5,
             directory_cache_secs: 2,
+            key_rotate_every,
+            max_sessions_per_user,
+            housekeeping_interval_secs,
+            housekeeping_batch,
         })
     }
 

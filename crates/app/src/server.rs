@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use latchkey_core::cache::{CachedApps, CachedResourceServers};
 use latchkey_core::grant::TokenService;
+use latchkey_core::housekeeping::{Housekeeper, HousekeepingConfig, HousekeepingReport};
 use latchkey_core::introspection::IntrospectionService;
 use latchkey_core::issuer::TokenIssuer;
 use latchkey_core::keys::KeyRing;
@@ -94,6 +95,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         issuer.clone(),
         keys.clone(),
         repos.tokens.clone(),
+        settings.max_sessions_per_user,
     ));
     let tokens = Arc::new(TokenService {
         repos: repos.clone(),
@@ -113,13 +115,28 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         tokens,
         introspection,
         keys: keys.clone(),
-        repos,
+        repos: repos.clone(),
         issuer: issuer.clone(),
         limits: settings.limits,
     };
     let app = latchkey_http::router(state);
 
     let (shutdown, mut shutdown_rx) = watch::channel(false);
+    let housekeeper = Housekeeper {
+        repos: repos.clone(),
+        keys: keys.clone(),
+        clock: ctx.clock.clone(),
+        config: HousekeepingConfig {
+            batch: settings.housekeeping_batch,
+            rotate_every: settings.key_rotate_every,
+            key_algorithm: settings.key_algorithm,
+        },
+    };
+    let housekeeping = spawn_housekeeping(
+        housekeeper,
+        Duration::from_secs(settings.housekeeping_interval_secs),
+        shutdown.subscribe(),
+    );
     let reload = spawn_key_reload(
         keys,
         Duration::from_secs(settings.key_reload_secs),
@@ -134,6 +151,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
             })
             .await;
         reload.abort();
+        housekeeping.abort();
         ctx.store.close().await;
         served.context("serving HTTP")
     });
@@ -156,6 +174,28 @@ fn serving_repos(ctx: &Context, ttl: Duration) -> Repos {
     repos.apps = Arc::new(CachedApps::new(repos.apps, ttl));
     repos.resource_servers = Arc::new(CachedResourceServers::new(repos.resource_servers, ttl));
     repos
+}
+
+/// Purges what expired, retires old keys, rotates on schedule.
+fn spawn_housekeeping(
+    housekeeper: Housekeeper,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => match housekeeper.run_once().await {
+                    Ok(report) if report != HousekeepingReport::default() => tracing::info!(?report, "housekeeping"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "housekeeping failed; retrying at the next interval"),
+                },
+                _ = stop.changed() => return,
+            }
+        }
+    })
 }
 
 /// Picks up keys rotated by another node or the CLI.

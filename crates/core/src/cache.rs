@@ -135,6 +135,7 @@ mod tests {
             certificate: None,
             access_token_ttl: 1,
             refresh_token_ttl: 1,
+            session_lifetime: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -110,6 +110,8 @@ pub struct TokenIssuer {
     issuer: String,
     keys: Arc<KeyRing>,
     tokens: Arc<dyn TokenRepo>,
+    /// Live sessions a user may hold; a new sign-in ends the oldest beyond.
+    max_sessions_per_user: Option<u32>,
 }
 
 /// How the refresh token of an issue is stored.
@@ -121,11 +123,17 @@ pub enum RefreshMode<'a> {
 }
 
 impl TokenIssuer {
-    pub fn new(issuer: String, keys: Arc<KeyRing>, tokens: Arc<dyn TokenRepo>) -> Self {
+    pub fn new(
+        issuer: String,
+        keys: Arc<KeyRing>,
+        tokens: Arc<dyn TokenRepo>,
+        max_sessions_per_user: Option<u32>,
+    ) -> Self {
         TokenIssuer {
             issuer,
             keys,
             tokens,
+            max_sessions_per_user,
         }
     }
 
@@ -160,7 +168,11 @@ impl TokenIssuer {
             user_id: grant.user.id.clone(),
             scope: scope.clone(),
             issued_at: now,
-            expires_at: now + grant.app.refresh_token_ttl,
+            // Never beyond the session's absolute lifetime.
+            expires_at: match grant.app.session_lifetime {
+                Some(limit) => (now + grant.app.refresh_token_ttl).min(grant.auth_time + limit),
+                None => now + grant.app.refresh_token_ttl,
+            },
             rotated_at: None,
         });
 
@@ -182,7 +194,11 @@ impl TokenIssuer {
                     revoked_at: None,
                 };
                 self.tokens
-                    .start_session(&session, refresh_record.as_ref())
+                    .start_session(
+                        &session,
+                        refresh_record.as_ref(),
+                        self.max_sessions_per_user,
+                    )
                     .await?;
             }
             RefreshMode::Rotate { old_hash } => {

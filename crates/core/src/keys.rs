@@ -289,20 +289,56 @@ impl KeyRing {
         Ok(kid)
     }
 
-    async fn create_and_activate(&self, alg: KeyAlgorithm, now: i64) -> Result<String, KeyError> {
+    /// Scheduled rotation: when the active key is at least `max_age` old,
+    /// makes a new one — unless another node just did. Returns the new kid.
+    pub async fn rotate_if_due(
+        &self,
+        alg: KeyAlgorithm,
+        max_age: i64,
+        now: i64,
+    ) -> Result<Option<String>, KeyError> {
+        let due_before = now - max_age;
+        let published = self.repo.list_published().await?;
+        let due = published
+            .iter()
+            .any(|k| k.state == KeyState::Active && k.created_at <= due_before);
+        if !due {
+            return Ok(None);
+        }
+        let (record, kid) = self.new_record(alg, now)?;
+        if !self.repo.activate_if_due(&record, due_before).await? {
+            return Ok(None);
+        }
+        tracing::info!(kid = %kid, alg = %alg, "signing key rotated on schedule");
+        self.reload().await?;
+        Ok(Some(kid))
+    }
+
+    fn new_record(
+        &self,
+        alg: KeyAlgorithm,
+        now: i64,
+    ) -> Result<(SigningKeyRecord, String), KeyError> {
         let (key, pkcs8) = SigningKey::generate(alg)?;
+        let kid = key.kid().to_owned();
         let record = SigningKeyRecord {
-            kid: key.kid().to_owned(),
+            kid: kid.clone(),
             alg: alg.as_str().to_owned(),
             encrypted_private_key: self.master.encrypt(&pkcs8, key.kid()),
             public_jwk: key.public_jwk().to_string(),
             state: KeyState::Active,
             created_at: now,
+            retiring_at: None,
             retired_at: None,
         };
+        Ok((record, kid))
+    }
+
+    async fn create_and_activate(&self, alg: KeyAlgorithm, now: i64) -> Result<String, KeyError> {
+        let (record, kid) = self.new_record(alg, now)?;
         self.repo.activate(&record).await?;
-        tracing::info!(kid = key.kid(), alg = %alg, "signing key created");
-        Ok(record.kid)
+        tracing::info!(kid = %kid, alg = %alg, "signing key created");
+        Ok(kid)
     }
 
     /// Re-reads the published keys (picks up a rotation made elsewhere).
@@ -474,6 +510,12 @@ mod tests {
             async fn activate(&self, key: &SigningKeyRecord) -> StoreResult<()> {
                 self.0.lock().unwrap().push(key.clone());
                 Ok(())
+            }
+            async fn activate_if_due(&self, key: &SigningKeyRecord, _: i64) -> StoreResult<bool> {
+                self.activate(key).await.map(|_| true)
+            }
+            async fn retire_keys(&self, _: i64, _: i64) -> StoreResult<u64> {
+                Ok(0)
             }
         }
 

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod duration;
 pub mod error;
 pub mod grant;
+pub mod housekeeping;
 pub mod introspection;
 pub mod issuer;
 pub mod keys;

@@ -128,6 +128,7 @@ mod tests {
             certificate: None,
             access_token_ttl: 3600,
             refresh_token_ttl: 3600,
+            session_lifetime: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -92,10 +92,13 @@ pub enum Rotation {
 #[async_trait]
 pub trait TokenRepo: Send + Sync {
     /// Starts a session and stores its first refresh token, atomically.
+    /// With `max_live`, the user's oldest live sessions beyond that many
+    /// are ended in the same transaction.
     async fn start_session(
         &self,
         session: &Session,
         first_refresh: Option<&RefreshTokenRecord>,
+        max_live: Option<u32>,
     ) -> StoreResult<()>;
     /// The refresh token with its session and user, in one read.
     async fn find_refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshContext>>;
@@ -118,6 +121,18 @@ pub trait TokenRepo: Send + Sync {
     async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> StoreResult<()>;
     /// True when the access token was revoked, or its session ended.
     async fn access_token_revoked(&self, jti: &str, session_id: Option<&str>) -> StoreResult<bool>;
+    /// Deletes up to `limit` refresh tokens that expired before `now`.
+    async fn purge_refresh_tokens(&self, now: i64, limit: u32) -> StoreResult<u64>;
+    /// Deletes up to `limit` deny-list entries of expired access tokens.
+    async fn purge_denied_tokens(&self, now: i64, limit: u32) -> StoreResult<u64>;
+    /// Deletes up to `limit` sessions that ended before `ended_before`, or
+    /// that started before `idle_before` and hold no refresh token.
+    async fn purge_sessions(
+        &self,
+        ended_before: i64,
+        idle_before: i64,
+        limit: u32,
+    ) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -126,8 +141,16 @@ pub trait KeyRepo: Send + Sync {
     async fn list_published(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     async fn list_all(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     /// Stores `key` as the active key; the previous active key becomes
-    /// retiring. Atomic.
+    /// retiring (as of `key.created_at`). Atomic.
     async fn activate(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Scheduled rotation: activates `key` only if the active key was
+    /// created at or before `due_before`. Exactly one of several nodes
+    /// racing wins (a database lock is held while checking). True when
+    /// `key` became active.
+    async fn activate_if_due(&self, key: &SigningKeyRecord, due_before: i64) -> StoreResult<bool>;
+    /// Retires (removes from the JWKS) the keys that stopped signing at or
+    /// before `retiring_before`. Returns how many.
+    async fn retire_keys(&self, retiring_before: i64, now: i64) -> StoreResult<u64>;
 }
 
 #[async_trait]

@@ -38,7 +38,15 @@ impl PostgresStore {
 
 mod repos {
     use super::PostgresStore;
-    crate::repos::impl_repos!(PostgresStore, sqlx::Postgres, "BEGIN");
+    // Scheduled key rotation takes a transaction-scoped advisory lock, so of
+    // several nodes checking at once one rotates and the others then see
+    // the fresh key.
+    crate::repos::impl_repos!(
+        PostgresStore,
+        sqlx::Postgres,
+        "BEGIN",
+        Some("SELECT pg_advisory_xact_lock(7364616176)")
+    );
 }
 
 /// The whole rotation as one statement (one round trip, one implicit

@@ -6,7 +6,7 @@
 //! pool on PostgreSQL; one connection on SQLite, see sqlite.rs).
 
 macro_rules! impl_repos {
-    ($store:ident, $db:ty, $begin_write:expr) => {
+    ($store:ident, $db:ty, $begin_write:expr, $rotation_lock:expr) => {
         use async_trait::async_trait;
         use latchkey_core::domain::{ApplySummary, AppSpec, ChangeOutcome, DomainPlan, GroupSpec, HashChange, ResourceServerSpec, UserSpec};
         use latchkey_core::model::{App, AppRole, RefreshTokenRecord, ResourceServer, Session, SigningKeyRecord, User};
@@ -18,7 +18,7 @@ macro_rules! impl_repos {
         type Tx = sqlx::Transaction<'static, $db>;
 
         const USER_COLUMNS: &str = "id, username, password_hash, given_name, family_name, email, active, created_at, updated_at";
-        const APP_COLUMNS: &str = "id, client_id, name, app_type, secret_hash, grant_types, redirect_uris, scopes, app_roles, jwks, certificate, access_token_ttl, refresh_token_ttl, created_at, updated_at";
+        const APP_COLUMNS: &str = "id, client_id, name, app_type, secret_hash, grant_types, redirect_uris, scopes, app_roles, jwks, certificate, access_token_ttl, refresh_token_ttl, session_lifetime, created_at, updated_at";
 
         fn new_id() -> String {
             uuid::Uuid::now_v7().to_string()
@@ -269,7 +269,7 @@ macro_rules! impl_repos {
 
         #[async_trait]
         impl TokenRepo for $store {
-            async fn start_session(&self, session: &Session, first_refresh: Option<&RefreshTokenRecord>) -> StoreResult<()> {
+            async fn start_session(&self, session: &Session, first_refresh: Option<&RefreshTokenRecord>, max_live: Option<u32>) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
                 sqlx::query("INSERT INTO sessions (id, user_id, app_id, auth_time, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, NULL)")
                     .bind(&session.id)
@@ -282,6 +282,20 @@ macro_rules! impl_repos {
                     .map_err(map_err)?;
                 if let Some(refresh) = first_refresh {
                     insert_refresh(refresh).execute(&mut *tx).await.map_err(map_err)?;
+                }
+                if let Some(max_live) = max_live {
+                    // The newest `max_live` stay; older live ones end.
+                    sqlx::query(
+                        "UPDATE sessions SET revoked_at = $1 WHERE id IN (\
+                            SELECT id FROM sessions WHERE user_id = $2 AND revoked_at IS NULL \
+                            ORDER BY created_at DESC, id DESC LIMIT 1000000000 OFFSET $3)",
+                    )
+                    .bind(session.created_at)
+                    .bind(&session.user_id)
+                    .bind(i64::from(max_live))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
                 }
                 tx.commit().await.map_err(map_err)
             }
@@ -362,6 +376,47 @@ macro_rules! impl_repos {
                 Ok(count > 0)
             }
 
+            async fn purge_refresh_tokens(&self, now: i64, limit: u32) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM refresh_tokens WHERE token_hash IN \
+                     (SELECT token_hash FROM refresh_tokens WHERE expires_at < $1 LIMIT $2)",
+                )
+                .bind(now)
+                .bind(i64::from(limit))
+                .execute(&self.writer)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn purge_denied_tokens(&self, now: i64, limit: u32) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM revoked_tokens WHERE jti IN (SELECT jti FROM revoked_tokens WHERE expires_at < $1 LIMIT $2)",
+                )
+                .bind(now)
+                .bind(i64::from(limit))
+                .execute(&self.writer)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn purge_sessions(&self, ended_before: i64, idle_before: i64, limit: u32) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM sessions WHERE id IN (SELECT s.id FROM sessions s WHERE \
+                        (s.revoked_at IS NOT NULL AND s.revoked_at < $1) \
+                        OR (s.created_at < $2 AND NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.session_id = s.id)) \
+                     LIMIT $3)",
+                )
+                .bind(ended_before)
+                .bind(idle_before)
+                .bind(i64::from(limit))
+                .execute(&self.writer)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected())
+            }
+
             async fn revoke_session(&self, session_id: &str, now: i64) -> StoreResult<()> {
                 sqlx::query("UPDATE sessions SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2")
                     .bind(now)
@@ -373,7 +428,7 @@ macro_rules! impl_repos {
             }
         }
 
-        const KEY_COLUMNS: &str = "kid, alg, encrypted_private_key, public_jwk, state, created_at, retired_at";
+        const KEY_COLUMNS: &str = "kid, alg, encrypted_private_key, public_jwk, state, created_at, retiring_at, retired_at";
 
         #[async_trait]
         impl KeyRepo for $store {
@@ -391,23 +446,60 @@ macro_rules! impl_repos {
 
             async fn activate(&self, key: &SigningKeyRecord) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
-                sqlx::query("UPDATE signing_keys SET state = 'retiring' WHERE state = 'active'")
-                    .execute(&mut *tx)
+                Self::replace_active_key(&mut tx, key).await.map_err(map_err)?;
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn activate_if_due(&self, key: &SigningKeyRecord, due_before: i64) -> StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                if let Some(lock) = $rotation_lock {
+                    sqlx::query(lock).execute(&mut *tx).await.map_err(map_err)?;
+                }
+                let (recent,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM signing_keys WHERE state = 'active' AND created_at > $1")
+                    .bind(due_before)
+                    .fetch_one(&mut *tx)
                     .await
                     .map_err(map_err)?;
+                if recent > 0 {
+                    return Ok(false);
+                }
+                Self::replace_active_key(&mut tx, key).await.map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(true)
+            }
+
+            async fn retire_keys(&self, retiring_before: i64, now: i64) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "UPDATE signing_keys SET state = 'retired', retired_at = $1 \
+                     WHERE state = 'retiring' AND COALESCE(retiring_at, created_at) <= $2",
+                )
+                .bind(now)
+                .bind(retiring_before)
+                .execute(&self.writer)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected())
+            }
+        }
+
+        impl $store {
+            async fn replace_active_key(tx: &mut Tx, key: &SigningKeyRecord) -> Result<(), sqlx::Error> {
+                sqlx::query("UPDATE signing_keys SET state = 'retiring', retiring_at = $1 WHERE state = 'active'")
+                    .bind(key.created_at)
+                    .execute(&mut **tx)
+                    .await?;
                 sqlx::query(
-                    "INSERT INTO signing_keys (kid, alg, encrypted_private_key, public_jwk, state, created_at, retired_at) \
-                     VALUES ($1, $2, $3, $4, 'active', $5, NULL)",
+                    "INSERT INTO signing_keys (kid, alg, encrypted_private_key, public_jwk, state, created_at, retiring_at, retired_at) \
+                     VALUES ($1, $2, $3, $4, 'active', $5, NULL, NULL)",
                 )
                 .bind(&key.kid)
                 .bind(&key.alg)
                 .bind(&key.encrypted_private_key)
                 .bind(&key.public_jwk)
                 .bind(key.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-                tx.commit().await.map_err(map_err)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
             }
         }
 
@@ -535,17 +627,18 @@ macro_rules! impl_repos {
                         let same = row.name == spec.name && row.app_type == spec.app_type.as_str() && row.secret_hash == secret
                             && row.grant_types == grant_types && row.redirect_uris == redirect_uris && row.scopes == scopes
                             && row.app_roles == app_roles && row.jwks == spec.jwks && row.certificate == spec.certificate
-                            && row.access_token_ttl == spec.access_token_ttl && row.refresh_token_ttl == spec.refresh_token_ttl;
+                            && row.access_token_ttl == spec.access_token_ttl && row.refresh_token_ttl == spec.refresh_token_ttl
+                            && row.session_lifetime == spec.session_lifetime;
                         if same {
                             return Ok(ChangeOutcome::Unchanged);
                         }
                         sqlx::query(
                             "UPDATE apps SET name = $1, app_type = $2, secret_hash = $3, grant_types = $4, redirect_uris = $5, scopes = $6, \
-                             app_roles = $7, jwks = $8, certificate = $9, access_token_ttl = $10, refresh_token_ttl = $11, updated_at = $12 WHERE id = $13",
+                             app_roles = $7, jwks = $8, certificate = $9, access_token_ttl = $10, refresh_token_ttl = $11, updated_at = $12, session_lifetime = $14 WHERE id = $13",
                         )
                         .bind(&spec.name).bind(spec.app_type.as_str()).bind(&secret).bind(&grant_types).bind(&redirect_uris)
                         .bind(&scopes).bind(&app_roles).bind(&spec.jwks).bind(&spec.certificate)
-                        .bind(spec.access_token_ttl).bind(spec.refresh_token_ttl).bind(now).bind(&row.id)
+                        .bind(spec.access_token_ttl).bind(spec.refresh_token_ttl).bind(now).bind(&row.id).bind(spec.session_lifetime)
                         .execute(&mut **tx).await?;
                         Ok(ChangeOutcome::Updated)
                     }
@@ -553,11 +646,11 @@ macro_rules! impl_repos {
                         let secret = match &spec.secret { HashChange::Keep => None, HashChange::Set(h) => Some(h.clone()) };
                         sqlx::query(
                             "INSERT INTO apps (id, client_id, name, app_type, secret_hash, grant_types, redirect_uris, scopes, app_roles, jwks, certificate, \
-                             access_token_ttl, refresh_token_ttl, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+                             access_token_ttl, refresh_token_ttl, created_at, updated_at, session_lifetime) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)",
                         )
                         .bind(new_id()).bind(&spec.client_id).bind(&spec.name).bind(spec.app_type.as_str()).bind(&secret)
                         .bind(&grant_types).bind(&redirect_uris).bind(&scopes).bind(&app_roles).bind(&spec.jwks).bind(&spec.certificate)
-                        .bind(spec.access_token_ttl).bind(spec.refresh_token_ttl).bind(now)
+                        .bind(spec.access_token_ttl).bind(spec.refresh_token_ttl).bind(now).bind(spec.session_lifetime)
                         .execute(&mut **tx).await?;
                         Ok(ChangeOutcome::Created)
                     }

@@ -74,6 +74,7 @@ pub(crate) struct AppRow {
     pub certificate: Option<String>,
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
+    pub session_lifetime: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -98,6 +99,7 @@ impl TryFrom<AppRow> for App {
             certificate: r.certificate,
             access_token_ttl: r.access_token_ttl,
             refresh_token_ttl: r.refresh_token_ttl,
+            session_lifetime: r.session_lifetime,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
@@ -219,6 +221,7 @@ pub(crate) struct KeyRow {
     pub public_jwk: String,
     pub state: String,
     pub created_at: i64,
+    pub retiring_at: Option<i64>,
     pub retired_at: Option<i64>,
 }
 
@@ -232,6 +235,7 @@ impl TryFrom<KeyRow> for SigningKeyRecord {
             encrypted_private_key: r.encrypted_private_key,
             public_jwk: r.public_jwk,
             created_at: r.created_at,
+            retiring_at: r.retiring_at,
             retired_at: r.retired_at,
         })
     }

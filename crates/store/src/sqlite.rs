@@ -97,7 +97,7 @@ mod repos {
     use super::SqliteStore;
     // Write transactions take SQLite's write lock up front, so a
     // transaction that reads first never fails to upgrade its lock.
-    crate::repos::impl_repos!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE");
+    crate::repos::impl_repos!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE", None::<&str>);
 }
 
 /// Refresh-token rotations are group-committed: concurrent rotations wait

@@ -53,6 +53,9 @@ conformance!(
     unique_usernames_are_a_conflict,
     the_deny_list_and_ended_sessions_revoke_access_tokens,
     password_changes_and_deactivation_end_sessions,
+    a_session_cap_ends_the_oldest_sessions,
+    housekeeping_purges_only_what_expired,
+    scheduled_rotation_lets_one_node_win_and_keys_retire,
 );
 
 fn plan() -> DomainPlan {
@@ -92,6 +95,7 @@ fn plan() -> DomainPlan {
             certificate: None,
             access_token_ttl: 3600,
             refresh_token_ttl: 604_800,
+            session_lifetime: Some(30 * 86_400),
         }],
     }
 }
@@ -144,6 +148,7 @@ async fn apply_creates_then_changes_nothing_and_keeps_ids(store: &Store, _: &Tes
     assert_eq!(app, app_again);
     assert_eq!(app.scopes, plan().apps[0].scopes);
     assert_eq!(app.app_roles, vec![AppRole::UserAdministrator]);
+    assert_eq!(app.session_lifetime, Some(30 * 86_400));
     assert!(!store.repos.domain.is_empty().await.unwrap());
 }
 
@@ -357,7 +362,7 @@ async fn seed_session(store: &Store) -> (Session, RefreshTokenRecord) {
     store
         .repos
         .tokens
-        .start_session(&session, Some(&first))
+        .start_session(&session, Some(&first), None)
         .await
         .unwrap();
     (session, first)
@@ -520,6 +525,7 @@ async fn activating_a_key_retires_the_previous_one(store: &Store, _: &TestDataba
         public_jwk: format!("{{\"kid\":\"{kid}\"}}"),
         state: KeyState::Active,
         created_at: at,
+        retiring_at: None,
         retired_at: None,
     };
     store.repos.keys.activate(&key("k1", 100)).await.unwrap();
@@ -590,8 +596,8 @@ fn migrations_stay_in_step() {
             )
             .unwrap();
             text.lines()
-                .filter(|l| l.starts_with("CREATE "))
-                .map(|l| l.split('(').next().unwrap().trim().to_owned())
+                .filter(|l| l.starts_with("CREATE ") || l.starts_with("ALTER "))
+                .map(|l| l.split(['(', ' ']).take(6).collect::<Vec<_>>().join(" "))
                 .collect::<Vec<_>>()
         };
         assert_eq!(objects("sqlite"), objects("postgres"), "{name}");
@@ -657,7 +663,7 @@ async fn password_changes_and_deactivation_end_sessions(store: &Store, _: &TestD
         created_at: 170,
         ..session.clone()
     };
-    tokens.start_session(&second, None).await.unwrap();
+    tokens.start_session(&second, None, None).await.unwrap();
     users.set_active(&user_id, false, 180).await.unwrap();
     assert!(
         tokens.list_sessions(&user_id).await.unwrap().is_empty(),
@@ -671,7 +677,7 @@ async fn password_changes_and_deactivation_end_sessions(store: &Store, _: &TestD
         created_at: 200,
         ..session.clone()
     };
-    tokens.start_session(&third, None).await.unwrap();
+    tokens.start_session(&third, None, None).await.unwrap();
     let mut changed = plan();
     changed.users[0].password = HashChange::Set("$argon2id$from-the-file".into());
     store.repos.domain.apply(&changed, 210).await.unwrap();
@@ -682,7 +688,120 @@ async fn password_changes_and_deactivation_end_sessions(store: &Store, _: &TestD
         created_at: 220,
         ..session
     };
-    tokens.start_session(&fourth, None).await.unwrap();
+    tokens.start_session(&fourth, None, None).await.unwrap();
     assert_eq!(tokens.revoke_user_sessions(&user_id, 230).await.unwrap(), 1);
     assert!(tokens.list_sessions(&user_id).await.unwrap().is_empty());
+}
+
+async fn a_session_cap_ends_the_oldest_sessions(store: &Store, _: &TestDatabase) {
+    let (first, _) = seed_session(store).await;
+    let tokens = &store.repos.tokens;
+    let mut ids = vec![first.id.clone()];
+    for at in [110, 120, 130] {
+        let next = Session {
+            id: uuid::Uuid::new_v4().to_string(),
+            created_at: at,
+            ..first.clone()
+        };
+        ids.push(next.id.clone());
+        tokens.start_session(&next, None, Some(2)).await.unwrap();
+    }
+    let live: Vec<String> = tokens
+        .list_sessions(&first.user_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(
+        live,
+        vec![ids[3].clone(), ids[2].clone()],
+        "the two newest stay"
+    );
+}
+
+async fn housekeeping_purges_only_what_expired(store: &Store, _: &TestDatabase) {
+    let (session, _) = seed_session(store).await; // h0 expires at 10_000
+    let tokens = &store.repos.tokens;
+    let mut later = refresh(&session, "h-late");
+    later.expires_at = 50_000;
+    assert_eq!(
+        tokens.rotate_refresh("h0", &later, 200).await.unwrap(),
+        Rotation::Rotated
+    );
+    for i in 0..5 {
+        tokens
+            .revoke_access_token(&format!("old-{i}"), 1_000)
+            .await
+            .unwrap();
+    }
+    tokens.revoke_access_token("fresh", 90_000).await.unwrap();
+
+    // Batches of 2: callers loop; each call deletes at most 2.
+    assert_eq!(tokens.purge_denied_tokens(20_000, 2).await.unwrap(), 2);
+    assert_eq!(tokens.purge_denied_tokens(20_000, 10).await.unwrap(), 3);
+    assert!(tokens.access_token_revoked("fresh", None).await.unwrap());
+    assert_eq!(
+        tokens.purge_refresh_tokens(20_000, 10).await.unwrap(),
+        1,
+        "only h0 expired"
+    );
+    assert!(tokens.find_refresh("h-late").await.unwrap().is_some());
+    // The session still holds a token: kept.
+    assert_eq!(tokens.purge_sessions(20_000, 20_000, 10).await.unwrap(), 0);
+    // Ended sessions go once their horizon passed.
+    tokens.revoke_session(&session.id, 30_000).await.unwrap();
+    assert_eq!(tokens.purge_sessions(29_999, 0, 10).await.unwrap(), 0);
+    assert_eq!(tokens.purge_sessions(30_001, 0, 10).await.unwrap(), 1);
+    assert!(tokens.find_session(&session.id).await.unwrap().is_none());
+    assert!(
+        tokens.find_refresh("h-late").await.unwrap().is_none(),
+        "its tokens went with it"
+    );
+}
+
+async fn scheduled_rotation_lets_one_node_win_and_keys_retire(store: &Store, _: &TestDatabase) {
+    let key = |kid: &str, at: i64| SigningKeyRecord {
+        kid: kid.into(),
+        alg: "ES256".into(),
+        encrypted_private_key: vec![1],
+        public_jwk: "{}".into(),
+        state: KeyState::Active,
+        created_at: at,
+        retiring_at: None,
+        retired_at: None,
+    };
+    let keys = store.repos.keys.clone();
+    keys.activate(&key("k1", 100)).await.unwrap();
+    // Not due yet.
+    assert!(!keys.activate_if_due(&key("early", 150), 50).await.unwrap());
+    // Due: of several racing nodes, one wins.
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let keys = keys.clone();
+        let candidate = key(&format!("k2-{i}"), 200);
+        tasks.push(tokio::spawn(async move {
+            keys.activate_if_due(&candidate, 100).await.unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+    let published = keys.list_published().await.unwrap();
+    assert_eq!(published.len(), 2);
+    let old = published.iter().find(|k| k.kid == "k1").unwrap();
+    assert_eq!(
+        (old.state, old.retiring_at),
+        (KeyState::Retiring, Some(200))
+    );
+    // Retired once its tokens are gone.
+    assert_eq!(keys.retire_keys(199, 300).await.unwrap(), 0);
+    assert_eq!(keys.retire_keys(200, 300).await.unwrap(), 1);
+    let published = keys.list_published().await.unwrap();
+    assert_eq!(published.len(), 1);
+    let all = keys.list_all().await.unwrap();
+    let k1 = all.iter().find(|k| k.kid == "k1").unwrap();
+    assert_eq!((k1.state, k1.retired_at), (KeyState::Retired, Some(300)));
 }

@@ -27,6 +27,7 @@ pub struct Options {
     pub hash_pool: PoolConfig,
     pub max_body_bytes: usize,
     pub admin_password: String,
+    pub max_sessions_per_user: Option<u32>,
 }
 
 impl Default for Options {
@@ -45,18 +46,21 @@ impl Default for Options {
             },
             max_body_bytes: 64 * 1024,
             admin_password: "admin-password-for-tests".to_owned(),
+            max_sessions_per_user: None,
         }
     }
 }
 
 pub struct TestServer {
     pub base: String,
+    issuer: String,
     pub engine: Engine,
     pub admin_password: String,
     server: Option<RunningServer>,
     settings: Settings,
-    // Dropped last: the database outlives the server using it.
-    _db: TestDatabase,
+    // Dropped last: the database outlives the server using it. A sibling
+    // shares its first server's database and owns none.
+    _db: Option<TestDatabase>,
 }
 
 impl TestServer {
@@ -87,17 +91,41 @@ impl TestServer {
         settings.hash_pool = options.hash_pool;
         settings.limits.max_body_bytes = options.max_body_bytes;
         settings.db_max_connections = 4;
+        settings.max_sessions_per_user = options.max_sessions_per_user;
+        // Tests wait for reloads; keep them quick.
+        settings.key_reload_secs = 1;
         let server = server::start(settings.clone())
             .await
             .expect("test server starts");
         Some(TestServer {
             base: format!("http://{}", server.addr),
+            issuer: server.issuer.clone(),
             engine,
             admin_password: options.admin_password,
             server: Some(server),
             settings,
-            _db: db,
+            _db: Some(db),
         })
+    }
+
+    /// A second server process-equivalent on the same database (another
+    /// node behind the same load balancer): nothing shared but the database.
+    pub async fn start_sibling(&self) -> TestServer {
+        // Every node of a deployment shares the one configured issuer.
+        let mut settings = self.settings.clone();
+        settings.issuer = Some(self.issuer.clone());
+        let server = server::start(settings.clone())
+            .await
+            .expect("sibling starts");
+        TestServer {
+            base: format!("http://{}", server.addr),
+            issuer: self.issuer.clone(),
+            engine: self.engine,
+            admin_password: self.admin_password.clone(),
+            server: Some(server),
+            settings,
+            _db: None,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -110,7 +138,7 @@ impl TestServer {
 
     /// The issuer the server advertises.
     pub fn issuer(&self) -> &str {
-        &self.base
+        &self.issuer
     }
 
     /// The settings the server runs with (to start another on the same database).

@@ -106,6 +106,7 @@ struct RawApp {
     certificate: Option<String>,
     access_token_ttl: Option<RawDuration>,
     refresh_token_ttl: Option<RawDuration>,
+    session_lifetime: Option<RawDuration>,
 }
 
 /// The validated file: the plan, plus the plaintext secrets still to be
@@ -123,6 +124,9 @@ const DEFAULT_ACCESS_TTL: i64 = 3600;
 const DEFAULT_REFRESH_TTL: i64 = 7 * 86_400;
 const MAX_ACCESS_TTL: i64 = 86_400;
 const MAX_REFRESH_TTL: i64 = 366 * 86_400;
+/// The longest an access or ID token may live: a retiring signing key is
+/// retired this long (plus clock skew) after it stopped signing.
+pub const MAX_ACCESS_TTL_SECS: i64 = MAX_ACCESS_TTL;
 const MIN_CLIENT_SECRET_LEN: usize = 16;
 const MAX_NAME_LEN: usize = 256;
 
@@ -504,6 +508,15 @@ pub fn parse_domain_file(
             DEFAULT_REFRESH_TTL,
             MAX_REFRESH_TTL,
         )?;
+        let session_lifetime = match &a.session_lifetime {
+            None => None,
+            Some(_) => Some(ttl(
+                &a.session_lifetime,
+                "session_lifetime",
+                0,
+                MAX_REFRESH_TTL,
+            )?),
+        };
         if access_token_ttl < 60 {
             warnings.push(format!(
                 "app {client_id}: access_token_ttl under 60s is meant for tests and demos"
@@ -523,6 +536,7 @@ pub fn parse_domain_file(
             certificate: a.certificate.clone(),
             access_token_ttl,
             refresh_token_ttl,
+            session_lifetime,
         });
     }
 

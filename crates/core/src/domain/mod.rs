@@ -4,7 +4,7 @@
 mod file;
 mod plan;
 
-pub use file::{DomainFileError, parse_domain_file};
+pub use file::{DomainFileError, MAX_ACCESS_TTL_SECS, parse_domain_file};
 pub use plan::{
     AppSpec, ApplyReport, ApplySummary, Change, ChangeOutcome, DomainPlan, GroupSpec, HashChange,
     ResourceServerSpec, UserSpec,

@@ -53,6 +53,7 @@ pub struct AppSpec {
     pub certificate: Option<String>,
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
+    pub session_lifetime: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

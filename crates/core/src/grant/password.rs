@@ -61,7 +61,9 @@ pub(super) async fn handle(
         audiences: scope::audiences(&scopes, &servers, svc.issuer.issuer()),
         scopes,
         roles,
-        session_id: uuid::Uuid::new_v4().to_string(),
+        // v7: time-ordered, so sessions started in the same second still
+        // sort by age (the session cap ends the oldest).
+        session_id: uuid::Uuid::now_v7().to_string(),
         auth_time: now,
     };
     let issued = svc

@@ -46,6 +46,14 @@ pub(super) async fn handle(
     if session.revoked_at.is_some() {
         return Err(rejected("session revoked"));
     }
+    if app
+        .session_lifetime
+        .is_some_and(|limit| now >= session.auth_time + limit)
+    {
+        // The absolute lifetime is over: the user signs in again.
+        svc.repos.tokens.revoke_session(&session.id, now).await?;
+        return Err(rejected("session lifetime exceeded"));
+    }
     if !user.active {
         return Err(rejected("user inactive"));
     }

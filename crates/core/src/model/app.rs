@@ -103,6 +103,9 @@ pub struct App {
     pub certificate: Option<String>,
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
+    /// Absolute lifetime of a session started with this app: past it, the
+    /// refresh grant stops and the user signs in again. `None`: unlimited.
+    pub session_lifetime: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -64,5 +64,7 @@ pub struct SigningKeyRecord {
     pub public_jwk: String,
     pub state: KeyState,
     pub created_at: i64,
+    /// When it stopped signing (it stays published until its tokens expire).
+    pub retiring_at: Option<i64>,
     pub retired_at: Option<i64>,
 }

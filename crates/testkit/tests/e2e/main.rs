@@ -8,6 +8,7 @@ mod discovery;
 mod introspection;
 mod lifecycle;
 mod malformed;
+mod nodes;
 mod oauth2_client;
 mod password_grant;
 mod refresh;
