@@ -26,15 +26,29 @@ use crate::store::{KeyRepo, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyAlgorithm {
+    /// RS256 with a 2048-bit key.
     Rs256,
+    /// RS256 with a 3072-bit key (NIST's choice for use beyond 2030).
+    Rs256Bits3072,
     Es256,
     EdDsa,
 }
 
 impl KeyAlgorithm {
+    /// The name in configuration and storage.
     pub fn as_str(self) -> &'static str {
         match self {
             KeyAlgorithm::Rs256 => "RS256",
+            KeyAlgorithm::Rs256Bits3072 => "RS256-3072",
+            KeyAlgorithm::Es256 => "ES256",
+            KeyAlgorithm::EdDsa => "EdDSA",
+        }
+    }
+
+    /// The JWS `alg` (RFC 7518).
+    pub fn jws_name(self) -> &'static str {
+        match self {
+            KeyAlgorithm::Rs256 | KeyAlgorithm::Rs256Bits3072 => "RS256",
             KeyAlgorithm::Es256 => "ES256",
             KeyAlgorithm::EdDsa => "EdDSA",
         }
@@ -51,11 +65,12 @@ impl FromStr for KeyAlgorithm {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_uppercase().as_str() {
-            "RS256" => Ok(KeyAlgorithm::Rs256),
+            "RS256" | "RS256-2048" => Ok(KeyAlgorithm::Rs256),
+            "RS256-3072" => Ok(KeyAlgorithm::Rs256Bits3072),
             "ES256" => Ok(KeyAlgorithm::Es256),
             "EDDSA" => Ok(KeyAlgorithm::EdDsa),
             _ => Err(format!(
-                "unsupported signing algorithm {s:?} (expected RS256, ES256 or EdDSA)"
+                "unsupported signing algorithm {s:?} (expected RS256, RS256-3072, ES256 or EdDSA)"
             )),
         }
     }
@@ -107,9 +122,13 @@ impl SigningKey {
     /// and store).
     pub fn generate(alg: KeyAlgorithm) -> Result<(SigningKey, Vec<u8>), KeyError> {
         let pkcs8 = match alg {
-            KeyAlgorithm::Rs256 => {
-                let kp = RsaKeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
-                    .map_err(|_| KeyError::Generate)?;
+            KeyAlgorithm::Rs256 | KeyAlgorithm::Rs256Bits3072 => {
+                let size = if alg == KeyAlgorithm::Rs256 {
+                    aws_lc_rs::rsa::KeySize::Rsa2048
+                } else {
+                    aws_lc_rs::rsa::KeySize::Rsa3072
+                };
+                let kp = RsaKeyPair::generate(size).map_err(|_| KeyError::Generate)?;
                 let der: Pkcs8V1Der = kp.as_der().map_err(|_| KeyError::Generate)?;
                 der.as_ref().to_vec()
             }
@@ -136,7 +155,7 @@ impl SigningKey {
         der: &[u8],
     ) -> Result<SigningKey, String> {
         let (signer, mut jwk) = match alg {
-            KeyAlgorithm::Rs256 => {
+            KeyAlgorithm::Rs256 | KeyAlgorithm::Rs256Bits3072 => {
                 let kp = RsaKeyPair::from_pkcs8(der).map_err(|e| e.to_string())?;
                 let public = kp.public_key();
                 let jwk = json!({
@@ -168,7 +187,7 @@ impl SigningKey {
         let kid = kid.map(str::to_owned).unwrap_or_else(|| thumbprint(&jwk));
         let obj = jwk.as_object_mut().expect("built as an object");
         obj.insert("kid".into(), Value::String(kid.clone()));
-        obj.insert("alg".into(), Value::String(alg.as_str().into()));
+        obj.insert("alg".into(), Value::String(alg.jws_name().into()));
         obj.insert("use".into(), Value::String("sig".into()));
         Ok(SigningKey {
             kid,
@@ -192,7 +211,7 @@ impl SigningKey {
 
     /// Signs `claims` as a compact JWS with header `{alg, kid, typ}`.
     pub fn sign_jwt<C: Serialize>(&self, typ: &str, claims: &C) -> Result<String, KeyError> {
-        let header = json!({"alg": self.alg.as_str(), "kid": self.kid, "typ": typ});
+        let header = json!({"alg": self.alg.jws_name(), "kid": self.kid, "typ": typ});
         let header = serde_json::to_vec(&header).map_err(|_| KeyError::Sign)?;
         let claims = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
         let mut message = b64(&header);
@@ -375,7 +394,7 @@ impl KeyRing {
             let decoding =
                 jsonwebtoken::DecodingKey::from_jwk(&parsed).map_err(|e| corrupt(e.to_string()))?;
             let alg = match record.alg.parse::<KeyAlgorithm>().map_err(corrupt)? {
-                KeyAlgorithm::Rs256 => jsonwebtoken::Algorithm::RS256,
+                KeyAlgorithm::Rs256 | KeyAlgorithm::Rs256Bits3072 => jsonwebtoken::Algorithm::RS256,
                 KeyAlgorithm::Es256 => jsonwebtoken::Algorithm::ES256,
                 KeyAlgorithm::EdDsa => jsonwebtoken::Algorithm::EdDSA,
             };
@@ -481,15 +500,20 @@ mod tests {
     fn every_algorithm_generates_signs_and_reloads() {
         for alg in [
             KeyAlgorithm::Rs256,
+            KeyAlgorithm::Rs256Bits3072,
             KeyAlgorithm::Es256,
             KeyAlgorithm::EdDsa,
         ] {
             let (key, der) = SigningKey::generate(alg).unwrap();
             let again = SigningKey::from_pkcs8(Some(key.kid()), alg, &der).unwrap();
             assert_eq!(key.public_jwk(), again.public_jwk());
+            if alg == KeyAlgorithm::Rs256Bits3072 {
+                // 3072 bits: a 384-byte modulus, 512 characters of base64url.
+                assert_eq!(key.public_jwk()["n"].as_str().unwrap().len(), 512);
+            }
             let jwt = key.sign_jwt("at+jwt", &json!({"sub": "x"})).unwrap();
             assert_eq!(jwt.split('.').count(), 3);
-            assert_eq!(key.public_jwk()["alg"], alg.as_str());
+            assert_eq!(key.public_jwk()["alg"], alg.jws_name());
             assert_eq!(key.public_jwk()["kid"], key.kid());
         }
     }

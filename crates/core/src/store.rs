@@ -119,7 +119,8 @@ pub trait TokenRepo: Send + Sync {
     async fn revoke_user_sessions(&self, user_id: &str, now: i64) -> StoreResult<u64>;
     /// Puts an access token's `jti` on the deny list until `expires_at`.
     async fn revoke_access_token(&self, jti: &str, expires_at: i64) -> StoreResult<()>;
-    /// True when the access token was revoked, or its session ended.
+    /// True when the access token was revoked, or names a session that is
+    /// no longer live (ended, or deleted with its user).
     async fn access_token_revoked(&self, jti: &str, session_id: Option<&str>) -> StoreResult<bool>;
     /// Deletes up to `limit` refresh tokens that expired before `now`.
     async fn purge_refresh_tokens(&self, now: i64, limit: u32) -> StoreResult<u64>;

@@ -365,8 +365,11 @@ macro_rules! impl_repos {
 
             async fn access_token_revoked(&self, jti: &str, session_id: Option<&str>) -> StoreResult<bool> {
                 let (count,): (i64,) = sqlx::query_as(
+                    // Revoked: the jti is denied, or the token names a session
+                    // that is no longer live (ended, or deleted with its user).
                     "SELECT (SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1) \
-                          + (SELECT COUNT(*) FROM sessions WHERE id = $2 AND revoked_at IS NOT NULL)",
+                          + CASE WHEN $2 IS NULL THEN 0 \
+                                 ELSE 1 - (SELECT COUNT(*) FROM sessions WHERE id = $2 AND revoked_at IS NULL) END",
                 )
                 .bind(jti)
                 .bind(session_id)

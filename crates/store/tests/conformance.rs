@@ -634,6 +634,13 @@ async fn the_deny_list_and_ended_sessions_revoke_access_tokens(store: &Store, _:
             .unwrap(),
         "an ended session revokes its access tokens"
     );
+    assert!(
+        tokens
+            .access_token_revoked("jti-3", Some("no-such-session"))
+            .await
+            .unwrap(),
+        "so does a deleted one"
+    );
 }
 
 async fn password_changes_and_deactivation_end_sessions(store: &Store, _: &TestDatabase) {

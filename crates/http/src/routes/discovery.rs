@@ -41,7 +41,7 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
     let alg = state
         .keys
         .active()
-        .map(|k| k.alg().as_str().to_owned())
+        .map(|k| k.alg().jws_name().to_owned())
         .unwrap_or_else(|_| "RS256".to_owned());
     let issuer = &state.issuer;
     let metadata = AuthorizationServerMetadata {

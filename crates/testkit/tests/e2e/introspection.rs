@@ -246,8 +246,43 @@ async fn revocation_cascades_and_leaves_foreign_tokens_alone(server: &TestServer
 }
 
 async fn deactivating_a_user_ends_their_sessions(server: &TestServer) {
-    let (access, refresh) = sign_in(server).await;
     let ctx = server.context().await;
+    // Deleting a user ends their tokens too.
+    server
+        .apply("[[users]]\nusername = \"temp\"\npassword = \"temporary password\"\n")
+        .await
+        .unwrap();
+    let answer = token_basic(
+        server,
+        "hr-mobile",
+        HR_SECRET,
+        &[
+            ("grant_type", "password"),
+            ("username", "temp"),
+            ("password", "temporary password"),
+        ],
+    )
+    .await;
+    let temp_access = answer.assert_ok()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(introspect(server, HR, &temp_access).await["active"], true);
+    let temp = ctx
+        .store
+        .repos
+        .users
+        .find_by_username("temp")
+        .await
+        .unwrap()
+        .unwrap();
+    ctx.store.repos.users.delete(&temp.id).await.unwrap();
+    assert_eq!(
+        introspect(server, HR, &temp_access).await,
+        json!({"active": false})
+    );
+
+    let (access, refresh) = sign_in(server).await;
     let alice = ctx
         .store
         .repos
