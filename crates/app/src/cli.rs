@@ -151,6 +151,8 @@ pub enum UserCommand {
     Activate { username: String },
     /// Stop the user from signing in.
     Deactivate { username: String },
+    /// Forget the user's failed sign-ins (lifts brute-force throttling).
+    Unlock { username: String },
     /// Delete a user and everything of theirs.
     Delete { username: String },
     /// List a user's live sessions.

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use latchkey_core::keys::KeyAlgorithm;
 use latchkey_core::password::{HashParams, PoolConfig};
+use latchkey_core::throttle::ThrottlePolicy;
 use latchkey_http::HttpLimits;
 use serde::Deserialize;
 
@@ -34,6 +35,11 @@ pub struct ConfigFile {
     pub sessions: SessionsSection,
     #[serde(default)]
     pub housekeeping: HousekeepingSection,
+    /// Proxies (CIDRs) whose Forwarded / X-Forwarded-For is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    #[serde(default)]
+    pub lockout: ThrottlePolicy,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +131,8 @@ pub struct Settings {
     pub max_sessions_per_user: Option<u32>,
     pub housekeeping_interval_secs: u64,
     pub housekeeping_batch: u32,
+    pub trusted_proxies: Vec<latchkey_http::IpNet>,
+    pub throttle: ThrottlePolicy,
 }
 
 /// Values given on the command line or in the environment.
@@ -240,6 +248,25 @@ impl Settings {
         if housekeeping_interval_secs == 0 || housekeeping_batch == 0 {
             return Err("housekeeping: interval_secs and batch must be at least 1".to_owned());
         }
+        let mut trusted_proxies = Vec::new();
+        for entry in &file.trusted_proxies {
+            let net = entry
+                .parse::<latchkey_http::IpNet>()
+                .or_else(|_| {
+                    entry
+                        .parse::<std::net::IpAddr>()
+                        .map(latchkey_http::IpNet::from)
+                })
+                .map_err(|_| {
+                    format!(
+                        "trusted_proxies: {entry:?} is not an address or CIDR such as 10.0.0.0/8"
+                    )
+                })?;
+            trusted_proxies.push(net);
+        }
+        file.lockout
+            .validate()
+            .map_err(|e| format!("lockout: {e}"))?;
         Ok(Settings {
             listen,
             issuer,
@@ -259,6 +286,8 @@ impl Settings {
             max_sessions_per_user,
             housekeeping_interval_secs,
             housekeeping_batch,
+            trusted_proxies,
+            throttle: file.lockout,
         })
     }
 

@@ -103,6 +103,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         secrets: ctx.master.secret_hasher(),
         issuer: issuer_service,
         clock: ctx.clock.clone(),
+        throttle: settings.throttle,
     });
     let introspection = Arc::new(IntrospectionService {
         repos: repos.clone(),
@@ -118,6 +119,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         repos: repos.clone(),
         issuer: issuer.clone(),
         limits: settings.limits,
+        trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
     };
     let app = latchkey_http::router(state);
 
@@ -130,6 +132,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
             batch: settings.housekeeping_batch,
             rotate_every: settings.key_rotate_every,
             key_algorithm: settings.key_algorithm,
+            failure_window: settings.throttle.window_secs,
         },
     };
     let housekeeping = spawn_housekeeping(

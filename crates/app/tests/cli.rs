@@ -189,6 +189,7 @@ fn user_app_and_key_commands() {
     .unwrap();
     assert_eq!(sessions, serde_json::json!([]));
     assert!(stdout(&s.run(&["user", "logout", "bob"])).contains("ended 0 session(s) of bob"));
+    assert!(stdout(&s.run(&["user", "unlock", "bob"])).contains("bob is unlocked"));
     assert!(s.run(&["user", "delete", "bob"]).status.success());
     assert!(!s.run(&["user", "show", "bob"]).status.success());
 

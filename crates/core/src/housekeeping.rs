@@ -20,6 +20,8 @@ pub struct HousekeepingConfig {
     /// Rotate the active signing key once it is this old (seconds).
     pub rotate_every: Option<i64>,
     pub key_algorithm: KeyAlgorithm,
+    /// Failed-login records idle this long are forgotten.
+    pub failure_window: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,6 +30,7 @@ pub struct HousekeepingReport {
     pub denied_tokens: u64,
     pub sessions: u64,
     pub keys_retired: u64,
+    pub login_failures: u64,
     pub rotated: Option<String>,
 }
 
@@ -76,6 +79,12 @@ impl Housekeeper {
             })
             .await?,
             keys_retired: self.repos.keys.retire_keys(token_horizon, now).await?,
+            login_failures: in_batches(batch, || {
+                self.repos
+                    .throttle
+                    .purge_failures(now - self.config.failure_window, batch)
+            })
+            .await?,
             rotated: None,
         };
         if let Some(every) = self.config.rotate_every {

@@ -17,6 +17,8 @@ pub mod model;
 pub mod password;
 pub mod scope;
 pub mod secrets;
+pub mod sign_in;
 pub mod store;
+pub mod throttle;
 
 pub use error::{OAuthError, OAuthErrorKind};

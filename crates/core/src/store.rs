@@ -176,13 +176,21 @@ pub struct Repos {
     pub tokens: Arc<dyn TokenRepo>,
     pub keys: Arc<dyn KeyRepo>,
     pub domain: Arc<dyn DomainRepo>,
+    pub throttle: Arc<dyn crate::throttle::ThrottleRepo>,
 }
 
 impl Repos {
     /// All repositories served by one backend value.
     pub fn from_backend<B>(backend: Arc<B>) -> Self
     where
-        B: UserRepo + AppRepo + ResourceServerRepo + TokenRepo + KeyRepo + DomainRepo + 'static,
+        B: UserRepo
+            + AppRepo
+            + ResourceServerRepo
+            + TokenRepo
+            + KeyRepo
+            + DomainRepo
+            + crate::throttle::ThrottleRepo
+            + 'static,
     {
         Repos {
             users: backend.clone(),
@@ -190,6 +198,7 @@ impl Repos {
             resource_servers: backend.clone(),
             tokens: backend.clone(),
             keys: backend.clone(),
+            throttle: backend.clone(),
             domain: backend,
         }
     }

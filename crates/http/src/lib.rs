@@ -3,10 +3,12 @@
 //! codes.
 
 mod client_credentials;
+mod client_ip;
 mod error;
 mod form;
 mod routes;
 mod state;
 
+pub use ipnet::IpNet;
 pub use routes::router;
 pub use state::{AppState, HttpLimits};

@@ -36,4 +36,6 @@ pub struct AppState {
     /// the metadata are built from it.
     pub issuer: String,
     pub limits: HttpLimits,
+    /// Proxies whose `Forwarded` / `X-Forwarded-For` is believed.
+    pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
 }

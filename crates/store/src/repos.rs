@@ -11,6 +11,7 @@ macro_rules! impl_repos {
         use latchkey_core::domain::{ApplySummary, AppSpec, ChangeOutcome, DomainPlan, GroupSpec, HashChange, ResourceServerSpec, UserSpec};
         use latchkey_core::model::{App, AppRole, RefreshTokenRecord, ResourceServer, Session, SigningKeyRecord, User};
         use latchkey_core::store::{AppRepo, DomainRepo, KeyRepo, NewUser, RefreshContext, ResourceServerRepo, Rotation, StoreResult, TokenRepo, UserRepo};
+        use latchkey_core::throttle::{Failures, ThrottleRepo};
 
         use crate::error::map_err;
         use crate::rows::{grants_json, roles_json, to_json, AppRow, KeyRow, RefreshContextRow, ResourceServerRow, SessionRow, UserRow};
@@ -665,6 +666,110 @@ macro_rules! impl_repos {
             let mut names: Vec<String> = roles.iter().map(|r| r.as_str().to_owned()).collect();
             names.sort();
             names
+        }
+
+        /// `$n, $n+1, …` for an IN list of `count` values starting at `first`.
+        fn placeholders(first: usize, count: usize) -> String {
+            (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+        }
+
+        #[async_trait]
+        impl ThrottleRepo for $store {
+            async fn failures(&self, keys: &[String], window_start_after: i64) -> StoreResult<Vec<Failures>> {
+                if keys.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let sql = format!(
+                    "SELECT key, failures, last_failure FROM login_failures WHERE window_start > $1 AND key IN ({})",
+                    placeholders(2, keys.len())
+                );
+                let mut query = sqlx::query_as::<_, (String, i64, i64)>(sqlx::AssertSqlSafe(sql)).bind(window_start_after);
+                for key in keys {
+                    query = query.bind(key);
+                }
+                let rows = query.fetch_all(&self.pool).await.map_err(map_err)?;
+                Ok(rows.into_iter().map(|(key, failures, last_failure)| Failures { key, failures, last_failure }).collect())
+            }
+
+            async fn record_failure(&self, keys: &[String], now: i64, window_start_after: i64) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                for key in keys {
+                    // One statement per key: concurrent failures all count.
+                    sqlx::query(
+                        "INSERT INTO login_failures (key, failures, window_start, last_failure) VALUES ($1, 1, $2, $2) \
+                         ON CONFLICT (key) DO UPDATE SET \
+                           failures = CASE WHEN login_failures.window_start > $3 THEN login_failures.failures + 1 ELSE 1 END, \
+                           window_start = CASE WHEN login_failures.window_start > $3 THEN login_failures.window_start ELSE $2 END, \
+                           last_failure = $2",
+                    )
+                    .bind(key)
+                    .bind(now)
+                    .bind(window_start_after)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
+            async fn clear(&self, keys: &[String]) -> StoreResult<()> {
+                if keys.is_empty() {
+                    return Ok(());
+                }
+                let sql = format!("DELETE FROM login_failures WHERE key IN ({})", placeholders(1, keys.len()));
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for key in keys {
+                    query = query.bind(key);
+                }
+                query.execute(&self.writer).await.map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn clear_username(&self, username_key: &str) -> StoreResult<()> {
+                sqlx::query("DELETE FROM login_failures WHERE key = $1 OR key LIKE $2 ESCAPE '\\'")
+                    .bind(format!("user:{username_key}"))
+                    .bind(format!("pair:{}:%", username_key.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")))
+                    .execute(&self.writer)
+                    .await
+                    .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn purge_failures(&self, before: i64, limit: u32) -> StoreResult<u64> {
+                let done = sqlx::query(
+                    "DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures WHERE last_failure < $1 LIMIT $2)",
+                )
+                .bind(before)
+                .bind(i64::from(limit))
+                .execute(&self.writer)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn is_known_ip(&self, user_id: &str, ip: &str) -> StoreResult<bool> {
+                let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM known_ips WHERE user_id = $1 AND ip = $2")
+                    .bind(user_id)
+                    .bind(ip)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(count > 0)
+            }
+
+            async fn remember_ip(&self, user_id: &str, ip: &str, now: i64) -> StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO known_ips (user_id, ip, last_success) VALUES ($1, $2, $3) \
+                     ON CONFLICT (user_id, ip) DO UPDATE SET last_success = $3",
+                )
+                .bind(user_id)
+                .bind(ip)
+                .bind(now)
+                .execute(&self.writer)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
         }
 
         #[async_trait]

@@ -56,6 +56,7 @@ conformance!(
     a_session_cap_ends_the_oldest_sessions,
     housekeeping_purges_only_what_expired,
     scheduled_rotation_lets_one_node_win_and_keys_retire,
+    failed_logins_count_decay_and_clear,
 );
 
 fn plan() -> DomainPlan {
@@ -811,4 +812,90 @@ async fn scheduled_rotation_lets_one_node_win_and_keys_retire(store: &Store, _: 
     let all = keys.list_all().await.unwrap();
     let k1 = all.iter().find(|k| k.kid == "k1").unwrap();
     assert_eq!((k1.state, k1.retired_at), (KeyState::Retired, Some(300)));
+}
+
+async fn failed_logins_count_decay_and_clear(store: &Store, _: &TestDatabase) {
+    let throttle = store.repos.throttle.clone();
+    let keys = vec!["pair:al_ce:1.1.1.1".to_string(), "user:al_ce".to_string()];
+    // Concurrent failures all count.
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (throttle, keys) = (throttle.clone(), keys.clone());
+        tasks.push(tokio::spawn(async move {
+            throttle.record_failure(&keys, 1_000, 0).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut found = throttle.failures(&keys, 0).await.unwrap();
+    found.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(
+        found
+            .iter()
+            .map(|f| (f.failures, f.last_failure))
+            .collect::<Vec<_>>(),
+        vec![(6, 1_000), (6, 1_000)]
+    );
+    // Outside the window they are forgotten, and a new failure starts over.
+    assert!(throttle.failures(&keys, 1_000).await.unwrap().is_empty());
+    throttle
+        .record_failure(&keys[..1], 5_000, 1_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        throttle.failures(&keys[..1], 1_000).await.unwrap()[0].failures,
+        1
+    );
+    // Clearing one name leaves others alone; LIKE wildcards in names are literal.
+    throttle
+        .record_failure(
+            &["pair:alice:2.2.2.2".to_string(), "user:alice".to_string()],
+            5_000,
+            0,
+        )
+        .await
+        .unwrap();
+    throttle.clear_username("al_ce").await.unwrap();
+    assert!(throttle.failures(&keys, 0).await.unwrap().is_empty());
+    assert_eq!(
+        throttle
+            .failures(&["user:alice".to_string()], 0)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    throttle.clear(&["user:alice".to_string()]).await.unwrap();
+    assert!(
+        throttle
+            .failures(&["user:alice".to_string()], 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Housekeeping forgets idle records (pair:alice:2.2.2.2 failed at 5_000).
+    assert_eq!(throttle.purge_failures(5_000, 10).await.unwrap(), 0);
+    assert_eq!(throttle.purge_failures(5_001, 10).await.unwrap(), 1);
+
+    // Known addresses.
+    store.repos.domain.apply(&plan(), 100).await.unwrap();
+    let alice = store
+        .repos
+        .users
+        .find_by_username("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!throttle.is_known_ip(&alice.id, "1.1.1.1").await.unwrap());
+    throttle
+        .remember_ip(&alice.id, "1.1.1.1", 10)
+        .await
+        .unwrap();
+    throttle
+        .remember_ip(&alice.id, "1.1.1.1", 20)
+        .await
+        .unwrap();
+    assert!(throttle.is_known_ip(&alice.id, "1.1.1.1").await.unwrap());
+    assert!(!throttle.is_known_ip(&alice.id, "1.1.1.2").await.unwrap());
 }

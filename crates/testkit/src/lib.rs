@@ -28,6 +28,8 @@ pub struct Options {
     pub max_body_bytes: usize,
     pub admin_password: String,
     pub max_sessions_per_user: Option<u32>,
+    pub trusted_proxies: Vec<&'static str>,
+    pub throttle: latchkey_core::throttle::ThrottlePolicy,
 }
 
 impl Default for Options {
@@ -47,6 +49,8 @@ impl Default for Options {
             max_body_bytes: 64 * 1024,
             admin_password: "admin-password-for-tests".to_owned(),
             max_sessions_per_user: None,
+            trusted_proxies: Vec::new(),
+            throttle: Default::default(),
         }
     }
 }
@@ -92,6 +96,12 @@ impl TestServer {
         settings.limits.max_body_bytes = options.max_body_bytes;
         settings.db_max_connections = 4;
         settings.max_sessions_per_user = options.max_sessions_per_user;
+        settings.trusted_proxies = options
+            .trusted_proxies
+            .iter()
+            .map(|p| p.parse().expect("a CIDR"))
+            .collect();
+        settings.throttle = options.throttle;
         // Tests wait for reloads; keep them quick.
         settings.key_reload_secs = 1;
         let server = server::start(settings.clone())

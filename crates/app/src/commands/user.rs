@@ -134,6 +134,15 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
                 .await?;
             println!("ended {ended} session(s) of {}", user.username);
         }
+        UserCommand::Unlock { username } => {
+            // By name, not by id: throttling covers unknown names too.
+            ctx.store
+                .repos
+                .throttle
+                .clear_username(&username.to_lowercase())
+                .await?;
+            println!("{username} is unlocked");
+        }
         UserCommand::Delete { username } => {
             let user = find(ctx, &username).await?;
             users.delete(&user.id).await?;

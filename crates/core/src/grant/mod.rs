@@ -97,6 +97,7 @@ pub struct TokenService {
     pub secrets: SecretHasher,
     pub issuer: Arc<TokenIssuer>,
     pub clock: Arc<dyn Clock>,
+    pub throttle: crate::throttle::ThrottlePolicy,
 }
 
 impl TokenService {

@@ -4,8 +4,9 @@ use crate::error::OAuthError;
 use crate::issuer::{Grant, IssuedTokens, RefreshMode, shared_roles};
 use crate::meta::RequestMeta;
 use crate::model::App;
-use crate::password::{HashError, Password, Verification};
+use crate::password::Password;
 use crate::scope;
+use crate::sign_in::PasswordCheck;
 
 use super::TokenService;
 
@@ -20,31 +21,17 @@ pub(super) async fn handle(
     // Scope first: a bad scope costs no hash and reveals nothing.
     let scopes = scope::resolve(app, requested_scope)?;
 
-    let user = svc.repos.users.find_by_username(username).await?;
-    // Unknown user or no password: verify against the dummy hash, so the
-    // answer costs the same as a wrong password.
-    let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
-    let verification = svc
-        .hasher
-        .verify(password, stored)
-        .await
-        .map_err(hash_error)?;
-
-    let user = match (user, verification) {
-        (Some(user), Verification::Valid { needs_rehash }) if user.active => {
-            if needs_rehash {
-                rehash(svc, &user.id, password).await;
-            }
-            user
-        }
-        (user, verification) => {
-            let reason = match (&user, verification) {
-                (None, _) => "unknown user",
-                (Some(u), Verification::Valid { .. }) if !u.active => "inactive user",
-                _ => "wrong password",
-            };
-            tracing::info!(client_id = %app.client_id, ip = ?meta.ip, reason, "password grant refused");
-            return Err(OAuthError::bad_credentials().with_detail(reason));
+    let check = PasswordCheck {
+        repos: &svc.repos,
+        hasher: &svc.hasher,
+        policy: &svc.throttle,
+        clock: svc.clock.as_ref(),
+    };
+    let user = match check.check(username, password, meta.ip).await {
+        Ok(user) => user,
+        Err(e) => {
+            tracing::info!(client_id = %app.client_id, ip = ?meta.ip, reason = e.detail.as_deref().unwrap_or(""), "password grant refused");
+            return Err(e);
         }
     };
 
@@ -72,29 +59,4 @@ pub(super) async fn handle(
         .await?;
     tracing::info!(client_id = %app.client_id, user_id = %user.id, ip = ?meta.ip, "password grant issued");
     Ok(issued)
-}
-
-/// Upgrades an outdated hash after a successful login. A failure only
-/// means the upgrade waits for the next login.
-async fn rehash(svc: &TokenService, user_id: &str, password: &Password) {
-    match svc.hasher.hash(password).await {
-        Ok(hash) => {
-            if let Err(e) = svc
-                .repos
-                .users
-                .upgrade_password_hash(user_id, &hash, svc.now())
-                .await
-            {
-                tracing::warn!(user_id, error = %e, "could not store the upgraded password hash");
-            }
-        }
-        Err(e) => tracing::warn!(user_id, error = %e, "could not upgrade the password hash"),
-    }
-}
-
-pub(super) fn hash_error(err: HashError) -> OAuthError {
-    match err {
-        HashError::Busy => OAuthError::busy(1, "password hashing queue full"),
-        other => OAuthError::server_error(other.to_string()),
-    }
 }

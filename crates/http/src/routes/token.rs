@@ -34,7 +34,11 @@ async fn handle(
 ) -> Result<Response, Refused> {
     let (credentials, params) = client_request::read(headers, body)?;
     let meta = RequestMeta {
-        ip: Some(peer.ip()),
+        ip: Some(crate::client_ip::client_ip(
+            peer,
+            headers,
+            &state.trusted_proxies,
+        )),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod brute_force;
 mod client_auth;
 mod discovery;
 mod introspection;

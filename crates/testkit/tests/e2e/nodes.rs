@@ -152,6 +152,7 @@ async fn old_keys_verify_until_retired_then_fail(server: &TestServer) {
             batch: 100,
             rotate_every: None,
             key_algorithm: KeyAlgorithm::Es256,
+            failure_window: 3600,
         },
     };
     // An hour later its tokens may still live: it stays.

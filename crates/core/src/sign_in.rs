@@ -1,0 +1,152 @@
+//! Checking a username and password: the one path every password
+//! verification takes (the password grant today, any sign-in form later),
+//! so the brute-force defence guards them all.
+
+use std::net::IpAddr;
+
+use crate::clock::Clock;
+use crate::error::OAuthError;
+use crate::model::User;
+use crate::password::{HashError, Password, PasswordHasher, Verification};
+use crate::store::Repos;
+use crate::throttle::{Gate, ThrottlePolicy, pair_key, user_key};
+
+pub struct PasswordCheck<'a> {
+    pub repos: &'a Repos,
+    pub hasher: &'a PasswordHasher,
+    pub policy: &'a ThrottlePolicy,
+    pub clock: &'a dyn Clock,
+}
+
+impl PasswordCheck<'_> {
+    /// The user, when `password` is theirs, they are active and not
+    /// throttled; otherwise the one `invalid_grant` (with the reason in
+    /// the log detail only).
+    pub async fn check(
+        &self,
+        username: &str,
+        password: &Password,
+        ip: Option<IpAddr>,
+    ) -> Result<User, OAuthError> {
+        let now = self.clock.now();
+        let keys = [pair_key(username, ip), user_key(username)];
+        let user = self.repos.users.find_by_username(username).await?;
+
+        match self.gate(&keys, user.as_ref(), ip, now).await? {
+            Gate::Open => {}
+            gate => {
+                let reason = if gate == Gate::PairThrottled {
+                    "throttled (this IP)"
+                } else {
+                    "throttled (this user, unknown IP)"
+                };
+                return Err(OAuthError::bad_credentials().with_detail(reason));
+            }
+        }
+
+        // Unknown user or no password: verify against the dummy hash, so
+        // the answer costs the same as a wrong password.
+        let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
+        let verification = self
+            .hasher
+            .verify(password, stored)
+            .await
+            .map_err(hash_error)?;
+        match (user, verification) {
+            (Some(user), Verification::Valid { needs_rehash }) if user.active => {
+                self.repos.throttle.clear(&keys).await?;
+                if let Some(ip) = ip {
+                    self.repos
+                        .throttle
+                        .remember_ip(&user.id, &ip.to_string(), now)
+                        .await?;
+                }
+                if needs_rehash {
+                    self.rehash(&user.id, password).await;
+                }
+                Ok(user)
+            }
+            (user, verification) => {
+                let reason = match (&user, verification) {
+                    (None, _) => "unknown user",
+                    (Some(u), Verification::Valid { .. }) if !u.active => "inactive user",
+                    _ => "wrong password",
+                };
+                self.repos
+                    .throttle
+                    .record_failure(&keys, now, now - self.policy.window_secs)
+                    .await?;
+                Err(OAuthError::bad_credentials().with_detail(reason))
+            }
+        }
+    }
+
+    async fn gate(
+        &self,
+        keys: &[String; 2],
+        user: Option<&User>,
+        ip: Option<IpAddr>,
+        now: i64,
+    ) -> Result<Gate, OAuthError> {
+        let failures = self
+            .repos
+            .throttle
+            .failures(keys, now - self.policy.window_secs)
+            .await?;
+        let blocked = |key: &str, threshold: u32| {
+            failures
+                .iter()
+                .find(|f| f.key == key)
+                .and_then(|f| {
+                    self.policy
+                        .blocked_until(threshold, f.failures, f.last_failure)
+                })
+                .is_some_and(|until| until > now)
+        };
+        if blocked(&keys[0], self.policy.pair_threshold) {
+            return Ok(Gate::PairThrottled);
+        }
+        if blocked(&keys[1], self.policy.user_threshold) {
+            // The real user, from an address they signed in from before,
+            // still gets through.
+            let known = match (user, ip) {
+                (Some(user), Some(ip)) => {
+                    self.repos
+                        .throttle
+                        .is_known_ip(&user.id, &ip.to_string())
+                        .await?
+                }
+                _ => false,
+            };
+            if !known {
+                return Ok(Gate::UserThrottled);
+            }
+        }
+        Ok(Gate::Open)
+    }
+
+    /// Upgrades an outdated hash after a successful login. A failure only
+    /// means the upgrade waits for the next login.
+    async fn rehash(&self, user_id: &str, password: &Password) {
+        match self.hasher.hash(password).await {
+            Ok(hash) => {
+                if let Err(e) = self
+                    .repos
+                    .users
+                    .upgrade_password_hash(user_id, &hash, self.clock.now())
+                    .await
+                {
+                    tracing::warn!(user_id, error = %e, "could not store the upgraded password hash");
+                }
+            }
+            Err(e) => tracing::warn!(user_id, error = %e, "could not upgrade the password hash"),
+        }
+    }
+}
+
+pub(crate) fn hash_error(err: HashError) -> OAuthError {
+    match err {
+        HashError::Busy => OAuthError::busy(1, "password hashing queue full"),
+        other => OAuthError::server_error(other.to_string()),
+    }
+}
