@@ -157,7 +157,12 @@ impl Server {
         let db_connections = env_number("LATCHKEY_BENCH_DB_CONNECTIONS", 4);
         std::fs::write(
             &config,
-            format!("[database]\nmax_connections = {db_connections}\n"),
+            format!(
+                "[database]\nmax_connections = {db_connections}\n\n\
+                 # The load comes from one address: lift the per-IP and per-client limits.\n\
+                 [rate_limit]\nper_ip = {{ per_second = 1000000, burst = 1000000 }}\n\
+                 per_client = {{ per_second = 1000000, burst = 1000000 }}\n"
+            ),
         )
         .unwrap();
         let port = free_port();

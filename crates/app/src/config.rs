@@ -40,6 +40,8 @@ pub struct ConfigFile {
     pub trusted_proxies: Vec<String>,
     #[serde(default)]
     pub lockout: ThrottlePolicy,
+    #[serde(default)]
+    pub rate_limit: latchkey_http::RateLimitConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -133,6 +135,7 @@ pub struct Settings {
     pub housekeeping_batch: u32,
     pub trusted_proxies: Vec<latchkey_http::IpNet>,
     pub throttle: ThrottlePolicy,
+    pub rate_limit: latchkey_http::RateLimitConfig,
 }
 
 /// Values given on the command line or in the environment.
@@ -288,6 +291,7 @@ impl Settings {
             housekeeping_batch,
             trusted_proxies,
             throttle: file.lockout,
+            rate_limit: file.rate_limit,
         })
     }
 

@@ -13,7 +13,7 @@ use latchkey_core::introspection::IntrospectionService;
 use latchkey_core::issuer::TokenIssuer;
 use latchkey_core::keys::KeyRing;
 use latchkey_core::store::Repos;
-use latchkey_http::AppState;
+use latchkey_http::{AppState, RateLimits};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -105,6 +105,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         clock: ctx.clock.clone(),
         throttle: settings.throttle,
     });
+    let rate_limits = Arc::new(RateLimits::new(settings.rate_limit));
     let introspection = Arc::new(IntrospectionService {
         repos: repos.clone(),
         keys: keys.clone(),
@@ -120,6 +121,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         issuer: issuer.clone(),
         limits: settings.limits,
         trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
+        rate_limits: rate_limits.clone(),
     };
     let app = latchkey_http::router(state);
 
@@ -140,6 +142,18 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         Duration::from_secs(settings.housekeeping_interval_secs),
         shutdown.subscribe(),
     );
+    let limits_maintenance = {
+        let (rate_limits, mut stop) = (rate_limits.clone(), shutdown.subscribe());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => rate_limits.retain_recent(),
+                    _ = stop.changed() => return,
+                }
+            }
+        })
+    };
     let reload = spawn_key_reload(
         keys,
         Duration::from_secs(settings.key_reload_secs),
@@ -155,6 +169,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
             .await;
         reload.abort();
         housekeeping.abort();
+        limits_maintenance.abort();
         ctx.store.close().await;
         served.context("serving HTTP")
     });

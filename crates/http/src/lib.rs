@@ -6,9 +6,11 @@ mod client_credentials;
 mod client_ip;
 mod error;
 mod form;
+mod rate_limit;
 mod routes;
 mod state;
 
 pub use ipnet::IpNet;
+pub use rate_limit::{Rate, RateLimitConfig, RateLimits};
 pub use routes::router;
 pub use state::{AppState, HttpLimits};

@@ -38,4 +38,5 @@ pub struct AppState {
     pub limits: HttpLimits,
     /// Proxies whose `Forwarded` / `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    pub rate_limits: Arc<crate::rate_limit::RateLimits>,
 }

@@ -30,6 +30,7 @@ pub struct Options {
     pub max_sessions_per_user: Option<u32>,
     pub trusted_proxies: Vec<&'static str>,
     pub throttle: latchkey_core::throttle::ThrottlePolicy,
+    pub rate_limit: latchkey_http::RateLimitConfig,
 }
 
 impl Default for Options {
@@ -51,6 +52,17 @@ impl Default for Options {
             max_sessions_per_user: None,
             trusted_proxies: Vec::new(),
             throttle: Default::default(),
+            // High: tests fire requests in bursts; one test sets its own.
+            rate_limit: latchkey_http::RateLimitConfig {
+                per_ip: latchkey_http::Rate {
+                    per_second: 10_000,
+                    burst: 10_000,
+                },
+                per_client: latchkey_http::Rate {
+                    per_second: 10_000,
+                    burst: 10_000,
+                },
+            },
         }
     }
 }
@@ -102,6 +114,7 @@ impl TestServer {
             .map(|p| p.parse().expect("a CIDR"))
             .collect();
         settings.throttle = options.throttle;
+        settings.rate_limit = options.rate_limit;
         // Tests wait for reloads; keep them quick.
         settings.key_reload_secs = 1;
         let server = server::start(settings.clone())

@@ -17,6 +17,8 @@ use crate::form;
 /// A request that could not be read as an OAuth client request.
 pub(crate) enum Refused {
     TooLarge,
+    /// Over a rate limit: retry after this many seconds.
+    RateLimited(u64),
     OAuth(OAuthError),
 }
 
@@ -37,6 +39,23 @@ impl Refused {
                 let mut response =
                     (StatusCode::PAYLOAD_TOO_LARGE, axum::Json(error)).into_response();
                 no_store(response.headers_mut());
+                response
+            }
+            Refused::RateLimited(retry_after) => {
+                tracing::info!(retry_after, "token request rate limited");
+                let error = latchkey_proto::OAuthErrorBody {
+                    error: "temporarily_unavailable".to_owned(),
+                    error_description: Some(format!(
+                        "too many requests; retry after {retry_after} s"
+                    )),
+                };
+                let mut response =
+                    (StatusCode::TOO_MANY_REQUESTS, axum::Json(error)).into_response();
+                no_store(response.headers_mut());
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(retry_after),
+                );
                 response
             }
             Refused::OAuth(error) => OAuthResponse { error, realm }.into_response(),

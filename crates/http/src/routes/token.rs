@@ -32,13 +32,18 @@ async fn handle(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Refused> {
+    let ip = crate::client_ip::client_ip(peer, headers, &state.trusted_proxies);
+    state
+        .rate_limits
+        .check_ip(ip)
+        .map_err(Refused::RateLimited)?;
     let (credentials, params) = client_request::read(headers, body)?;
+    state
+        .rate_limits
+        .check_client(credentials.client_id())
+        .map_err(Refused::RateLimited)?;
     let meta = RequestMeta {
-        ip: Some(crate::client_ip::client_ip(
-            peer,
-            headers,
-            &state.trusted_proxies,
-        )),
+        ip: Some(ip),
         user_agent: headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())

@@ -8,6 +8,7 @@ mod client_auth;
 mod discovery;
 mod introspection;
 mod lifecycle;
+mod limits;
 mod malformed;
 mod nodes;
 mod oauth2_client;
