@@ -12,6 +12,7 @@ pub mod housekeeping;
 pub mod introspection;
 pub mod issuer;
 pub mod keys;
+mod legacy_hash;
 pub mod meta;
 pub mod model;
 pub mod password;

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher as _};
 
+use crate::legacy_hash::LegacyHash;
+
 /// A password in transit. Never printed, never logged.
 #[derive(Clone)]
 pub struct Password(String);
@@ -266,7 +268,14 @@ fn verify_phc(
     memory: &mut Vec<Block>,
 ) -> Verification {
     let Some((argon2, params, algorithm, version, salt, expected)) = parse_phc(stored) else {
-        return Verification::Invalid;
+        // Not argon2: perhaps a hash imported from another system, which
+        // is replaced by argon2id after this successful login.
+        return match LegacyHash::parse(stored) {
+            Some(legacy) if legacy.verify(password.expose().as_bytes()) => {
+                Verification::Valid { needs_rehash: true }
+            }
+            _ => Verification::Invalid,
+        };
     };
     let blocks = params.block_count();
     if memory.len() < blocks {
@@ -328,7 +337,7 @@ fn parse_phc(stored: &str) -> Option<ParsedPhc> {
 /// True when `hash` is a PHC string this build can verify. Used by
 /// `apply` to reject unknown `password_hash` formats up front.
 pub fn is_supported_hash(hash: &str) -> bool {
-    parse_phc(hash).is_some()
+    parse_phc(hash).is_some() || LegacyHash::parse(hash).is_some()
 }
 
 #[cfg(test)]
@@ -409,7 +418,8 @@ mod tests {
                 .unwrap(),
             Verification::Invalid
         );
-        assert!(!is_supported_hash("$2b$10$abc"));
+        assert!(!is_supported_hash("$2b$10$abc"), "a truncated bcrypt hash");
+        assert!(is_supported_hash(&bcrypt::hash("x", 4).unwrap()));
         assert!(is_supported_hash(
             &h.hash(&Password::new("x")).await.unwrap()
         ));

@@ -303,7 +303,7 @@ pub fn parse_domain_file(
                     return Err(ctx.err(
                         &span,
                         field("password_hash"),
-                        "unsupported hash format (expected a PHC string such as $argon2id$…)",
+                        "unsupported hash format (expected argon2 $argon2id$/$argon2i$/$argon2d$, bcrypt $2a$/$2b$/$2y$, PBKDF2 pbkdf2_sha256$…, $pbkdf2-sha256$…, $pbkdf2-sha512$… or a Keycloak credential, or scrypt $scrypt$…)",
                     ));
                 }
                 HashChange::Set(hash.clone())

@@ -6,6 +6,7 @@ mod support;
 mod brute_force;
 mod client_auth;
 mod discovery;
+mod imported_hashes;
 mod introspection;
 mod lifecycle;
 mod limits;
