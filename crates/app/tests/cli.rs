@@ -352,3 +352,148 @@ fn serve_demo_prints_working_curl_commands_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Nothing secret reaches the log, even at debug level: not a password
+/// (right or wrong), not a client secret, not a token.
+#[test]
+fn no_secret_is_ever_logged() {
+    let s = Scratch::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log_path = s.dir.join("server.log");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .env("LATCHKEY_DATABASE_URL", s.db())
+        .env("LATCHKEY_LOG", "debug")
+        .env("LATCHKEY_ADMIN_PASSWORD", "admin-password-never-logged")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let command = loop {
+        let line = lines.next().expect("output").unwrap();
+        if line.starts_with("curl -i") && line.contains("grant_type=password") {
+            break line;
+        }
+    };
+    let between = |start: &str, end: &str| {
+        let from = command.find(start).unwrap() + start.len();
+        command[from..from + command[from..].find(end).unwrap()].to_owned()
+    };
+    let authorization = between("-H 'Authorization: ", "'");
+    let url = between("--request POST ", " ");
+    let body = between("-d '", "'");
+    let password = between("&password=", "&");
+    let secret_b64 = authorization.trim_start_matches("Basic ").to_owned();
+    let decoded = String::from_utf8(
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &secret_b64).unwrap(),
+    )
+    .unwrap();
+    let client_secret = decoded.split_once(':').unwrap().1.to_owned();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut secrets = vec![
+        password.clone(),
+        secret_b64.clone(),
+        client_secret,
+        "admin-password-never-logged".to_owned(),
+        "wrong-password-never-logged".to_owned(),
+    ];
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let post = |path: &str, body: String| {
+            client
+                .post(url.replace("/oauth2/v1/token", path))
+                .header("Authorization", &authorization)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+        };
+        let ok: serde_json::Value = post("/oauth2/v1/token", body.clone())
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (access, refresh) = (
+            ok["access_token"].as_str().unwrap().to_owned(),
+            ok["refresh_token"].as_str().unwrap().to_owned(),
+        );
+        post(
+            "/oauth2/v1/token",
+            body.replace(&password, "wrong-password-never-logged"),
+        )
+        .await
+        .unwrap();
+        post(
+            "/oauth2/v1/token",
+            format!("{body}&client_secret=duplicate-method"),
+        )
+        .await
+        .unwrap();
+        let next: serde_json::Value = post(
+            "/oauth2/v1/token",
+            format!("grant_type=refresh_token&refresh_token={refresh}"),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        post(
+            "/oauth2/v1/token",
+            format!("grant_type=refresh_token&refresh_token={refresh}"),
+        )
+        .await
+        .unwrap(); // reuse
+        post("/oauth2/v1/introspect", format!("token={access}"))
+            .await
+            .unwrap();
+        post(
+            "/oauth2/v1/revoke",
+            format!("token={}", next["refresh_token"].as_str().unwrap()),
+        )
+        .await
+        .unwrap();
+        // A careless client putting credentials in the query string.
+        client
+            .post(format!("{url}?password={password}"))
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        secrets.extend([
+            access,
+            refresh,
+            next["access_token"].as_str().unwrap().to_owned(),
+        ]);
+    });
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.lines().count() > 10,
+        "the server logged its requests:\n{log}"
+    );
+    assert!(
+        log.contains("password grant refused"),
+        "failures are logged (without secrets)"
+    );
+    for secret in &secrets {
+        assert!(
+            !log.contains(secret.as_str()),
+            "a secret leaked into the log: {}…",
+            &secret[..8]
+        );
+    }
+}
