@@ -95,6 +95,12 @@ pub struct ServeArgs {
     /// Signing key algorithm for a new key: RS256 (default), ES256 or EdDSA.
     #[arg(long, env = "LATCHKEY_KEY_ALGORITHM")]
     pub key_algorithm: Option<String>,
+    /// Serve HTTPS with this certificate chain (PEM).
+    #[arg(long, env = "LATCHKEY_TLS_CERT")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, env = "LATCHKEY_TLS_KEY")]
+    pub tls_key: Option<std::path::PathBuf>,
     /// TLS ends in a proxy in front of Latchkey: allow plain HTTP off loopback.
     #[arg(long, env = "LATCHKEY_BEHIND_TLS_PROXY")]
     pub behind_tls_proxy: bool,

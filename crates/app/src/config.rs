@@ -22,6 +22,8 @@ pub struct ConfigFile {
     pub issuer: Option<String>,
     pub database_url: Option<String>,
     pub behind_tls_proxy: Option<bool>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub key_algorithm: Option<String>,
     #[serde(default)]
     pub database: DatabaseSection,
@@ -117,6 +119,8 @@ pub struct Settings {
     pub database_url: String,
     pub db_max_connections: u32,
     pub behind_tls_proxy: bool,
+    /// Certificate chain and private key (PEM): serve HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
     pub key_algorithm: KeyAlgorithm,
     pub hash_params: HashParams,
     pub hash_pool: PoolConfig,
@@ -145,6 +149,8 @@ pub struct Overrides {
     pub issuer: Option<String>,
     pub database_url: Option<String>,
     pub behind_tls_proxy: bool,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
     pub key_algorithm: Option<String>,
     pub config: Option<PathBuf>,
     pub master_key: Option<String>,
@@ -270,12 +276,22 @@ impl Settings {
         file.lockout
             .validate()
             .map_err(|e| format!("lockout: {e}"))?;
+        let tls = match (
+            overrides.tls_cert.or(file.tls_cert),
+            overrides.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            (Some(_), None) => return Err("tls_key: required with tls_cert".to_owned()),
+            (None, Some(_)) => return Err("tls_cert: required with tls_key".to_owned()),
+        };
         Ok(Settings {
             listen,
             issuer,
             database_url,
             db_max_connections,
             behind_tls_proxy: overrides.behind_tls_proxy || file.behind_tls_proxy.unwrap_or(false),
+            tls,
             key_algorithm,
             hash_params,
             hash_pool,
@@ -298,10 +314,11 @@ impl Settings {
     /// Plain HTTP on a non-loopback address would put passwords on the
     /// network in clear: refuse unless TLS ends in front of us.
     pub fn check_transport(&self) -> Result<(), String> {
-        if !self.listen.ip().is_loopback() && !self.behind_tls_proxy {
+        if !self.listen.ip().is_loopback() && !self.behind_tls_proxy && self.tls.is_none() {
             return Err(format!(
                 "listen: {} is not a loopback address and Latchkey would serve plain HTTP; \
-                 terminate TLS in a proxy in front of it and pass --behind-tls-proxy",
+                 give it --tls-cert and --tls-key, or terminate TLS in a proxy in front of it \
+                 and pass --behind-tls-proxy",
                 self.listen
             ));
         }

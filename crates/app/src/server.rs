@@ -81,14 +81,30 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         );
     }
 
+    // TLS material is read before binding: a bad certificate stops the start.
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(
+            axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "tls_cert / tls_key: cannot use {} and {}",
+                        cert.display(),
+                        key.display()
+                    )
+                })?,
+        ),
+        None => None,
+    };
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
     let addr = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let issuer = settings
         .issuer
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}"));
+        .unwrap_or_else(|| format!("{scheme}://{addr}"));
 
     let repos = serving_repos(&ctx, Duration::from_secs(settings.directory_cache_secs));
     let issuer_service = Arc::new(TokenIssuer::new(
@@ -162,11 +178,30 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     let hasher = ctx.hasher.clone();
     let task = tokio::spawn(async move {
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, service)
-            .with_graceful_shutdown(async move {
-                let _ = shutdown_rx.wait_for(|stop| *stop).await;
-            })
-            .await;
+        let served = match tls {
+            None => {
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(async move {
+                        let _ = shutdown_rx.wait_for(|stop| *stop).await;
+                    })
+                    .await
+            }
+            Some(tls) => {
+                let handle = axum_server::Handle::new();
+                let stopper = handle.clone();
+                tokio::spawn(async move {
+                    let _ = shutdown_rx.wait_for(|stop| *stop).await;
+                    stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+                });
+                match listener.into_std() {
+                    Ok(std_listener) => match axum_server::from_tcp_rustls(std_listener, tls) {
+                        Ok(server) => server.handle(handle).serve(service).await,
+                        Err(e) => Err(e),
+                    },
+                    Err(e) => Err(e),
+                }
+            }
+        };
         reload.abort();
         housekeeping.abort();
         limits_maintenance.abort();

@@ -497,3 +497,119 @@ fn no_secret_is_ever_logged() {
         );
     }
 }
+
+/// `--tls-cert/--tls-key`: the server speaks HTTPS itself (and may then
+/// listen off loopback without a proxy).
+#[test]
+fn serve_speaks_https_with_a_certificate() {
+    let s = Scratch::new();
+    let (cert, key) = (s.dir.join("cert.pem"), s.dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+        ])
+        .args([
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ])
+        .output()
+        .expect("openssl makes a test certificate");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+
+    let half = s.run(&["serve", "--tls-cert", cert.to_str().unwrap()]);
+    assert!(
+        stderr(&half).contains("tls_key: required"),
+        "{}",
+        stderr(&half)
+    );
+    let missing = s.run(&[
+        "serve",
+        "--tls-cert",
+        "/no/such.pem",
+        "--tls-key",
+        "/no/such.key",
+    ]);
+    assert!(
+        stderr(&missing).contains("tls_cert / tls_key"),
+        "{}",
+        stderr(&missing)
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ])
+        .env("LATCHKEY_DATABASE_URL", s.db())
+        .env("LATCHKEY_LOG", "warn")
+        .env("LATCHKEY_ADMIN_PASSWORD", "admin-password-for-tls")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let metadata = loop {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "--cacert",
+                cert.to_str().unwrap(),
+                &format!("https://127.0.0.1:{port}/.well-known/oauth-authorization-server"),
+            ])
+            .output()
+            .unwrap();
+        if out.status.success() && !out.stdout.is_empty() {
+            break String::from_utf8(out.stdout).unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no HTTPS answer"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let metadata: serde_json::Value = serde_json::from_str(&metadata).unwrap();
+    assert_eq!(metadata["issuer"], format!("https://127.0.0.1:{port}"));
+    // Plain HTTP on the TLS port gets no answer.
+    let plain = Command::new("curl")
+        .args([
+            "-s",
+            "-m",
+            "5",
+            &format!("http://127.0.0.1:{port}/health/live"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("ok"));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown under TLS: {status}");
+}

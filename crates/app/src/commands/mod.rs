@@ -37,6 +37,8 @@ pub fn serve_settings(args: ServeArgs) -> anyhow::Result<Settings> {
         issuer: args.issuer,
         database_url: args.db.database_url,
         behind_tls_proxy: args.behind_tls_proxy,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
         key_algorithm: args.key_algorithm,
         config: args.db.config,
         master_key: args.db.master_key,
