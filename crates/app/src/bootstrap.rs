@@ -33,6 +33,11 @@ pub async fn ensure_admin(
         return Ok(None);
     }
     let generated = configured_password.is_none().then(random_token);
+    if let Some(configured) = configured_password {
+        ctx.password_policy
+            .check(configured)
+            .map_err(|e| anyhow::anyhow!("LATCHKEY_ADMIN_PASSWORD: {e}"))?;
+    }
     let password = configured_password
         .map(str::to_owned)
         .or(generated.clone())

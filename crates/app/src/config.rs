@@ -44,6 +44,8 @@ pub struct ConfigFile {
     pub lockout: ThrottlePolicy,
     #[serde(default)]
     pub rate_limit: latchkey_http::RateLimitConfig,
+    #[serde(default)]
+    pub password_policy: latchkey_core::password_policy::PasswordPolicy,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,6 +142,7 @@ pub struct Settings {
     pub trusted_proxies: Vec<latchkey_http::IpNet>,
     pub throttle: ThrottlePolicy,
     pub rate_limit: latchkey_http::RateLimitConfig,
+    pub password_policy: latchkey_core::password_policy::PasswordPolicy,
 }
 
 /// Values given on the command line or in the environment.
@@ -276,6 +279,9 @@ impl Settings {
         file.lockout
             .validate()
             .map_err(|e| format!("lockout: {e}"))?;
+        file.password_policy
+            .validate()
+            .map_err(|e| format!("password_policy: {e}"))?;
         let tls = match (
             overrides.tls_cert.or(file.tls_cert),
             overrides.tls_key.or(file.tls_key),
@@ -308,6 +314,7 @@ impl Settings {
             trusted_proxies,
             throttle: file.lockout,
             rate_limit: file.rate_limit,
+            password_policy: file.password_policy,
         })
     }
 

@@ -18,6 +18,7 @@ pub struct Context {
     pub master: MasterKey,
     pub hasher: Arc<PasswordHasher>,
     pub clock: Arc<dyn Clock>,
+    pub password_policy: latchkey_core::password_policy::PasswordPolicy,
 }
 
 impl Context {
@@ -35,6 +36,7 @@ impl Context {
             master,
             hasher: Arc::new(hasher),
             clock: Arc::new(SystemClock),
+            password_policy: settings.password_policy,
         })
     }
 
@@ -44,6 +46,7 @@ impl Context {
             hasher: self.hasher.clone(),
             secrets: self.master.secret_hasher(),
             clock: self.clock.clone(),
+            policy: self.password_policy,
         }
     }
 }

@@ -166,6 +166,21 @@ fn user_app_and_key_commands() {
     );
     let dup = s.run(&["user", "add", "BOB"]);
     assert!(!dup.status.success(), "usernames are unique ignoring case");
+    let mut short = Command::new(BIN)
+        .args(["user", "add", "dave", "--password-stdin"])
+        .env("LATCHKEY_DATABASE_URL", s.db())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut short.stdin.take().unwrap(), b"short\n").unwrap();
+    let short = short.wait_with_output().unwrap();
+    assert!(!short.status.success());
+    assert!(
+        stderr(&short).contains("password: must be at least 8 characters"),
+        "{}",
+        stderr(&short)
+    );
     let bad_role = s.run(&["user", "add", "carol", "--role", "Boss"]);
     assert!(
         stderr(&bad_role).contains("--role"),

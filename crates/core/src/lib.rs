@@ -16,6 +16,7 @@ mod legacy_hash;
 pub mod meta;
 pub mod model;
 pub mod password;
+pub mod password_policy;
 pub mod scope;
 pub mod secrets;
 pub mod sign_in;

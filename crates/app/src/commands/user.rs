@@ -28,7 +28,7 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
                 .map(|r| r.parse::<AppRole>())
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| anyhow!("--role: {e}"))?;
-            let (password, generated) = password_from(password_stdin)?;
+            let (password, generated) = password_from(ctx, password_stdin)?;
             let hash = ctx.hasher.hash(&Password::new(password)).await?;
             let user = users
                 .create(
@@ -84,7 +84,7 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
             password_stdin,
         } => {
             let user = find(ctx, &username).await?;
-            let (password, generated) = password_from(password_stdin)?;
+            let (password, generated) = password_from(ctx, password_stdin)?;
             let hash = ctx.hasher.hash(&Password::new(password)).await?;
             users.set_password_hash(&user.id, &hash, now).await?;
             println!("password set for {}", user.username);
@@ -159,9 +159,13 @@ async fn find(ctx: &Context, username: &str) -> anyhow::Result<User> {
     }
 }
 
-fn password_from(stdin: bool) -> anyhow::Result<(String, Option<String>)> {
+fn password_from(ctx: &Context, stdin: bool) -> anyhow::Result<(String, Option<String>)> {
     if stdin {
-        Ok((read_secret_line()?, None))
+        let password = read_secret_line()?;
+        ctx.password_policy
+            .check(&password)
+            .map_err(|e| anyhow!("password: {e}"))?;
+        Ok((password, None))
     } else {
         let generated = random_token();
         Ok((generated.clone(), Some(generated)))

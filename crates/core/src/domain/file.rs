@@ -11,6 +11,7 @@ use super::plan::{AppSpec, DomainPlan, GroupSpec, HashChange, ResourceServerSpec
 use crate::duration::parse_duration;
 use crate::model::{AppRole, AppType, GrantType, ResourceServer};
 use crate::password::is_supported_hash;
+use crate::password_policy::PasswordPolicy;
 use crate::scope;
 
 /// An invalid domain file: where, which field, and what is wrong.
@@ -186,6 +187,7 @@ pub fn parse_domain_file(
     text: &str,
     known_groups: &[String],
     known_servers: &[ResourceServer],
+    policy: &PasswordPolicy,
 ) -> Result<ParsedDomain, DomainFileError> {
     let ctx = Ctx { text };
     let raw: RawFile = toml::from_str(text).map_err(|e| DomainFileError {
@@ -292,9 +294,9 @@ pub fn parse_domain_file(
                 ));
             }
             (Some(pw), None) => {
-                if pw.is_empty() {
-                    return Err(ctx.err(&span, field("password"), "must not be empty"));
-                }
+                policy
+                    .check(pw)
+                    .map_err(|m| ctx.err(&span, field("password"), m))?;
                 passwords.insert(u.username.clone(), pw.clone());
                 HashChange::Keep
             }
@@ -642,7 +644,7 @@ refresh_token_ttl = "7d"
 "#;
 
     fn parse(text: &str) -> Result<ParsedDomain, DomainFileError> {
-        parse_domain_file(text, &[], &[])
+        parse_domain_file(text, &[], &[], &PasswordPolicy::default())
     }
 
     #[test]
@@ -739,6 +741,20 @@ refresh_token_ttl = "7d"
     }
 
     #[test]
+    fn passwords_follow_the_policy() {
+        let err = error_for((
+            "password = \"correct horse battery staple\"",
+            "password = \"2short\"",
+        ));
+        assert_eq!((err.line, err.field.as_str()), (13, "users[0].password"));
+        assert!(err.message.contains("at least 8"), "{err}");
+        assert!(
+            !err.to_string().contains("2short"),
+            "the password is not echoed"
+        );
+    }
+
+    #[test]
     fn role_and_type_rules() {
         let err = error_for(("type = \"trusted\"", "type = \"confidential\""));
         assert_eq!(err.field, "apps[0].app_roles");
@@ -758,7 +774,7 @@ refresh_token_ttl = "7d"
     fn references_may_point_at_what_the_database_holds() {
         let text = "[[users]]\nusername = \"bob\"\ngroups = [\"ops\"]\n";
         assert!(parse(text).is_err());
-        assert!(parse_domain_file(text, &["ops".into()], &[]).is_ok());
+        assert!(parse_domain_file(text, &["ops".into()], &[], &PasswordPolicy::default()).is_ok());
     }
 
     #[test]

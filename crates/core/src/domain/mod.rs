@@ -32,6 +32,7 @@ pub struct DomainService {
     pub hasher: Arc<PasswordHasher>,
     pub secrets: SecretHasher,
     pub clock: Arc<dyn Clock>,
+    pub policy: crate::password_policy::PasswordPolicy,
 }
 
 impl DomainService {
@@ -39,7 +40,7 @@ impl DomainService {
     pub async fn apply(&self, text: &str) -> Result<ApplyReport, ApplyError> {
         let known_groups = self.repos.domain.group_names().await?;
         let known_servers = self.repos.resource_servers.list().await?;
-        let mut parsed = parse_domain_file(text, &known_groups, &known_servers)?;
+        let mut parsed = parse_domain_file(text, &known_groups, &known_servers, &self.policy)?;
 
         // Passwords: keep the stored hash when the file's password still
         // verifies against it, so a second run changes nothing.

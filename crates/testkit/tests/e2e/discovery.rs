@@ -92,6 +92,16 @@ async fn health_endpoints_and_security_headers() {
         assert_eq!(response.status().as_u16(), 200, "{path}");
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
         assert_eq!(response.headers()["x-frame-options"], "DENY");
+        let id = response.headers()["x-request-id"].to_str().unwrap();
+        assert_eq!(id.len(), 36, "a generated request id: {id}");
     }
+    // The caller's request id is kept and returned.
+    let response = reqwest::Client::new()
+        .get(server.url("/health/live"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-me-42");
     server.stop().await;
 }
