@@ -11,10 +11,12 @@ use std::sync::Arc;
 use crate::client_auth::{self, ClientCredentials};
 use crate::clock::Clock;
 use crate::error::OAuthError;
-use crate::issuer::{IssuedTokens, TokenIssuer};
+use crate::issuer::{Grant, IssuedTokens, TokenIssuer, shared_roles};
 use crate::meta::RequestMeta;
 use crate::model::GrantType;
+use crate::model::{App, User};
 use crate::password::{Password, PasswordHasher};
+use crate::scope;
 use crate::secrets::SecretHasher;
 use crate::store::Repos;
 
@@ -136,5 +138,33 @@ impl TokenService {
 
     fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// What the issuer needs for a token in `user`'s context: the
+    /// audiences of `scopes`, and with the admin scope the roles held by
+    /// both the user and the app.
+    async fn user_grant<'a>(
+        &self,
+        app: &'a App,
+        user: &'a User,
+        scopes: Vec<String>,
+        session_id: String,
+        auth_time: i64,
+    ) -> Result<Grant<'a>, OAuthError> {
+        let servers = self.repos.resource_servers.list().await?;
+        let roles = if scopes.iter().any(|s| s == scope::MY_SCOPES) {
+            shared_roles(&self.repos.users.effective_roles(&user.id).await?, app)
+        } else {
+            Vec::new()
+        };
+        Ok(Grant {
+            app,
+            user,
+            audiences: scope::audiences(&scopes, &servers, self.issuer.issuer()),
+            scopes,
+            roles,
+            session_id,
+            auth_time,
+        })
     }
 }

@@ -1,7 +1,7 @@
 //! RFC 6749 §4.3: the Resource Owner Password Credentials grant.
 
 use crate::error::OAuthError;
-use crate::issuer::{Grant, IssuedTokens, RefreshMode, shared_roles};
+use crate::issuer::{IssuedTokens, RefreshMode};
 use crate::meta::RequestMeta;
 use crate::model::App;
 use crate::password::Password;
@@ -36,23 +36,10 @@ pub(super) async fn handle(
     };
 
     let now = svc.now();
-    let servers = svc.repos.resource_servers.list().await?;
-    let roles = if scopes.iter().any(|s| s == scope::MY_SCOPES) {
-        shared_roles(&svc.repos.users.effective_roles(&user.id).await?, app)
-    } else {
-        Vec::new()
-    };
-    let grant = Grant {
-        app,
-        user: &user,
-        audiences: scope::audiences(&scopes, &servers, svc.issuer.issuer()),
-        scopes,
-        roles,
-        // v7: time-ordered, so sessions started in the same second still
-        // sort by age (the session cap ends the oldest).
-        session_id: uuid::Uuid::now_v7().to_string(),
-        auth_time: now,
-    };
+    // v7: time-ordered, so sessions started in the same second still sort
+    // by age (the session cap ends the oldest).
+    let session_id = uuid::Uuid::now_v7().to_string();
+    let grant = svc.user_grant(app, &user, scopes, session_id, now).await?;
     let issued = svc
         .issuer
         .issue(grant, RefreshMode::NewSession, now)

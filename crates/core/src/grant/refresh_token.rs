@@ -2,7 +2,7 @@
 //! detection (OAuth 2.0 Security BCP §4.14.2).
 
 use crate::error::OAuthError;
-use crate::issuer::{Grant, IssuedTokens, RefreshMode, shared_roles};
+use crate::issuer::{IssuedTokens, RefreshMode};
 use crate::model::App;
 use crate::scope;
 use crate::secrets::sha256_hex;
@@ -72,21 +72,9 @@ pub(super) async fn handle(
         .filter(|s| app.scopes.contains(s))
         .collect();
 
-    let servers = svc.repos.resource_servers.list().await?;
-    let roles = if scopes.iter().any(|s| s == scope::MY_SCOPES) {
-        shared_roles(&svc.repos.users.effective_roles(&user.id).await?, app)
-    } else {
-        Vec::new()
-    };
-    let grant = Grant {
-        app,
-        user: &user,
-        audiences: scope::audiences(&scopes, &servers, svc.issuer.issuer()),
-        scopes,
-        roles,
-        session_id: session.id.clone(),
-        auth_time: session.auth_time,
-    };
+    let grant = svc
+        .user_grant(app, &user, scopes, session.id.clone(), session.auth_time)
+        .await?;
     svc.issuer
         .issue(
             grant,

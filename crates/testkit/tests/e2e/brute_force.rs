@@ -22,17 +22,8 @@ async fn attempt(server: &TestServer, ip: &str, username: &str, password: &str) 
         .send()
         .await
         .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let json = response.json().await.unwrap();
-    (
-        Answer {
-            status,
-            headers,
-            json,
-        },
-        server.hasher().verifications() - before,
-    )
+    let answer = Answer::read(response).await;
+    (answer, server.hasher().verifications() - before)
 }
 
 async fn server_behind_proxy(engine: Engine) -> Option<TestServer> {

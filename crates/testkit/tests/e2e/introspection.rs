@@ -31,14 +31,7 @@ async fn call(
         .send()
         .await
         .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    Answer {
-        status,
-        headers,
-        json: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    }
+    Answer::read(response).await
 }
 
 const HR: (&str, &str) = ("hr-mobile", HR_SECRET);
@@ -160,13 +153,7 @@ async fn post_token_to(server: &TestServer, path: &str, params: &[(&str, &str)])
         .send()
         .await
         .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    Answer {
-        status,
-        headers,
-        json: response.json().await.unwrap(),
-    }
+    Answer::read(response).await
 }
 
 async fn revocation_cascades_and_leaves_foreign_tokens_alone(server: &TestServer) {

@@ -1,6 +1,6 @@
 //! Keys at rest, and changes made outside the server reaching it.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use latchkey_core::keys::{KeyAlgorithm, KeyRing, SigningKey};
 use latchkey_core::secrets::MasterKey;
@@ -41,17 +41,6 @@ async fn signing_keys_are_encrypted_at_rest_and_need_the_master_key() {
     let message = format!("{err:#}");
     assert!(message.contains("LATCHKEY_MASTER_KEY"), "{message}");
     server.stop().await;
-}
-
-async fn eventually(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !check().await {
-        assert!(
-            started.elapsed() < limit,
-            "{what} did not happen within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,13 +23,7 @@ async fn grant_from(server: &TestServer, ip: &str, client: (&str, &str)) -> Answ
         .send()
         .await
         .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    Answer {
-        status,
-        headers,
-        json: response.json().await.unwrap(),
-    }
+    Answer::read(response).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

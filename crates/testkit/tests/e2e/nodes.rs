@@ -1,7 +1,7 @@
 //! Several nodes on one database, signing-key lifecycle, session limits.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use latchkey_core::clock::SystemClock;
 use latchkey_core::housekeeping::{Housekeeper, HousekeepingConfig};
@@ -37,17 +37,6 @@ async fn refresh(server: &TestServer, token: &str) -> Answer {
         &[("grant_type", "refresh_token"), ("refresh_token", token)],
     )
     .await
-}
-
-async fn eventually(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while !check().await {
-        assert!(
-            started.elapsed() < limit,
-            "{what} did not happen within {limit:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 async fn two_nodes_share_everything_but_memory(a: &TestServer) {

@@ -84,6 +84,20 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// Reads a response: status, headers, and the body as JSON (or as a
+    /// JSON string when it is not JSON).
+    pub async fn read(response: reqwest::Response) -> Answer {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        Answer {
+            status,
+            headers,
+            json,
+        }
+    }
+
     pub fn error(&self) -> &str {
         self.json["error"].as_str().unwrap_or("")
     }
@@ -124,16 +138,7 @@ pub async fn post_token(
     if let Some(ct) = content_type {
         request = request.header("content-type", ct);
     }
-    let response = request.send().await.expect("the server answers");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Answer {
-        status,
-        headers,
-        json,
-    }
+    Answer::read(request.send().await.expect("the server answers")).await
 }
 
 pub const FORM_CT: &str = "application/x-www-form-urlencoded;charset=UTF-8";
@@ -193,4 +198,20 @@ pub async fn verify_jwt(server: &TestServer, token: &str, audience: &str) -> (St
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
     let data = decode::<Value>(token, &key, &validation).expect("the token verifies with the JWKS");
     (header.typ.unwrap_or_default(), data.claims)
+}
+
+/// Waits until `check` holds, failing after `limit`.
+pub async fn eventually(
+    what: &str,
+    limit: std::time::Duration,
+    mut check: impl AsyncFnMut() -> bool,
+) {
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < limit,
+            "{what} did not happen within {limit:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
