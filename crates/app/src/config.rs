@@ -40,6 +40,9 @@ pub struct ConfigFile {
     /// Proxies (CIDRs) whose Forwarded / X-Forwarded-For is believed.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// The header those proxies write: "x-forwarded-for" or "forwarded".
+    #[serde(default)]
+    pub trusted_proxy_header: latchkey_http::ForwardedHeader,
     #[serde(default)]
     pub lockout: ThrottlePolicy,
     #[serde(default)]
@@ -140,6 +143,7 @@ pub struct Settings {
     pub housekeeping_interval_secs: u64,
     pub housekeeping_batch: u32,
     pub trusted_proxies: Vec<latchkey_http::IpNet>,
+    pub trusted_proxy_header: latchkey_http::ForwardedHeader,
     pub throttle: ThrottlePolicy,
     pub rate_limit: latchkey_http::RateLimitConfig,
     pub password_policy: latchkey_core::password_policy::PasswordPolicy,
@@ -312,6 +316,7 @@ impl Settings {
             housekeeping_interval_secs,
             housekeeping_batch,
             trusted_proxies,
+            trusted_proxy_header: file.trusted_proxy_header,
             throttle: file.lockout,
             rate_limit: file.rate_limit,
             password_policy: file.password_policy,

@@ -137,6 +137,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         issuer: issuer.clone(),
         limits: settings.limits,
         trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
+        forwarded_header: settings.trusted_proxy_header,
         rate_limits: rate_limits.clone(),
     };
     let app = latchkey_http::router(state);

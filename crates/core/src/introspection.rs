@@ -96,6 +96,23 @@ impl IntrospectionService {
         if jti.is_empty() || self.repos.tokens.access_token_revoked(jti, sid).await? {
             return Ok(None);
         }
+        // A token without a session (client_credentials) lives only as
+        // long as its app.
+        if sid.is_none() {
+            let client_id = claims
+                .get("client_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if self
+                .repos
+                .apps
+                .find_by_client_id(client_id)
+                .await?
+                .is_none()
+            {
+                return Ok(None);
+            }
+        }
         let mut out = Map::new();
         out.insert("active".into(), Value::Bool(true));
         out.insert("token_type".into(), Value::String("Bearer".into()));

@@ -44,6 +44,14 @@ impl PasswordCheck<'_> {
             }
         }
 
+        // The attempt is charged as a failure before the (slow) hash, and
+        // forgiven on success: parallel guesses cannot all slip through
+        // the gate while earlier ones are still hashing.
+        self.repos
+            .throttle
+            .record_failure(&keys, now, now - self.policy.window_secs)
+            .await?;
+
         // Unknown user or no password: verify against the dummy hash, so
         // the answer costs the same as a wrong password.
         let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
@@ -62,7 +70,7 @@ impl PasswordCheck<'_> {
                         .await?;
                 }
                 if needs_rehash {
-                    self.rehash(&user.id, password).await;
+                    self.rehash(&user, password).await;
                 }
                 Ok(user)
             }
@@ -72,10 +80,6 @@ impl PasswordCheck<'_> {
                     (Some(u), Verification::Valid { .. }) if !u.active => "inactive user",
                     _ => "wrong password",
                 };
-                self.repos
-                    .throttle
-                    .record_failure(&keys, now, now - self.policy.window_secs)
-                    .await?;
                 Err(OAuthError::bad_credentials().with_detail(reason))
             }
         }
@@ -127,13 +131,17 @@ impl PasswordCheck<'_> {
 
     /// Upgrades an outdated hash after a successful login. A failure only
     /// means the upgrade waits for the next login.
-    async fn rehash(&self, user_id: &str, password: &Password) {
+    async fn rehash(&self, user: &User, password: &Password) {
+        let user_id = user.id.as_str();
+        let Some(old) = user.password_hash.as_deref() else {
+            return;
+        };
         match self.hasher.hash(password).await {
             Ok(hash) => {
                 if let Err(e) = self
                     .repos
                     .users
-                    .upgrade_password_hash(user_id, &hash, self.clock.now())
+                    .upgrade_password_hash(user_id, old, &hash, self.clock.now())
                     .await
                 {
                     tracing::warn!(user_id, error = %e, "could not store the upgraded password hash");

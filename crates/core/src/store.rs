@@ -50,7 +50,15 @@ pub trait UserRepo: Send + Sync {
     async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()>;
     /// Replaces the stored hash of the same password by one with current
     /// parameters (after a successful login); sessions are untouched.
-    async fn upgrade_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()>;
+    /// Only while the stored hash is still `old`: an administrator's reset
+    /// made meanwhile wins.
+    async fn upgrade_password_hash(
+        &self,
+        user_id: &str,
+        old: &str,
+        hash: &str,
+        now: i64,
+    ) -> StoreResult<()>;
     /// Deactivating ends every session of the user, atomically.
     async fn set_active(&self, user_id: &str, active: bool, now: i64) -> StoreResult<()>;
     async fn delete(&self, user_id: &str) -> StoreResult<()>;

@@ -8,13 +8,32 @@ use std::net::{IpAddr, SocketAddr};
 use axum::http::HeaderMap;
 use ipnet::IpNet;
 
-pub(crate) fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+/// Which header the trusted proxies write. Only that one is read: a
+/// proxy appends to its own header and passes any other through unchanged,
+/// so reading a header the proxy does not write would let the client pick
+/// its address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (nginx, HAProxy, most load balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=…`.
+    Forwarded,
+}
+
+pub(crate) fn client_ip(
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    trusted: &[IpNet],
+    header: ForwardedHeader,
+) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     let peer_ip = peer.ip().to_canonical();
     if !is_trusted(&peer_ip) {
         return peer_ip;
     }
-    let chain = forwarded_chain(headers);
+    let chain = forwarded_chain(headers, header);
     // Walk from the nearest hop back: the first address not one of our
     // proxies is the client; anything further left may be forged.
     let mut client = peer_ip;
@@ -27,10 +46,9 @@ pub(crate) fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]
     client
 }
 
-/// Addresses from `Forwarded: for=…` if present, else `X-Forwarded-For`,
-/// in header order (client first). Unparseable entries (e.g. `unknown`)
-/// end the chain there.
-fn forwarded_chain(headers: &HeaderMap) -> Vec<IpAddr> {
+/// The addresses in `header`, client first. An unparseable entry (e.g.
+/// `unknown`) ends the chain there.
+fn forwarded_chain(headers: &HeaderMap, header: ForwardedHeader) -> Vec<IpAddr> {
     let values = |name: &str| {
         headers
             .get_all(name)
@@ -41,21 +59,22 @@ fn forwarded_chain(headers: &HeaderMap) -> Vec<IpAddr> {
             .map(str::to_owned)
             .collect::<Vec<_>>()
     };
-    let forwarded: Vec<String> = values("forwarded")
-        .into_iter()
-        .filter_map(|element| {
-            element.split(';').find_map(|pair| {
-                let (k, v) = pair.trim().split_once('=')?;
-                k.trim()
-                    .eq_ignore_ascii_case("for")
-                    .then(|| v.trim().trim_matches('"').to_owned())
+    let entries: Vec<String> = match header {
+        ForwardedHeader::XForwardedFor => values("x-forwarded-for"),
+        ForwardedHeader::Forwarded => values("forwarded")
+            .into_iter()
+            .map(|element| {
+                element
+                    .split(';')
+                    .find_map(|pair| {
+                        let (k, v) = pair.trim().split_once('=')?;
+                        k.trim()
+                            .eq_ignore_ascii_case("for")
+                            .then(|| v.trim().trim_matches('"').to_owned())
+                    })
+                    .unwrap_or_default()
             })
-        })
-        .collect();
-    let entries = if forwarded.is_empty() {
-        values("x-forwarded-for")
-    } else {
-        forwarded
+            .collect(),
     };
     let mut chain = Vec::new();
     for entry in entries {
@@ -100,17 +119,19 @@ mod tests {
         SocketAddr::new(ip.parse().unwrap(), 4000)
     }
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    const X: ForwardedHeader = ForwardedHeader::XForwardedFor;
+    const F: ForwardedHeader = ForwardedHeader::Forwarded;
+
     #[test]
     fn untrusted_peers_cannot_claim_another_address() {
         let h = headers(&[("x-forwarded-for", "1.1.1.1")]);
-        assert_eq!(
-            client_ip(peer("9.9.9.9"), &h, &[]),
-            "9.9.9.9".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(
-            client_ip(peer("9.9.9.9"), &h, &["10.0.0.0/8".parse().unwrap()]),
-            "9.9.9.9".parse::<IpAddr>().unwrap()
-        );
+        assert_eq!(client_ip(peer("9.9.9.9"), &h, &[], X), ip("9.9.9.9"));
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        assert_eq!(client_ip(peer("9.9.9.9"), &h, &trusted, X), ip("9.9.9.9"));
     }
 
     #[test]
@@ -118,8 +139,8 @@ mod tests {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let h = headers(&[("x-forwarded-for", "6.6.6.6, 1.2.3.4, 10.0.0.7")]);
         assert_eq!(
-            client_ip(peer("10.0.0.1"), &h, &trusted),
-            "1.2.3.4".parse::<IpAddr>().unwrap(),
+            client_ip(peer("10.0.0.1"), &h, &trusted, X),
+            ip("1.2.3.4"),
             "the forged left-most entry is ignored"
         );
         let h = headers(&[(
@@ -127,18 +148,23 @@ mod tests {
             "for=\"[2001:db8::1]:4711\";proto=https, for=10.0.0.9",
         )]);
         assert_eq!(
-            client_ip(peer("10.0.0.1"), &h, &trusted),
-            "2001:db8::1".parse::<IpAddr>().unwrap()
+            client_ip(peer("10.0.0.1"), &h, &trusted, F),
+            ip("2001:db8::1")
         );
-        let h = headers(&[]);
         assert_eq!(
-            client_ip(peer("10.0.0.1"), &h, &trusted),
-            "10.0.0.1".parse::<IpAddr>().unwrap()
+            client_ip(peer("10.0.0.1"), &headers(&[]), &trusted, X),
+            ip("10.0.0.1")
         );
         let h = headers(&[("x-forwarded-for", "garbage, 5.5.5.5")]);
-        assert_eq!(
-            client_ip(peer("10.0.0.1"), &h, &trusted),
-            "5.5.5.5".parse::<IpAddr>().unwrap()
-        );
+        assert_eq!(client_ip(peer("10.0.0.1"), &h, &trusted, X), ip("5.5.5.5"));
+    }
+
+    #[test]
+    fn only_the_configured_header_is_read() {
+        // A header the proxy does not write came from the client: ignored.
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let h = headers(&[("forwarded", "for=1.1.1.1"), ("x-forwarded-for", "7.7.7.7")]);
+        assert_eq!(client_ip(peer("10.0.0.1"), &h, &trusted, X), ip("7.7.7.7"));
+        assert_eq!(client_ip(peer("10.0.0.1"), &h, &trusted, F), ip("1.1.1.1"));
     }
 }

@@ -29,6 +29,11 @@ pub(crate) fn decode_component(raw: &[u8]) -> Option<String> {
         .map(|&b| if b == b'+' { b' ' } else { b })
         .collect();
     let bytes: Vec<u8> = percent_decode(&plus_decoded).collect();
+    // NUL is never meaningful in OAuth parameters, and PostgreSQL text
+    // cannot hold it: refuse it here rather than fail in the database.
+    if bytes.contains(&0) {
+        return None;
+    }
     String::from_utf8(bytes).ok()
 }
 
@@ -78,6 +83,7 @@ mod tests {
     fn invalid_utf8_is_rejected() {
         assert!(parse(b"username=%FF").is_err());
         assert!(parse(b"username=\xff").is_err());
+        assert!(parse(b"username=a%00b").is_err(), "NUL is refused");
     }
 
     #[test]

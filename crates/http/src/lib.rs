@@ -10,6 +10,7 @@ mod rate_limit;
 mod routes;
 mod state;
 
+pub use client_ip::ForwardedHeader;
 pub use ipnet::IpNet;
 pub use rate_limit::{Rate, RateLimitConfig, RateLimits};
 pub use routes::router;

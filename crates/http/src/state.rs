@@ -38,5 +38,7 @@ pub struct AppState {
     pub limits: HttpLimits,
     /// Proxies whose `Forwarded` / `X-Forwarded-For` is believed.
     pub trusted_proxies: Arc<Vec<ipnet::IpNet>>,
+    /// The header those proxies write.
+    pub forwarded_header: crate::client_ip::ForwardedHeader,
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
 }

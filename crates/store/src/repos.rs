@@ -120,15 +120,16 @@ macro_rules! impl_repos {
                 tx.commit().await.map_err(map_err)
             }
 
-            async fn upgrade_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()> {
-                let done = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+            async fn upgrade_password_hash(&self, user_id: &str, old: &str, hash: &str, now: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4")
                     .bind(hash)
                     .bind(now)
                     .bind(user_id)
+                    .bind(old)
                     .execute(&self.writer)
                     .await
                     .map_err(map_err)?;
-                found(done.rows_affected())
+                Ok(())
             }
 
             async fn set_active(&self, user_id: &str, active: bool, now: i64) -> StoreResult<()> {

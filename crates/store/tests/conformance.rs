@@ -654,11 +654,33 @@ async fn password_changes_and_deactivation_end_sessions(store: &Store, _: &TestD
         vec![session.clone()]
     );
     // An upgrade of the same password's hash keeps sessions.
+    let old = users
+        .find_by_id(&user_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash
+        .unwrap();
     users
-        .upgrade_password_hash(&user_id, "$argon2id$upgraded", 150)
+        .upgrade_password_hash(&user_id, &old, "$argon2id$upgraded", 150)
         .await
         .unwrap();
     assert_eq!(tokens.list_sessions(&user_id).await.unwrap().len(), 1);
+    // An upgrade racing an administrator's reset loses.
+    users
+        .upgrade_password_hash(&user_id, &old, "$argon2id$stale-upgrade", 155)
+        .await
+        .unwrap();
+    assert_eq!(
+        users
+            .find_by_id(&user_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .as_deref(),
+        Some("$argon2id$upgraded")
+    );
     // A new password ends them.
     users
         .set_password_hash(&user_id, "$argon2id$new", 160)

@@ -67,7 +67,14 @@ impl GrantRequest {
         let scope = params.get("scope").map(str::to_owned);
         match grant_type {
             "password" => Ok(GrantRequest::Password {
-                username: params.require("username")?.to_owned(),
+                username: {
+                    let username = params.require("username")?;
+                    // The domain file allows 256: longer names no user.
+                    if username.chars().count() > 256 {
+                        return Err(OAuthError::invalid_request("the username is too long"));
+                    }
+                    username.to_owned()
+                },
                 password: Password::new(params.require("password")?),
                 scope,
             }),

@@ -63,6 +63,33 @@ impl Refused {
     }
 }
 
+/// `read`, behind the per-IP and per-client rate limits (client secrets
+/// are checked with a fast hash: unlimited, they could be guessed at
+/// network speed).
+pub(crate) fn read_limited(
+    state: &crate::state::AppState,
+    peer: std::net::SocketAddr,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(ClientCredentials, TokenParams), Refused> {
+    let ip = crate::client_ip::client_ip(
+        peer,
+        headers,
+        &state.trusted_proxies,
+        state.forwarded_header,
+    );
+    state
+        .rate_limits
+        .check_ip(ip)
+        .map_err(Refused::RateLimited)?;
+    let (credentials, params) = read(headers, body)?;
+    state
+        .rate_limits
+        .check_client(credentials.client_id())
+        .map_err(Refused::RateLimited)?;
+    Ok((credentials, params))
+}
+
 pub(crate) fn read(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,

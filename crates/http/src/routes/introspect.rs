@@ -2,8 +2,10 @@
 //! (RFC 7009).
 
 use axum::body::Bytes;
-use axum::extract::State;
+use std::net::SocketAddr;
+
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
@@ -13,11 +15,12 @@ use crate::state::AppState;
 
 pub(crate) async fn introspect(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result: Result<Response, Refused> = async {
-        let (credentials, params) = client_request::read(&headers, body)?;
+        let (credentials, params) = client_request::read_limited(&state, peer, &headers, body)?;
         let answer = state
             .introspection
             .introspect(&credentials, &params)
@@ -32,11 +35,12 @@ pub(crate) async fn introspect(
 
 pub(crate) async fn revoke(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result: Result<Response, Refused> = async {
-        let (credentials, params) = client_request::read(&headers, body)?;
+        let (credentials, params) = client_request::read_limited(&state, peer, &headers, body)?;
         state.introspection.revoke(&credentials, &params).await?;
         let mut response = StatusCode::OK.into_response();
         no_store(response.headers_mut());

@@ -32,7 +32,12 @@ async fn handle(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Refused> {
-    let ip = crate::client_ip::client_ip(peer, headers, &state.trusted_proxies);
+    let ip = crate::client_ip::client_ip(
+        peer,
+        headers,
+        &state.trusted_proxies,
+        state.forwarded_header,
+    );
     state
         .rate_limits
         .check_ip(ip)

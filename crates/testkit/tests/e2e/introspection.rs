@@ -391,5 +391,23 @@ async fn client_credentials_issue_tokens_in_the_apps_own_context() {
         (info["active"].clone(), info["sub"].clone()),
         (json!(true), json!("batch"))
     );
+    // Its app deleted, the token is no longer active.
+    let ctx = server.context().await;
+    let batch = ctx
+        .store
+        .repos
+        .apps
+        .find_by_client_id("batch")
+        .await
+        .unwrap()
+        .unwrap();
+    ctx.store.repos.apps.delete(&batch.id).await.unwrap();
+    ctx.store.close().await;
+    eventually(
+        "the deleted app's token going inactive",
+        std::time::Duration::from_secs(5),
+        async || introspect(&server, HR, &token).await == json!({"active": false}),
+    )
+    .await;
     server.stop().await;
 }

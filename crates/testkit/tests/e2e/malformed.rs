@@ -160,6 +160,55 @@ async fn malformed_token_requests_get_precise_errors() {
         );
         assert_eq!(answer.headers["cache-control"], "no-store", "{name}");
     }
+    // NUL bytes and absurd lengths never reach the database (PostgreSQL
+    // text cannot hold NUL: that would be a 500).
+    let long_user = "u".repeat(300);
+    let extra: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "NUL in client_id",
+            b"grant_type=password&username=a&password=b&client_id=%00".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "NUL in username",
+            b"grant_type=password&username=a%00b&password=b".to_vec(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "huge username",
+            format!("grant_type=password&username={long_user}&password=b").into_bytes(),
+            400,
+            "invalid_request",
+        ),
+        (
+            "huge client_id",
+            format!(
+                "grant_type=password&username=a&password=b&client_id={}",
+                "c".repeat(300)
+            )
+            .into_bytes(),
+            401,
+            "invalid_client",
+        ),
+    ];
+    for (name, body, status, error) in extra {
+        let with_basic = name.contains("username");
+        let answer = post_token(
+            &server,
+            if with_basic { auth } else { None },
+            Some(FORM_CT),
+            body,
+        )
+        .await;
+        assert_eq!(
+            (answer.status.as_u16(), answer.error()),
+            (status, error),
+            "{name}: {}",
+            answer.json
+        );
+    }
     // Password still correct after all that: nothing was locked or broken.
     alice_grant(&server, "").await.assert_ok();
     server.stop().await;
