@@ -113,6 +113,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         repos.tokens.clone(),
         settings.max_sessions_per_user,
     ));
+    let rate_limits = Arc::new(RateLimits::new(settings.rate_limit));
     let tokens = Arc::new(TokenService {
         repos: repos.clone(),
         hasher: ctx.hasher.clone(),
@@ -120,14 +121,15 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         issuer: issuer_service,
         clock: ctx.clock.clone(),
         throttle: settings.throttle,
+        client_budget: Some(rate_limits.clone()),
     });
-    let rate_limits = Arc::new(RateLimits::new(settings.rate_limit));
     let introspection = Arc::new(IntrospectionService {
         repos: repos.clone(),
         keys: keys.clone(),
         secrets: ctx.master.secret_hasher(),
         issuer: issuer.clone(),
         clock: ctx.clock.clone(),
+        client_budget: Some(rate_limits.clone()),
     });
     let state = AppState {
         tokens,

@@ -67,6 +67,35 @@ impl ClientCredentials {
     }
 }
 
+/// A per-client request budget, charged only once the client has proved
+/// who it is (charging the claimed client_id would let anyone spend a
+/// real client's budget).
+pub trait ClientRateLimiter: Send + Sync {
+    /// `Err(seconds to wait)` when the client is over its budget.
+    fn charge(&self, client_id: &str) -> Result<(), u64>;
+}
+
+/// Authenticates the client, then charges its budget.
+pub async fn authenticate_within_budget(
+    apps: &dyn AppRepo,
+    secrets: &SecretHasher,
+    credentials: &ClientCredentials,
+    budget: Option<&dyn ClientRateLimiter>,
+) -> Result<App, OAuthError> {
+    let app = authenticate(apps, secrets, credentials).await?;
+    if let Some(budget) = budget {
+        budget.charge(&app.client_id).map_err(|secs| {
+            OAuthError::new(
+                crate::error::OAuthErrorKind::RateLimited {
+                    retry_after_secs: secs.min(u64::from(u32::MAX)) as u32,
+                },
+                format!("too many requests; retry after {secs} s"),
+            )
+        })?;
+    }
+    Ok(app)
+}
+
 /// Authenticates the client. Every failure is `invalid_client`; the
 /// description helps the developer without saying whether the client
 /// exists.

@@ -23,6 +23,11 @@ pub enum OAuthErrorKind {
     TemporarilyUnavailable {
         retry_after_secs: u32,
     },
+    /// Over a rate limit (429; RFC 6749 has no code for it, so
+    /// `temporarily_unavailable`).
+    RateLimited {
+        retry_after_secs: u32,
+    },
 }
 
 impl OAuthErrorKind {
@@ -36,7 +41,9 @@ impl OAuthErrorKind {
             OAuthErrorKind::InvalidScope => "invalid_scope",
             OAuthErrorKind::UnsupportedTokenType => "unsupported_token_type",
             OAuthErrorKind::ServerError => "server_error",
-            OAuthErrorKind::TemporarilyUnavailable { .. } => "temporarily_unavailable",
+            OAuthErrorKind::TemporarilyUnavailable { .. } | OAuthErrorKind::RateLimited { .. } => {
+                "temporarily_unavailable"
+            }
         }
     }
 }

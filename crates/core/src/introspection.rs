@@ -21,6 +21,8 @@ pub struct IntrospectionService {
     pub secrets: SecretHasher,
     pub issuer: String,
     pub clock: Arc<dyn Clock>,
+    /// Per-client request budget, charged after authentication.
+    pub client_budget: Option<Arc<dyn client_auth::ClientRateLimiter>>,
 }
 
 /// What a presented token turned out to be.
@@ -74,8 +76,13 @@ impl IntrospectionService {
         credentials: &ClientCredentials,
         params: &TokenParams,
     ) -> Result<Value, OAuthError> {
-        let app =
-            client_auth::authenticate(self.repos.apps.as_ref(), &self.secrets, credentials).await?;
+        let app = client_auth::authenticate_within_budget(
+            self.repos.apps.as_ref(),
+            &self.secrets,
+            credentials,
+            self.client_budget.as_deref(),
+        )
+        .await?;
         let token = params.require("token")?;
         // An unknown hint is ignored here (RFC 7662 lets the server search
         // anyway); revocation reports it.
@@ -167,8 +174,13 @@ impl IntrospectionService {
         credentials: &ClientCredentials,
         params: &TokenParams,
     ) -> Result<(), OAuthError> {
-        let app =
-            client_auth::authenticate(self.repos.apps.as_ref(), &self.secrets, credentials).await?;
+        let app = client_auth::authenticate_within_budget(
+            self.repos.apps.as_ref(),
+            &self.secrets,
+            credentials,
+            self.client_budget.as_deref(),
+        )
+        .await?;
         let token = params.require("token")?;
         check_hint(params)?;
         let now = self.clock.now();

@@ -16,6 +16,7 @@ pub(crate) fn status_of(kind: OAuthErrorKind) -> StatusCode {
         OAuthErrorKind::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
         OAuthErrorKind::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
         OAuthErrorKind::TemporarilyUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        OAuthErrorKind::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         OAuthErrorKind::InvalidRequest
         | OAuthErrorKind::InvalidGrant
         | OAuthErrorKind::UnauthorizedClient
@@ -67,7 +68,8 @@ impl IntoResponse for OAuthResponse<'_> {
                     headers.insert(header::WWW_AUTHENTICATE, value);
                 }
             }
-            OAuthErrorKind::TemporarilyUnavailable { retry_after_secs } => {
+            OAuthErrorKind::TemporarilyUnavailable { retry_after_secs }
+            | OAuthErrorKind::RateLimited { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             _ => {}
@@ -122,6 +124,14 @@ mod tests {
                 None,
             ),
             (OAuthErrorKind::ServerError, 500, "server_error", None),
+            (
+                OAuthErrorKind::RateLimited {
+                    retry_after_secs: 2,
+                },
+                429,
+                "temporarily_unavailable",
+                Some(header::RETRY_AFTER),
+            ),
             (
                 OAuthErrorKind::TemporarilyUnavailable {
                     retry_after_secs: 3,

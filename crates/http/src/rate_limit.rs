@@ -98,6 +98,15 @@ impl RateLimits {
     }
 }
 
+/// The per-client bucket, charged by the services once the client has
+/// authenticated (charging the claimed client_id would let anyone spend a
+/// real client's budget).
+impl latchkey_core::client_auth::ClientRateLimiter for RateLimits {
+    fn charge(&self, client_id: &str) -> Result<(), u64> {
+        self.check_client(client_id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,6 +107,8 @@ pub struct TokenService {
     pub issuer: Arc<TokenIssuer>,
     pub clock: Arc<dyn Clock>,
     pub throttle: crate::throttle::ThrottlePolicy,
+    /// Per-client request budget, charged after authentication.
+    pub client_budget: Option<Arc<dyn client_auth::ClientRateLimiter>>,
 }
 
 impl TokenService {
@@ -118,8 +120,13 @@ impl TokenService {
         params: &TokenParams,
         meta: &RequestMeta,
     ) -> Result<IssuedTokens, OAuthError> {
-        let app =
-            client_auth::authenticate(self.repos.apps.as_ref(), &self.secrets, credentials).await?;
+        let app = client_auth::authenticate_within_budget(
+            self.repos.apps.as_ref(),
+            &self.secrets,
+            credentials,
+            self.client_budget.as_deref(),
+        )
+        .await?;
         let request = GrantRequest::parse(params)?;
         let grant_type = request.grant_type();
         if !app.allows_grant(grant_type) {

@@ -63,9 +63,9 @@ impl Refused {
     }
 }
 
-/// `read`, behind the per-IP and per-client rate limits (client secrets
-/// are checked with a fast hash: unlimited, they could be guessed at
-/// network speed).
+/// `read`, behind the per-IP rate limit (client secrets are checked with a
+/// fast hash: unlimited, they could be guessed at network speed). The
+/// per-client limit is charged by the services after authentication.
 pub(crate) fn read_limited(
     state: &crate::state::AppState,
     peer: std::net::SocketAddr,
@@ -83,10 +83,6 @@ pub(crate) fn read_limited(
         .check_ip(ip)
         .map_err(Refused::RateLimited)?;
     let (credentials, params) = read(headers, body)?;
-    state
-        .rate_limits
-        .check_client(credentials.client_id())
-        .map_err(Refused::RateLimited)?;
     Ok((credentials, params))
 }
 

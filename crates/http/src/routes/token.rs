@@ -43,10 +43,6 @@ async fn handle(
         .check_ip(ip)
         .map_err(Refused::RateLimited)?;
     let (credentials, params) = client_request::read(headers, body)?;
-    state
-        .rate_limits
-        .check_client(credentials.client_id())
-        .map_err(Refused::RateLimited)?;
     let meta = RequestMeta {
         ip: Some(ip),
         user_agent: headers

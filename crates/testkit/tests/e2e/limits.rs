@@ -45,6 +45,17 @@ async fn over_the_rate_limit_is_429_with_retry_after() {
     let server = TestServer::start_on(Engine::Sqlite, options).await.unwrap();
     server.apply(DOMAIN).await.unwrap();
     let hr = ("hr-mobile", HR_SECRET);
+    // Requests that fail authentication do not spend the client's budget:
+    // knowing a client_id is not enough to lock its app out.
+    for i in 0..8 {
+        let answer = grant_from(
+            &server,
+            &format!("9.9.9.{i}"),
+            ("hr-mobile", "not-the-secret"),
+        )
+        .await;
+        assert_eq!(answer.status.as_u16(), 401);
+    }
     for _ in 0..3 {
         grant_from(&server, "1.1.1.1", hr).await.assert_ok();
     }
