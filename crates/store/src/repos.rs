@@ -382,28 +382,12 @@ macro_rules! impl_repos {
             }
 
             async fn purge_refresh_tokens(&self, now: i64, limit: u32) -> StoreResult<u64> {
-                let done = sqlx::query(
-                    "DELETE FROM refresh_tokens WHERE token_hash IN \
-                     (SELECT token_hash FROM refresh_tokens WHERE expires_at < $1 LIMIT $2)",
-                )
-                .bind(now)
-                .bind(i64::from(limit))
-                .execute(&self.writer)
-                .await
-                .map_err(map_err)?;
-                Ok(done.rows_affected())
+                self.delete_batch("DELETE FROM refresh_tokens WHERE token_hash IN \
+                     (SELECT token_hash FROM refresh_tokens WHERE expires_at < $1 LIMIT $2)", now, limit).await
             }
 
             async fn purge_denied_tokens(&self, now: i64, limit: u32) -> StoreResult<u64> {
-                let done = sqlx::query(
-                    "DELETE FROM revoked_tokens WHERE jti IN (SELECT jti FROM revoked_tokens WHERE expires_at < $1 LIMIT $2)",
-                )
-                .bind(now)
-                .bind(i64::from(limit))
-                .execute(&self.writer)
-                .await
-                .map_err(map_err)?;
-                Ok(done.rows_affected())
+                self.delete_batch("DELETE FROM revoked_tokens WHERE jti IN (SELECT jti FROM revoked_tokens WHERE expires_at < $1 LIMIT $2)", now, limit).await
             }
 
             async fn purge_sessions(&self, ended_before: i64, idle_before: i64, limit: u32) -> StoreResult<u64> {
@@ -488,6 +472,18 @@ macro_rules! impl_repos {
         }
 
         impl $store {
+            /// One bounded purge statement: `sql` deletes up to `$2` rows
+            /// older than `$1`.
+            async fn delete_batch(&self, sql: &'static str, older_than: i64, limit: u32) -> StoreResult<u64> {
+                let done = sqlx::query(sql)
+                    .bind(older_than)
+                    .bind(i64::from(limit))
+                    .execute(&self.writer)
+                    .await
+                    .map_err(map_err)?;
+                Ok(done.rows_affected())
+            }
+
             async fn replace_active_key(tx: &mut Tx, key: &SigningKeyRecord) -> Result<(), sqlx::Error> {
                 sqlx::query("UPDATE signing_keys SET state = 'retiring', retiring_at = $1 WHERE state = 'active'")
                     .bind(key.created_at)
@@ -737,15 +733,7 @@ macro_rules! impl_repos {
             }
 
             async fn purge_failures(&self, before: i64, limit: u32) -> StoreResult<u64> {
-                let done = sqlx::query(
-                    "DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures WHERE last_failure < $1 LIMIT $2)",
-                )
-                .bind(before)
-                .bind(i64::from(limit))
-                .execute(&self.writer)
-                .await
-                .map_err(map_err)?;
-                Ok(done.rows_affected())
+                self.delete_batch("DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures WHERE last_failure < $1 LIMIT $2)", before, limit).await
             }
 
             async fn is_known_ip(&self, user_id: &str, ip: &str) -> StoreResult<bool> {

@@ -5,7 +5,6 @@ use std::time::Duration;
 use latchkey_core::keys::{KeyAlgorithm, KeyRing, SigningKey};
 use latchkey_core::secrets::MasterKey;
 use latchkey_testkit::{HR_SECRET, READ};
-use serde_json::Value;
 
 use crate::support::*;
 
@@ -95,12 +94,7 @@ async fn changes_made_outside_the_server_reach_it_within_five_seconds() {
         "the new key being published",
         Duration::from_secs(6),
         async || {
-            let jwks: Value = reqwest::get(server.url("/oauth2/v1/keys"))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let jwks = jwks(&server).await;
             jwks["keys"].as_array().unwrap().len() == 2
         },
     )

@@ -88,12 +88,7 @@ async fn two_nodes_share_everything_but_memory(a: &TestServer) {
         "B publishing the new key",
         Duration::from_secs(5),
         async || {
-            let jwks: Value = reqwest::get(b.url("/oauth2/v1/keys"))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let jwks = jwks(&b).await;
             jwks["keys"]
                 .as_array()
                 .unwrap()
@@ -160,12 +155,7 @@ async fn old_keys_verify_until_retired_then_fail(server: &TestServer) {
         "the old key leaving the JWKS",
         Duration::from_secs(5),
         async || {
-            let jwks: Value = reqwest::get(server.url("/oauth2/v1/keys"))
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let jwks = jwks(server).await;
             jwks["keys"].as_array().unwrap().len() == 1
         },
     )

@@ -215,3 +215,13 @@ pub async fn eventually(
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// The server's published JWKS.
+pub async fn jwks(server: &TestServer) -> Value {
+    reqwest::get(server.url("/oauth2/v1/keys"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
