@@ -184,10 +184,83 @@ pub enum AppCommand {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
-    /// Generate a new client secret (printed once); the old one stops working.
-    RotateSecret { client_id: String },
+    /// Register an app; a confidential or trusted app gets a generated secret, printed once.
+    Create {
+        /// The app's name.
+        #[arg(long)]
+        name: String,
+        /// trusted, confidential or public.
+        #[arg(long = "type")]
+        app_type: String,
+        /// Default: the name, lower-cased, dashes for spaces.
+        #[arg(long)]
+        client_id: Option<String>,
+        #[command(flatten)]
+        fields: AppFields,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Change an app: each given flag replaces that field; the rest stay.
+    Update {
+        client_id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long = "type")]
+        app_type: Option<String>,
+        #[command(flatten)]
+        fields: AppFields,
+        /// Remove the registered JWKS or certificate.
+        #[arg(long, conflicts_with_all = ["jwks_file", "certificate_file"])]
+        remove_keys: bool,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Generate a new client secret, printed once.
+    RotateSecret {
+        client_id: String,
+        /// Keep the old secret valid this long (e.g. 24h), so clients can
+        /// be moved over without downtime. Default: it stops at once.
+        #[arg(long)]
+        grace: Option<String>,
+    },
+    /// Let a deactivated app authenticate again.
+    Activate { client_id: String },
+    /// Refuse the app's authentication and end its sessions.
+    Deactivate { client_id: String },
     /// Delete an app and its sessions.
     Delete { client_id: String },
+}
+
+/// The fields of an app shared by `app create` and `app update`. A list
+/// flag may be repeated; given at all, it replaces the whole list.
+#[derive(Debug, Default, Args)]
+pub struct AppFields {
+    /// A grant type the app may use (password, refresh_token, client_credentials).
+    #[arg(long = "grant")]
+    pub grants: Vec<String>,
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// A scope the app may be granted (audience + scope, or a special scope).
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+    /// An identity domain application role (trusted apps only).
+    #[arg(long = "app-role")]
+    pub app_roles: Vec<String>,
+    /// Public keys for private_key_jwt, as a JWK Set (JSON file).
+    #[arg(long, conflicts_with = "certificate_file")]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// A PEM certificate or public key for private_key_jwt.
+    #[arg(long)]
+    pub certificate_file: Option<std::path::PathBuf>,
+    /// Accept client_secret_jwt (the secret is then also kept sealed under the master key).
+    #[arg(long)]
+    pub client_secret_jwt: Option<bool>,
+    #[arg(long)]
+    pub access_token_ttl: Option<String>,
+    #[arg(long)]
+    pub refresh_token_ttl: Option<String>,
+    #[arg(long)]
+    pub session_lifetime: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

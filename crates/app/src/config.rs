@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use latchkey_core::client_auth::AssertionPolicy;
 use latchkey_core::keys::KeyAlgorithm;
 use latchkey_core::password::{HashParams, PoolConfig};
 use latchkey_core::throttle::ThrottlePolicy;
@@ -49,6 +50,20 @@ pub struct ConfigFile {
     pub rate_limit: latchkey_http::RateLimitConfig,
     #[serde(default)]
     pub password_policy: latchkey_core::password_policy::PasswordPolicy,
+    #[serde(default)]
+    pub client_assertions: ClientAssertionsSection,
+}
+
+/// Limits on JWT client assertions (private_key_jwt, client_secret_jwt).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAssertionsSection {
+    /// How far ahead an assertion's exp may lie ("10m").
+    pub max_lifetime: Option<String>,
+    /// Clock difference tolerated for exp, nbf and iat ("60s").
+    pub clock_skew: Option<String>,
+    /// Longest accepted assertion, in bytes.
+    pub max_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -95,6 +110,45 @@ pub struct HashingSection {
 pub struct LimitsSection {
     pub max_body_bytes: Option<usize>,
     pub request_timeout_secs: Option<u64>,
+}
+
+fn assertion_policy(section: &ClientAssertionsSection) -> Result<AssertionPolicy, String> {
+    let defaults = AssertionPolicy::default();
+    let seconds =
+        |name: &str, value: &Option<String>, default: i64, range: std::ops::RangeInclusive<i64>| {
+            let Some(text) = value else {
+                return Ok(default);
+            };
+            let secs = latchkey_core::duration::parse_duration(text)
+                .map_err(|e| format!("client_assertions.{name}: {e}"))?;
+            if !range.contains(&secs) {
+                return Err(format!(
+                    "client_assertions.{name}: must be between {}s and {}s",
+                    range.start(),
+                    range.end()
+                ));
+            }
+            Ok(secs)
+        };
+    let policy = AssertionPolicy {
+        max_lifetime_secs: seconds(
+            "max_lifetime",
+            &section.max_lifetime,
+            defaults.max_lifetime_secs,
+            10..=3600,
+        )?,
+        clock_skew_secs: seconds(
+            "clock_skew",
+            &section.clock_skew,
+            defaults.clock_skew_secs,
+            0..=600,
+        )?,
+        max_bytes: section.max_bytes.unwrap_or(defaults.max_bytes),
+    };
+    if !(512..=65_536).contains(&policy.max_bytes) {
+        return Err("client_assertions.max_bytes: must be between 512 and 65536".to_owned());
+    }
+    Ok(policy)
 }
 
 impl ConfigFile {
@@ -147,6 +201,7 @@ pub struct Settings {
     pub throttle: ThrottlePolicy,
     pub rate_limit: latchkey_http::RateLimitConfig,
     pub password_policy: latchkey_core::password_policy::PasswordPolicy,
+    pub client_assertions: AssertionPolicy,
 }
 
 /// Values given on the command line or in the environment.
@@ -286,6 +341,7 @@ impl Settings {
         file.password_policy
             .validate()
             .map_err(|e| format!("password_policy: {e}"))?;
+        let client_assertions = assertion_policy(&file.client_assertions)?;
         let tls = match (
             overrides.tls_cert.or(file.tls_cert),
             overrides.tls_key.or(file.tls_key),
@@ -320,6 +376,7 @@ impl Settings {
             throttle: file.lockout,
             rate_limit: file.rate_limit,
             password_policy: file.password_policy,
+            client_assertions,
         })
     }
 

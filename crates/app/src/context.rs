@@ -45,6 +45,7 @@ impl Context {
             repos: self.store.repos.clone(),
             hasher: self.hasher.clone(),
             secrets: self.master.secret_hasher(),
+            master: self.master.clone(),
             clock: self.clock.clone(),
             policy: self.password_policy,
         }

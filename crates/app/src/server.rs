@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use latchkey_core::cache::{CachedApps, CachedResourceServers};
+use latchkey_core::client_auth::ClientAuthenticator;
 use latchkey_core::grant::TokenService;
 use latchkey_core::housekeeping::{Housekeeper, HousekeepingConfig, HousekeepingReport};
 use latchkey_core::introspection::IntrospectionService;
@@ -114,22 +115,30 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         settings.max_sessions_per_user,
     ));
     let rate_limits = Arc::new(RateLimits::new(settings.rate_limit));
+    let clients = Arc::new(ClientAuthenticator {
+        apps: repos.apps.clone(),
+        replay: repos.assertions.clone(),
+        secrets: ctx.master.secret_hasher(),
+        master: ctx.master.clone(),
+        audiences: ClientAuthenticator::audiences_for(&issuer),
+        policy: settings.client_assertions.clone(),
+        clock: ctx.clock.clone(),
+        budget: Some(rate_limits.clone()),
+    });
     let tokens = Arc::new(TokenService {
         repos: repos.clone(),
         hasher: ctx.hasher.clone(),
-        secrets: ctx.master.secret_hasher(),
         issuer: issuer_service,
         clock: ctx.clock.clone(),
         throttle: settings.throttle,
-        client_budget: Some(rate_limits.clone()),
+        clients: clients.clone(),
     });
     let introspection = Arc::new(IntrospectionService {
         repos: repos.clone(),
         keys: keys.clone(),
-        secrets: ctx.master.secret_hasher(),
         issuer: issuer.clone(),
         clock: ctx.clock.clone(),
-        client_budget: Some(rate_limits.clone()),
+        clients,
     });
     let state = AppState {
         tokens,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 
 use crate::model::{App, ResourceServer};
-use crate::store::{AppRepo, ResourceServerRepo, StoreResult};
+use crate::store::{AppRepo, NewSecret, ResourceServerRepo, StoreResult};
 
 /// Beyond this many cached apps the cache starts over (bounds memory when
 /// clients present many distinct client_ids).
@@ -64,8 +64,14 @@ impl AppRepo for CachedApps {
         self.inner.list().await
     }
 
-    async fn set_secret_hash(&self, app_id: &str, hash: &str, now: i64) -> StoreResult<()> {
-        let result = self.inner.set_secret_hash(app_id, hash, now).await;
+    async fn set_secret(&self, app_id: &str, secret: &NewSecret, now: i64) -> StoreResult<()> {
+        let result = self.inner.set_secret(app_id, secret, now).await;
+        self.forget();
+        result
+    }
+
+    async fn set_active(&self, app_id: &str, active: bool, now: i64) -> StoreResult<()> {
+        let result = self.inner.set_active(app_id, active, now).await;
         self.forget();
         result
     }
@@ -126,7 +132,10 @@ mod tests {
             client_id: "c".into(),
             name: "n".into(),
             app_type: AppType::Public,
+            active: true,
             secret_hash: None,
+            secret_sealed: None,
+            previous_secret: None,
             grant_types: vec![GrantType::Password],
             redirect_uris: vec![],
             scopes: vec![],
@@ -150,7 +159,10 @@ mod tests {
         async fn list(&self) -> StoreResult<Vec<App>> {
             Ok(vec![])
         }
-        async fn set_secret_hash(&self, _: &str, _: &str, _: i64) -> StoreResult<()> {
+        async fn set_secret(&self, _: &str, _: &NewSecret, _: i64) -> StoreResult<()> {
+            Ok(())
+        }
+        async fn set_active(&self, _: &str, _: bool, _: i64) -> StoreResult<()> {
             Ok(())
         }
         async fn delete(&self, _: &str) -> StoreResult<()> {
@@ -169,7 +181,7 @@ mod tests {
         assert!(cache.find_by_client_id("x").await.unwrap().is_none());
         assert_eq!(inner.0.load(Ordering::SeqCst), 3);
         // A write through the cache drops it.
-        cache.set_secret_hash("id", "h", 0).await.unwrap();
+        cache.set_active("id", false, 0).await.unwrap();
         cache.find_by_client_id("c").await.unwrap();
         assert_eq!(inner.0.load(Ordering::SeqCst), 4);
 

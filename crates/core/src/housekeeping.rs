@@ -1,7 +1,8 @@
 //! The periodic job that keeps the database small and the keys fresh:
-//! purges expired refresh tokens, deny-list entries and ended sessions in
-//! bounded batches (short transactions, no long locks), retires signing keys
-//! whose tokens have all expired, and rotates the active key on schedule.
+//! purges expired refresh tokens, deny-list entries, ended sessions and
+//! remembered client-assertion ids in bounded batches (short transactions,
+//! no long locks), retires signing keys whose tokens have all expired, and
+//! rotates the active key on schedule.
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ pub struct HousekeepingReport {
     pub sessions: u64,
     pub keys_retired: u64,
     pub login_failures: u64,
+    pub client_assertions: u64,
     pub rotated: Option<String>,
 }
 
@@ -83,6 +85,10 @@ impl Housekeeper {
                 self.repos
                     .throttle
                     .purge_failures(now - self.config.failure_window, batch)
+            })
+            .await?,
+            client_assertions: in_batches(batch, || {
+                self.repos.assertions.purge_assertions(now, batch)
             })
             .await?,
             rotated: None,

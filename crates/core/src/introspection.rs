@@ -6,23 +6,22 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use crate::client_auth::{self, ClientCredentials};
+use crate::client_auth::{ClientAuthenticator, ClientCredentials};
 use crate::clock::Clock;
 use crate::error::{OAuthError, OAuthErrorKind};
 use crate::grant::TokenParams;
 use crate::keys::KeyRing;
 use crate::model::App;
-use crate::secrets::{SecretHasher, sha256_hex};
+use crate::secrets::sha256_hex;
 use crate::store::{RefreshContext, Repos};
 
 pub struct IntrospectionService {
     pub repos: Repos,
     pub keys: Arc<KeyRing>,
-    pub secrets: SecretHasher,
     pub issuer: String,
     pub clock: Arc<dyn Clock>,
-    /// Per-client request budget, charged after authentication.
-    pub client_budget: Option<Arc<dyn client_auth::ClientRateLimiter>>,
+    /// Decides who the calling client is.
+    pub clients: Arc<ClientAuthenticator>,
 }
 
 /// What a presented token turned out to be.
@@ -76,13 +75,7 @@ impl IntrospectionService {
         credentials: &ClientCredentials,
         params: &TokenParams,
     ) -> Result<Value, OAuthError> {
-        let app = client_auth::authenticate_within_budget(
-            self.repos.apps.as_ref(),
-            &self.secrets,
-            credentials,
-            self.client_budget.as_deref(),
-        )
-        .await?;
+        let app = self.clients.authenticate(credentials).await?;
         let token = params.require("token")?;
         // An unknown hint is ignored here (RFC 7662 lets the server search
         // anyway); revocation reports it.
@@ -174,13 +167,7 @@ impl IntrospectionService {
         credentials: &ClientCredentials,
         params: &TokenParams,
     ) -> Result<(), OAuthError> {
-        let app = client_auth::authenticate_within_budget(
-            self.repos.apps.as_ref(),
-            &self.secrets,
-            credentials,
-            self.client_budget.as_deref(),
-        )
-        .await?;
+        let app = self.clients.authenticate(credentials).await?;
         let token = params.require("token")?;
         check_hint(params)?;
         let now = self.clock.now();

@@ -120,11 +120,33 @@ impl MasterKey {
         Ok(plain.to_vec())
     }
 
+    /// Seals a client secret for `client_secret_jwt`, bound to its client
+    /// so that a sealed secret copied to another app's row does not open.
+    pub fn seal_client_secret(&self, client_id: &str, secret: &str) -> String {
+        STANDARD.encode(self.encrypt(secret.as_bytes(), &client_secret_context(client_id)))
+    }
+
+    pub fn open_client_secret(
+        &self,
+        client_id: &str,
+        sealed: &str,
+    ) -> Result<String, MasterKeyError> {
+        let bytes = STANDARD
+            .decode(sealed)
+            .map_err(|_| MasterKeyError::Decrypt)?;
+        let plain = self.decrypt(&bytes, &client_secret_context(client_id))?;
+        String::from_utf8(plain).map_err(|_| MasterKeyError::Decrypt)
+    }
+
     pub fn secret_hasher(&self) -> SecretHasher {
         SecretHasher {
             key: hmac::Key::new(hmac::HMAC_SHA256, &self.derive("latchkey/client-secret/v1")),
         }
     }
+}
+
+fn client_secret_context(client_id: &str) -> String {
+    format!("latchkey/client-secret/{client_id}")
 }
 
 /// Keyed hash of client secrets: HMAC-SHA256 under a key derived from the
@@ -177,6 +199,21 @@ mod tests {
         assert_eq!(
             key.decrypt(&sealed[..5], "kid-1"),
             Err(MasterKeyError::Decrypt)
+        );
+    }
+
+    #[test]
+    fn sealed_client_secrets_open_only_for_their_client() {
+        let key = MasterKey::generate();
+        let sealed = key.seal_client_secret("app-a", "s3cret");
+        assert!(!sealed.contains("s3cret"));
+        assert_eq!(key.open_client_secret("app-a", &sealed).unwrap(), "s3cret");
+        assert!(key.open_client_secret("app-b", &sealed).is_err());
+        assert!(key.open_client_secret("app-a", "not base64!").is_err());
+        assert!(
+            MasterKey::generate()
+                .open_client_secret("app-a", &sealed)
+                .is_err()
         );
     }
 

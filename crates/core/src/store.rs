@@ -9,7 +9,8 @@ use async_trait::async_trait;
 
 use crate::domain::{ApplySummary, DomainPlan};
 use crate::model::{
-    App, AppRole, RefreshTokenRecord, ResourceServer, Session, SigningKeyRecord, User,
+    App, AppRole, PreviousSecret, RefreshTokenRecord, ResourceServer, Session, SigningKeyRecord,
+    User,
 };
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -71,8 +72,36 @@ pub trait UserRepo: Send + Sync {
 pub trait AppRepo: Send + Sync {
     async fn find_by_client_id(&self, client_id: &str) -> StoreResult<Option<App>>;
     async fn list(&self) -> StoreResult<Vec<App>>;
-    async fn set_secret_hash(&self, app_id: &str, hash: &str, now: i64) -> StoreResult<()>;
+    /// Replaces the client secret; `previous` keeps the old one valid
+    /// until its grace ends (or, when `None`, ends any grace period).
+    async fn set_secret(&self, app_id: &str, secret: &NewSecret, now: i64) -> StoreResult<()>;
+    /// Deactivating ends every session of the app, atomically.
+    async fn set_active(&self, app_id: &str, active: bool, now: i64) -> StoreResult<()>;
     async fn delete(&self, app_id: &str) -> StoreResult<()>;
+}
+
+/// A client secret's stored forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSecret {
+    pub hash: String,
+    /// Sealed under the master key, for apps that accept client_secret_jwt.
+    pub sealed: Option<String>,
+    pub previous: Option<PreviousSecret>,
+}
+
+/// The replay cache of client assertions, shared by every node.
+#[async_trait]
+pub trait AssertionReplayRepo: Send + Sync {
+    /// Remembers `jti` for `client_id` until `expires_at`. False when it
+    /// was already remembered: the assertion is a replay.
+    async fn record_assertion(
+        &self,
+        client_id: &str,
+        jti: &str,
+        expires_at: i64,
+    ) -> StoreResult<bool>;
+    /// Forgets up to `limit` entries that expired before `now`.
+    async fn purge_assertions(&self, now: i64, limit: u32) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -185,6 +214,7 @@ pub struct Repos {
     pub keys: Arc<dyn KeyRepo>,
     pub domain: Arc<dyn DomainRepo>,
     pub throttle: Arc<dyn crate::throttle::ThrottleRepo>,
+    pub assertions: Arc<dyn AssertionReplayRepo>,
 }
 
 impl Repos {
@@ -198,6 +228,7 @@ impl Repos {
             + KeyRepo
             + DomainRepo
             + crate::throttle::ThrottleRepo
+            + AssertionReplayRepo
             + 'static,
     {
         Repos {
@@ -207,6 +238,7 @@ impl Repos {
             tokens: backend.clone(),
             keys: backend.clone(),
             throttle: backend.clone(),
+            assertions: backend.clone(),
             domain: backend,
         }
     }

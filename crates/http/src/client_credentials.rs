@@ -1,5 +1,6 @@
 //! Which client authentication method a token request used (RFC 6749
-//! §2.3): HTTP Basic, the body, or none. Exactly one; more is an error.
+//! §2.3, RFC 7521 §4.2): HTTP Basic, a secret or an assertion in the
+//! body, or none. Exactly one; more is an error.
 
 use std::collections::HashMap;
 
@@ -7,7 +8,7 @@ use axum::http::{HeaderMap, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use latchkey_core::OAuthError;
-use latchkey_core::client_auth::{ClientCredentials, ClientSecret};
+use latchkey_core::client_auth::{ClientAssertion, ClientCredentials, ClientSecret, JWT_BEARER};
 
 use crate::form::decode_component;
 
@@ -62,10 +63,23 @@ pub(crate) fn extract(
                 "use exactly one client authentication method",
             ));
         }
-        return Err(OAuthError::invalid_client(
-            false,
-            "client assertions (private_key_jwt, client_secret_jwt) are not enabled on this server",
-        ));
+        let assertion_type = params.remove("client_assertion_type");
+        let assertion = params.remove("client_assertion");
+        let (Some(assertion_type), Some(assertion)) = (assertion_type, assertion) else {
+            return Err(OAuthError::invalid_request(
+                "client_assertion and client_assertion_type must be sent together",
+            ));
+        };
+        if assertion_type != JWT_BEARER {
+            return Err(OAuthError::invalid_client(
+                false,
+                format!("unsupported client_assertion_type; use {JWT_BEARER}"),
+            ));
+        }
+        return Ok(ClientCredentials::Assertion {
+            client_id: body_id,
+            assertion: ClientAssertion::new(assertion),
+        });
     }
     let Some(client_id) = body_id else {
         return Err(OAuthError::invalid_client(
@@ -164,6 +178,62 @@ mod tests {
         ));
         let err = extract(&HeaderMap::new(), &mut HashMap::new()).unwrap_err();
         assert_eq!(err.kind.code(), "invalid_client");
+    }
+
+    #[test]
+    fn assertions_are_taken_from_the_body_alone() {
+        let form = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let mut params = form(&[
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", "a.b.c"),
+            ("grant_type", "password"),
+        ]);
+        match extract(&HeaderMap::new(), &mut params).unwrap() {
+            ClientCredentials::Assertion {
+                client_id,
+                assertion,
+            } => {
+                assert_eq!(client_id, None);
+                assert_eq!(assertion.expose(), "a.b.c");
+                assert_eq!(format!("{assertion:?}"), "ClientAssertion(***)");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            params.len(),
+            1,
+            "the assertion is removed from the parameters"
+        );
+        let code = |headers: &HeaderMap, pairs: &[(&str, &str)]| {
+            extract(headers, &mut form(pairs)).unwrap_err().kind.code()
+        };
+        let assertion = [
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", "a.b.c"),
+        ];
+        assert_eq!(code(&basic("a:b"), &assertion), "invalid_request");
+        let mut with_secret = assertion.to_vec();
+        with_secret.push(("client_secret", "s"));
+        assert_eq!(code(&HeaderMap::new(), &with_secret), "invalid_request");
+        assert_eq!(
+            code(&HeaderMap::new(), &[("client_assertion", "a.b.c")]),
+            "invalid_request"
+        );
+        assert_eq!(
+            code(
+                &HeaderMap::new(),
+                &[
+                    ("client_assertion_type", "urn:x"),
+                    ("client_assertion", "a.b.c")
+                ]
+            ),
+            "invalid_client"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ macro_rules! impl_repos {
         use async_trait::async_trait;
         use latchkey_core::domain::{ApplySummary, AppSpec, ChangeOutcome, DomainPlan, GroupSpec, HashChange, ResourceServerSpec, UserSpec};
         use latchkey_core::model::{App, AppRole, RefreshTokenRecord, ResourceServer, Session, SigningKeyRecord, User};
-        use latchkey_core::store::{AppRepo, DomainRepo, KeyRepo, NewUser, RefreshContext, ResourceServerRepo, Rotation, StoreResult, TokenRepo, UserRepo};
+        use latchkey_core::store::{AppRepo, AssertionReplayRepo, DomainRepo, KeyRepo, NewSecret, NewUser, RefreshContext, ResourceServerRepo, Rotation, StoreResult, TokenRepo, UserRepo};
         use latchkey_core::throttle::{Failures, ThrottleRepo};
 
         use crate::error::map_err;
@@ -19,7 +19,7 @@ macro_rules! impl_repos {
         type Tx = sqlx::Transaction<'static, $db>;
 
         const USER_COLUMNS: &str = "id, username, password_hash, given_name, family_name, email, active, created_at, updated_at";
-        const APP_COLUMNS: &str = "id, client_id, name, app_type, secret_hash, grant_types, redirect_uris, scopes, app_roles, jwks, certificate, access_token_ttl, refresh_token_ttl, session_lifetime, created_at, updated_at";
+        const APP_COLUMNS: &str = "id, client_id, name, app_type, active, secret_hash, secret_sealed, previous_secret_hash, previous_secret_sealed, previous_secret_expires_at, grant_types, redirect_uris, scopes, app_roles, jwks, certificate, access_token_ttl, refresh_token_ttl, session_lifetime, created_at, updated_at";
 
         fn new_id() -> String {
             uuid::Uuid::now_v7().to_string()
@@ -221,15 +221,44 @@ macro_rules! impl_repos {
                 rows.into_iter().map(App::try_from).collect()
             }
 
-            async fn set_secret_hash(&self, app_id: &str, hash: &str, now: i64) -> StoreResult<()> {
-                let done = sqlx::query("UPDATE apps SET secret_hash = $1, updated_at = $2 WHERE id = $3")
-                    .bind(hash)
+            async fn set_secret(&self, app_id: &str, secret: &NewSecret, now: i64) -> StoreResult<()> {
+                let previous = secret.previous.as_ref();
+                let done = sqlx::query(
+                    "UPDATE apps SET secret_hash = $1, secret_sealed = $2, previous_secret_hash = $3, previous_secret_sealed = $4, \
+                     previous_secret_expires_at = $5, updated_at = $6 WHERE id = $7",
+                )
+                .bind(&secret.hash)
+                .bind(&secret.sealed)
+                .bind(previous.map(|p| &p.hash))
+                .bind(previous.and_then(|p| p.sealed.as_ref()))
+                .bind(previous.map(|p| p.expires_at))
+                .bind(now)
+                .bind(app_id)
+                .execute(&self.writer)
+                .await
+                .map_err(map_err)?;
+                found(done.rows_affected())
+            }
+
+            async fn set_active(&self, app_id: &str, active: bool, now: i64) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query("UPDATE apps SET active = $1, updated_at = $2 WHERE id = $3")
+                    .bind(active)
                     .bind(now)
                     .bind(app_id)
-                    .execute(&self.writer)
+                    .execute(&mut *tx)
                     .await
                     .map_err(map_err)?;
-                found(done.rows_affected())
+                found(done.rows_affected())?;
+                if !active {
+                    sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL")
+                        .bind(now)
+                        .bind(app_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)
             }
 
             async fn delete(&self, app_id: &str) -> StoreResult<()> {
@@ -625,33 +654,55 @@ macro_rules! impl_repos {
                 match current {
                     Some(row) => {
                         let secret = match &spec.secret { HashChange::Keep => row.secret_hash.clone(), HashChange::Set(h) => Some(h.clone()) };
-                        let same = row.name == spec.name && row.app_type == spec.app_type.as_str() && row.secret_hash == secret
+                        // A secret written by the administrator replaces the old one at once: no grace.
+                        let replaced = secret != row.secret_hash;
+                        let sealed = match (&spec.secret, spec.client_secret_jwt) {
+                            (_, false) => None,
+                            (HashChange::Keep, true) => row.secret_sealed.clone(),
+                            (HashChange::Set(_), true) => spec.sealed_secret.clone(),
+                        };
+                        let (previous_hash, previous_sealed, previous_expires) = if replaced {
+                            (None, None, None)
+                        } else {
+                            (row.previous_secret_hash.clone(), row.previous_secret_sealed.clone().filter(|_| spec.client_secret_jwt), row.previous_secret_expires_at)
+                        };
+                        let same = row.name == spec.name && row.app_type == spec.app_type.as_str() && row.active == spec.active
+                            && row.secret_hash == secret && row.secret_sealed == sealed && row.previous_secret_sealed == previous_sealed
                             && row.grant_types == grant_types && row.redirect_uris == redirect_uris && row.scopes == scopes
                             && row.app_roles == app_roles && row.jwks == spec.jwks && row.certificate == spec.certificate
                             && row.access_token_ttl == spec.access_token_ttl && row.refresh_token_ttl == spec.refresh_token_ttl
-                            && row.session_lifetime == spec.session_lifetime;
+                            && row.session_lifetime == spec.session_lifetime && !replaced;
                         if same {
                             return Ok(ChangeOutcome::Unchanged);
                         }
                         sqlx::query(
                             "UPDATE apps SET name = $1, app_type = $2, secret_hash = $3, grant_types = $4, redirect_uris = $5, scopes = $6, \
-                             app_roles = $7, jwks = $8, certificate = $9, access_token_ttl = $10, refresh_token_ttl = $11, updated_at = $12, session_lifetime = $14 WHERE id = $13",
+                             app_roles = $7, jwks = $8, certificate = $9, access_token_ttl = $10, refresh_token_ttl = $11, updated_at = $12, session_lifetime = $14, \
+                             active = $15, secret_sealed = $16, previous_secret_hash = $17, previous_secret_sealed = $18, previous_secret_expires_at = $19 WHERE id = $13",
                         )
                         .bind(&spec.name).bind(spec.app_type.as_str()).bind(&secret).bind(&grant_types).bind(&redirect_uris)
                         .bind(&scopes).bind(&app_roles).bind(&spec.jwks).bind(&spec.certificate)
                         .bind(spec.access_token_ttl).bind(spec.refresh_token_ttl).bind(now).bind(&row.id).bind(spec.session_lifetime)
+                        .bind(spec.active).bind(&sealed).bind(&previous_hash).bind(&previous_sealed).bind(previous_expires)
                         .execute(&mut **tx).await?;
+                        if row.active && !spec.active {
+                            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL")
+                                .bind(now).bind(&row.id).execute(&mut **tx).await?;
+                        }
                         Ok(ChangeOutcome::Updated)
                     }
                     None => {
                         let secret = match &spec.secret { HashChange::Keep => None, HashChange::Set(h) => Some(h.clone()) };
+                        let sealed = spec.sealed_secret.clone().filter(|_| spec.client_secret_jwt);
                         sqlx::query(
                             "INSERT INTO apps (id, client_id, name, app_type, secret_hash, grant_types, redirect_uris, scopes, app_roles, jwks, certificate, \
-                             access_token_ttl, refresh_token_ttl, created_at, updated_at, session_lifetime) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)",
+                             access_token_ttl, refresh_token_ttl, created_at, updated_at, session_lifetime, active, secret_sealed) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17)",
                         )
                         .bind(new_id()).bind(&spec.client_id).bind(&spec.name).bind(spec.app_type.as_str()).bind(&secret)
                         .bind(&grant_types).bind(&redirect_uris).bind(&scopes).bind(&app_roles).bind(&spec.jwks).bind(&spec.certificate)
                         .bind(spec.access_token_ttl).bind(spec.refresh_token_ttl).bind(now).bind(spec.session_lifetime)
+                        .bind(spec.active).bind(&sealed)
                         .execute(&mut **tx).await?;
                         Ok(ChangeOutcome::Created)
                     }
@@ -758,6 +809,33 @@ macro_rules! impl_repos {
                 .await
                 .map_err(map_err)?;
                 Ok(())
+            }
+        }
+
+        #[async_trait]
+        impl AssertionReplayRepo for $store {
+            async fn record_assertion(&self, client_id: &str, jti: &str, expires_at: i64) -> StoreResult<bool> {
+                // The primary key decides: of two nodes racing with the
+                // same assertion, exactly one inserts.
+                let done = sqlx::query(
+                    "INSERT INTO client_assertions (client_id, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING",
+                )
+                .bind(client_id)
+                .bind(jti)
+                .bind(expires_at)
+                .execute(&self.writer)
+                .await
+                .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn purge_assertions(&self, now: i64, limit: u32) -> StoreResult<u64> {
+                self.delete_batch(
+                    "DELETE FROM client_assertions WHERE (client_id, jti) IN (SELECT client_id, jti FROM client_assertions WHERE expires_at < $1 LIMIT $2)",
+                    now,
+                    limit,
+                )
+                .await
             }
         }
 

@@ -2,8 +2,8 @@
 //! List-valued app fields are stored as JSON text.
 
 use latchkey_core::model::{
-    App, AppRole, AppType, GrantType, KeyState, RefreshTokenRecord, ResourceServer, Session,
-    SigningKeyRecord, User,
+    App, AppRole, AppType, GrantType, KeyState, PreviousSecret, RefreshTokenRecord, ResourceServer,
+    Session, SigningKeyRecord, User,
 };
 use latchkey_core::store::{RefreshContext, StoreError};
 
@@ -65,7 +65,12 @@ pub(crate) struct AppRow {
     pub client_id: String,
     pub name: String,
     pub app_type: String,
+    pub active: bool,
     pub secret_hash: Option<String>,
+    pub secret_sealed: Option<String>,
+    pub previous_secret_hash: Option<String>,
+    pub previous_secret_sealed: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
     pub grant_types: String,
     pub redirect_uris: String,
     pub scopes: String,
@@ -94,7 +99,17 @@ impl TryFrom<AppRow> for App {
             id: r.id,
             client_id: r.client_id,
             name: r.name,
+            active: r.active,
+            previous_secret: match (r.previous_secret_hash, r.previous_secret_expires_at) {
+                (Some(hash), Some(expires_at)) => Some(PreviousSecret {
+                    hash,
+                    sealed: r.previous_secret_sealed,
+                    expires_at,
+                }),
+                _ => None,
+            },
             secret_hash: r.secret_hash,
+            secret_sealed: r.secret_sealed,
             jwks: r.jwks,
             certificate: r.certificate,
             access_token_ttl: r.access_token_ttl,

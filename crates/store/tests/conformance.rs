@@ -8,9 +8,10 @@ use latchkey_core::domain::{
     AppSpec, ChangeOutcome, DomainPlan, GroupSpec, HashChange, ResourceServerSpec, UserSpec,
 };
 use latchkey_core::model::{
-    AppRole, AppType, GrantType, KeyState, RefreshTokenRecord, Session, SigningKeyRecord,
+    AppRole, AppType, GrantType, KeyState, PreviousSecret, RefreshTokenRecord, Session,
+    SigningKeyRecord,
 };
-use latchkey_core::store::{NewUser, Rotation, StoreError};
+use latchkey_core::store::{NewSecret, NewUser, Rotation, StoreError};
 use latchkey_store::testing::TestDatabase;
 use latchkey_store::{Store, open};
 
@@ -57,6 +58,8 @@ conformance!(
     housekeeping_purges_only_what_expired,
     scheduled_rotation_lets_one_node_win_and_keys_retire,
     failed_logins_count_decay_and_clear,
+    client_assertion_ids_are_accepted_once_and_purged,
+    secrets_rotate_with_grace_and_deactivated_apps_lose_their_sessions,
 );
 
 fn plan() -> DomainPlan {
@@ -84,7 +87,10 @@ fn plan() -> DomainPlan {
             client_id: "hr-mobile".into(),
             name: "HR Mobile".into(),
             app_type: AppType::Trusted,
+            active: true,
             secret: HashChange::Set("hmac-sha256$abc".into()),
+            sealed_secret: None,
+            client_secret_jwt: false,
             grant_types: vec![GrantType::Password, GrantType::RefreshToken],
             redirect_uris: vec!["https://hr.example.com/cb".into()],
             scopes: vec![
@@ -920,4 +926,133 @@ async fn failed_logins_count_decay_and_clear(store: &Store, _: &TestDatabase) {
         .unwrap();
     assert!(throttle.is_known_ip(&alice.id, "1.1.1.1").await.unwrap());
     assert!(!throttle.is_known_ip(&alice.id, "1.1.1.2").await.unwrap());
+}
+
+async fn client_assertion_ids_are_accepted_once_and_purged(store: &Store, _: &TestDatabase) {
+    let replay = &store.repos.assertions;
+    assert!(
+        replay
+            .record_assertion("app-a", "jti-1", 500)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !replay
+            .record_assertion("app-a", "jti-1", 900)
+            .await
+            .unwrap(),
+        "a jti is accepted once"
+    );
+    assert!(
+        replay
+            .record_assertion("app-b", "jti-1", 500)
+            .await
+            .unwrap(),
+        "jti values are per client"
+    );
+    // Two nodes racing with one assertion: exactly one wins.
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let replay = replay.clone();
+            tokio::spawn(async move { replay.record_assertion("app-a", "jti-race", 700).await })
+        })
+        .collect();
+    let mut wins = 0;
+    for racer in racers {
+        wins += usize::from(racer.await.unwrap().unwrap());
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(replay.purge_assertions(600, 100).await.unwrap(), 2);
+    assert!(
+        !replay
+            .record_assertion("app-a", "jti-race", 700)
+            .await
+            .unwrap(),
+        "unexpired entries survive the purge"
+    );
+    assert!(
+        replay
+            .record_assertion("app-a", "jti-1", 900)
+            .await
+            .unwrap()
+    );
+}
+
+async fn secrets_rotate_with_grace_and_deactivated_apps_lose_their_sessions(
+    store: &Store,
+    _: &TestDatabase,
+) {
+    let (session, _) = seed_session(store).await;
+    let apps = &store.repos.apps;
+    let app = apps.find_by_client_id("hr-mobile").await.unwrap().unwrap();
+    assert!(app.active);
+    assert_eq!(app.previous_secret, None);
+    let previous = PreviousSecret {
+        hash: app.secret_hash.clone().unwrap(),
+        sealed: Some("sealed-old".into()),
+        expires_at: 5000,
+    };
+    apps.set_secret(
+        &app.id,
+        &NewSecret {
+            hash: "hmac-sha256$new".into(),
+            sealed: Some("sealed-new".into()),
+            previous: Some(previous.clone()),
+        },
+        200,
+    )
+    .await
+    .unwrap();
+    let app = apps.find_by_client_id("hr-mobile").await.unwrap().unwrap();
+    assert_eq!(app.secret_hash.as_deref(), Some("hmac-sha256$new"));
+    assert_eq!(app.secret_sealed.as_deref(), Some("sealed-new"));
+    assert_eq!(app.previous_secret, Some(previous));
+    assert!(app.previous_secret_at(4999).is_some());
+    assert!(app.previous_secret_at(5000).is_none());
+
+    // Re-applying the domain (which keeps the secret) keeps the grace
+    // period, but drops sealed secrets once client_secret_jwt is off.
+    let mut plan = plan();
+    plan.apps[0].secret = HashChange::Keep;
+    let summary = store.repos.domain.apply(&plan, 300).await.unwrap();
+    assert_eq!(summary.count(ChangeOutcome::Updated), 1, "{summary}");
+    let app = apps.find_by_client_id("hr-mobile").await.unwrap().unwrap();
+    assert_eq!(app.secret_sealed, None);
+    assert_eq!(
+        app.previous_secret.as_ref().map(|p| p.sealed.clone()),
+        Some(None)
+    );
+    let summary = store.repos.domain.apply(&plan, 310).await.unwrap();
+    assert_eq!(summary.count(ChangeOutcome::Unchanged), 4, "{summary}");
+    // A secret written by the administrator ends the grace period.
+    store.repos.domain.apply(&self::plan(), 320).await.unwrap();
+    let app = apps.find_by_client_id("hr-mobile").await.unwrap().unwrap();
+    assert_eq!(app.secret_hash.as_deref(), Some("hmac-sha256$abc"));
+    assert_eq!(app.previous_secret, None);
+
+    // Deactivation ends the app's sessions; activation does not revive them.
+    apps.set_active(&app.id, false, 400).await.unwrap();
+    let app = apps.find_by_client_id("hr-mobile").await.unwrap().unwrap();
+    assert!(!app.active);
+    assert!(
+        store
+            .repos
+            .tokens
+            .list_sessions(&session.user_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    apps.set_active(&app.id, true, 410).await.unwrap();
+    assert!(
+        apps.find_by_client_id("hr-mobile")
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    assert!(matches!(
+        apps.set_active("no-such-app", true, 420).await,
+        Err(StoreError::NotFound)
+    ));
 }

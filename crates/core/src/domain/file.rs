@@ -7,9 +7,9 @@ use std::fmt;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::plan::{AppSpec, DomainPlan, GroupSpec, HashChange, ResourceServerSpec, UserSpec};
-use crate::duration::parse_duration;
-use crate::model::{AppRole, AppType, GrantType, ResourceServer};
+use super::app_input::{self, AppInput};
+use super::plan::{DomainPlan, GroupSpec, HashChange, ResourceServerSpec, UserSpec};
+use crate::model::{AppRole, ResourceServer};
 use crate::password::is_supported_hash;
 use crate::password_policy::PasswordPolicy;
 use crate::scope;
@@ -45,7 +45,7 @@ struct RawFile {
     #[serde(default)]
     users: Vec<Spanned<RawUser>>,
     #[serde(default)]
-    apps: Vec<Spanned<RawApp>>,
+    apps: Vec<Spanned<AppInput>>,
 }
 
 #[derive(Deserialize)]
@@ -81,35 +81,6 @@ struct RawUser {
     app_roles: Vec<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawDuration {
-    Seconds(i64),
-    Text(String),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawApp {
-    name: String,
-    client_id: Option<String>,
-    #[serde(rename = "type")]
-    app_type: String,
-    client_secret: Option<String>,
-    grant_types: Option<Vec<String>>,
-    #[serde(default)]
-    redirect_uris: Vec<String>,
-    #[serde(default)]
-    scopes: Vec<String>,
-    #[serde(default)]
-    app_roles: Vec<String>,
-    jwks: Option<String>,
-    certificate: Option<String>,
-    access_token_ttl: Option<RawDuration>,
-    refresh_token_ttl: Option<RawDuration>,
-    session_lifetime: Option<RawDuration>,
-}
-
 /// The validated file: the plan, plus the plaintext secrets still to be
 /// hashed (kept apart so the plan itself never holds one).
 pub struct ParsedDomain {
@@ -121,15 +92,9 @@ pub struct ParsedDomain {
     pub warnings: Vec<String>,
 }
 
-const DEFAULT_ACCESS_TTL: i64 = 3600;
-const DEFAULT_REFRESH_TTL: i64 = 7 * 86_400;
-const MAX_ACCESS_TTL: i64 = 86_400;
-const MAX_REFRESH_TTL: i64 = 366 * 86_400;
 /// The longest an access or ID token may live: a retiring signing key is
 /// retired this long (plus clock skew) after it stopped signing.
-pub const MAX_ACCESS_TTL_SECS: i64 = MAX_ACCESS_TTL;
-const MIN_CLIENT_SECRET_LEN: usize = 16;
-const MAX_NAME_LEN: usize = 256;
+pub const MAX_ACCESS_TTL_SECS: i64 = super::app_input::MAX_ACCESS_TTL;
 
 struct Ctx<'a> {
     text: &'a str,
@@ -343,23 +308,12 @@ pub fn parse_domain_file(
     let mut client_ids = HashSet::new();
     for (i, entry) in raw.apps.iter().enumerate() {
         let span = entry.span();
-        let a = entry.get_ref();
         let field = |f: &str| format!("apps[{i}].{f}");
-        check_name(&ctx, &span, field("name"), &a.name)?;
-        let client_id = a
-            .client_id
-            .clone()
-            .unwrap_or_else(|| a.name.to_lowercase().replace(' ', "-"));
-        check_name(&ctx, &span, field("client_id"), &client_id)?;
-        // RFC 6749 §2.3.1 form-encodes client_id inside HTTP Basic, so ':'
-        // and the like are fine; only surrounding whitespace is refused.
-        if client_id.trim() != client_id {
-            return Err(ctx.err(
-                &span,
-                field("client_id"),
-                "must not start or end with whitespace",
-            ));
-        }
+        let app = entry
+            .get_ref()
+            .validate(&servers)
+            .map_err(|e| ctx.err(&span, field(e.field), e.message))?;
+        let client_id = app.spec.client_id.clone();
         if !client_ids.insert(client_id.clone()) {
             return Err(ctx.err(
                 &span,
@@ -367,179 +321,11 @@ pub fn parse_domain_file(
                 format!("duplicate client_id {client_id:?}"),
             ));
         }
-        let app_type: AppType = a
-            .app_type
-            .parse()
-            .map_err(|e: String| ctx.err(&span, field("type"), e))?;
-
-        if let Some(secret) = &a.client_secret {
-            if app_type == AppType::Public {
-                return Err(ctx.err(
-                    &span,
-                    field("client_secret"),
-                    "a public app has no client secret",
-                ));
-            }
-            if secret.chars().count() < MIN_CLIENT_SECRET_LEN {
-                return Err(ctx.err(&span, field("client_secret"), format!("must be at least {MIN_CLIENT_SECRET_LEN} characters (omit it to have one generated)")));
-            }
-            client_secrets.insert(client_id.clone(), secret.clone());
+        if let Some(secret) = app.client_secret {
+            client_secrets.insert(client_id, secret);
         }
-        for (name, value) in [("jwks", &a.jwks), ("certificate", &a.certificate)] {
-            if value.is_some() && app_type != AppType::Trusted {
-                return Err(ctx.err(
-                    &span,
-                    field(name),
-                    "only trusted apps may register keys or certificates",
-                ));
-            }
-        }
-        if a.jwks.is_some() && a.certificate.is_some() {
-            return Err(ctx.err(
-                &span,
-                field("certificate"),
-                "give either jwks or certificate, not both",
-            ));
-        }
-        if let Some(jwks) = &a.jwks {
-            let ok = serde_json::from_str::<serde_json::Value>(jwks)
-                .ok()
-                .is_some_and(|v| v.get("keys").is_some_and(|k| k.is_array()));
-            if !ok {
-                return Err(ctx.err(
-                    &span,
-                    field("jwks"),
-                    "must be a JSON Web Key Set: {\"keys\":[…]}",
-                ));
-            }
-        }
-        if let Some(cert) = &a.certificate
-            && !cert.trim_start().starts_with("-----BEGIN ")
-        {
-            return Err(ctx.err(
-                &span,
-                field("certificate"),
-                "must be a PEM certificate or public key",
-            ));
-        }
-
-        let grant_names = a
-            .grant_types
-            .clone()
-            .unwrap_or_else(|| vec!["password".into(), "refresh_token".into()]);
-        if grant_names.is_empty() {
-            return Err(ctx.err(
-                &span,
-                field("grant_types"),
-                "must list at least one grant type",
-            ));
-        }
-        let mut grant_types = Vec::new();
-        for g in &grant_names {
-            let g: GrantType = g
-                .parse()
-                .map_err(|e: String| ctx.err(&span, field("grant_types"), e))?;
-            if g == GrantType::ClientCredentials && app_type == AppType::Public {
-                return Err(ctx.err(
-                    &span,
-                    field("grant_types"),
-                    "a public app cannot use client_credentials",
-                ));
-            }
-            if !grant_types.contains(&g) {
-                grant_types.push(g);
-            }
-        }
-
-        for uri in &a.redirect_uris {
-            check_redirect_uri(uri).map_err(|m| ctx.err(&span, field("redirect_uris"), m))?;
-        }
-
-        let mut scopes = Vec::new();
-        for s in &a.scopes {
-            if !scope::is_special(s) && scope::resource_server_of(s, &servers).is_none() {
-                return Err(ctx.err(&span, field("scopes"), format!("unknown scope {s:?} (not a special scope, nor audience + scope of a resource server)")));
-            }
-            if !scopes.contains(s) {
-                scopes.push(s.clone());
-            }
-        }
-
-        let app_roles = roles(&ctx, &span, field("app_roles"), &a.app_roles)?;
-        if !app_roles.is_empty() && app_type != AppType::Trusted {
-            return Err(ctx.err(
-                &span,
-                field("app_roles"),
-                "only trusted apps may hold application roles",
-            ));
-        }
-
-        let ttl = |value: &Option<RawDuration>,
-                   name: &str,
-                   default: i64,
-                   max: i64|
-         -> Result<i64, DomainFileError> {
-            let seconds = match value {
-                None => return Ok(default),
-                Some(RawDuration::Seconds(s)) => *s,
-                Some(RawDuration::Text(t)) => {
-                    parse_duration(t).map_err(|m| ctx.err(&span, field(name), m))?
-                }
-            };
-            if !(1..=max).contains(&seconds) {
-                return Err(ctx.err(
-                    &span,
-                    field(name),
-                    format!(
-                        "must be between 1s and {}",
-                        crate::duration::format_duration(max)
-                    ),
-                ));
-            }
-            Ok(seconds)
-        };
-        let access_token_ttl = ttl(
-            &a.access_token_ttl,
-            "access_token_ttl",
-            DEFAULT_ACCESS_TTL,
-            MAX_ACCESS_TTL,
-        )?;
-        let refresh_token_ttl = ttl(
-            &a.refresh_token_ttl,
-            "refresh_token_ttl",
-            DEFAULT_REFRESH_TTL,
-            MAX_REFRESH_TTL,
-        )?;
-        let session_lifetime = match &a.session_lifetime {
-            None => None,
-            Some(_) => Some(ttl(
-                &a.session_lifetime,
-                "session_lifetime",
-                0,
-                MAX_REFRESH_TTL,
-            )?),
-        };
-        if access_token_ttl < 60 {
-            warnings.push(format!(
-                "app {client_id}: access_token_ttl under 60s is meant for tests and demos"
-            ));
-        }
-
-        plan.apps.push(AppSpec {
-            client_id,
-            name: a.name.clone(),
-            app_type,
-            secret: HashChange::Keep,
-            grant_types,
-            redirect_uris: a.redirect_uris.clone(),
-            scopes,
-            app_roles,
-            jwks: a.jwks.clone(),
-            certificate: a.certificate.clone(),
-            access_token_ttl,
-            refresh_token_ttl,
-            session_lifetime,
-        });
+        warnings.extend(app.warnings);
+        plan.apps.push(app.spec);
     }
 
     Ok(ParsedDomain {
@@ -556,17 +342,7 @@ fn check_name(
     field: String,
     value: &str,
 ) -> Result<(), DomainFileError> {
-    if value.trim().is_empty() {
-        return Err(ctx.err(span, field, "must not be empty"));
-    }
-    if value.len() > MAX_NAME_LEN || value.chars().any(char::is_control) {
-        return Err(ctx.err(
-            span,
-            field,
-            format!("must be at most {MAX_NAME_LEN} bytes without control characters"),
-        ));
-    }
-    Ok(())
+    app_input::check_name("", value).map_err(|e| ctx.err(span, field, e.message))
 }
 
 fn roles(
@@ -575,39 +351,7 @@ fn roles(
     field: String,
     names: &[String],
 ) -> Result<Vec<AppRole>, DomainFileError> {
-    let mut out = Vec::new();
-    for name in names {
-        out.push(
-            name.parse::<AppRole>()
-                .map_err(|e| ctx.err(span, field.clone(), e.to_string()))?,
-        );
-    }
-    out.sort();
-    out.dedup();
-    Ok(out)
-}
-
-/// Redirect URIs must be absolute `https` (or `http` on loopback), without
-/// a fragment (RFC 6749 §3.1.2, OAuth 2.0 Security BCP §4.1.3).
-pub fn check_redirect_uri(uri: &str) -> Result<(), String> {
-    let parsed =
-        url::Url::parse(uri).map_err(|e| format!("{uri:?} is not an absolute URI: {e}"))?;
-    if parsed.fragment().is_some() {
-        return Err(format!("{uri:?} must not contain a fragment"));
-    }
-    let loopback = match parsed.host() {
-        Some(url::Host::Domain(d)) => d == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    match parsed.scheme() {
-        "https" if parsed.host().is_some() => Ok(()),
-        "http" if loopback => Ok(()),
-        _ => Err(format!(
-            "{uri:?} must use https (http is allowed only on loopback)"
-        )),
-    }
+    app_input::parse_roles("", names).map_err(|e| ctx.err(span, field, e.message))
 }
 
 #[cfg(test)]
@@ -775,16 +519,6 @@ refresh_token_ttl = "7d"
         let text = "[[users]]\nusername = \"bob\"\ngroups = [\"ops\"]\n";
         assert!(parse(text).is_err());
         assert!(parse_domain_file(text, &["ops".into()], &[], &PasswordPolicy::default()).is_ok());
-    }
-
-    #[test]
-    fn redirect_uri_rules() {
-        assert!(check_redirect_uri("https://app.example.com/cb").is_ok());
-        assert!(check_redirect_uri("http://127.0.0.1:9000/cb").is_ok());
-        assert!(check_redirect_uri("http://localhost/cb").is_ok());
-        assert!(check_redirect_uri("http://example.com/cb").is_err());
-        assert!(check_redirect_uri("https://example.com/cb#frag").is_err());
-        assert!(check_redirect_uri("/relative").is_err());
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! The domain file (contract §2) and `latchkey apply`: parse and validate
 //! everything, resolve secrets, then write it all in one transaction.
 
+mod app_input;
 mod file;
 mod plan;
 
+pub use app_input::{AppInput, DurationInput, FieldError, ValidatedApp, check_redirect_uri};
 pub use file::{DomainFileError, MAX_ACCESS_TTL_SECS, parse_domain_file};
 pub use plan::{
     AppSpec, ApplyReport, ApplySummary, Change, ChangeOutcome, DomainPlan, GroupSpec, HashChange,
@@ -13,8 +15,9 @@ pub use plan::{
 use std::sync::Arc;
 
 use crate::clock::Clock;
+use crate::model::AppType;
 use crate::password::{Password, PasswordHasher, Verification};
-use crate::secrets::{SecretHasher, generate_client_secret};
+use crate::secrets::{MasterKey, SecretHasher, generate_client_secret};
 use crate::store::{Repos, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,12 +28,16 @@ pub enum ApplyError {
     Store(#[from] StoreError),
     #[error("password hashing failed: {0}")]
     Hash(String),
+    #[error("{field}: {message}")]
+    Field { field: String, message: String },
 }
 
 pub struct DomainService {
     pub repos: Repos,
     pub hasher: Arc<PasswordHasher>,
     pub secrets: SecretHasher,
+    /// Seals the secrets of apps that accept `client_secret_jwt`.
+    pub master: MasterKey,
     pub clock: Arc<dyn Clock>,
     pub policy: crate::password_policy::PasswordPolicy,
 }
@@ -75,24 +82,10 @@ impl DomainService {
             };
         }
 
-        // Client secrets: hashed with the keyed hash; a new confidential
-        // app without one gets a generated secret, shown once.
         let mut generated = Vec::new();
         for app in &mut parsed.plan.apps {
-            if let Some(secret) = parsed.client_secrets.remove(&app.client_id) {
-                app.secret = HashChange::Set(self.secrets.hash(&secret));
-            } else if app.app_type != crate::model::AppType::Public
-                && self
-                    .repos
-                    .apps
-                    .find_by_client_id(&app.client_id)
-                    .await?
-                    .is_none()
-            {
-                let secret = generate_client_secret();
-                app.secret = HashChange::Set(self.secrets.hash(&secret));
-                generated.push((app.client_id.clone(), secret));
-            }
+            let given = parsed.client_secrets.remove(&app.client_id);
+            generated.extend(self.resolve_secret(app, given).await?);
         }
 
         let summary = self
@@ -105,5 +98,51 @@ impl DomainService {
             generated_secrets: generated,
             warnings: parsed.warnings,
         })
+    }
+
+    /// Client secrets: hashed with the keyed hash (and sealed for apps
+    /// that accept `client_secret_jwt`). A new confidential app without a
+    /// secret gets a generated one, returned to be shown once.
+    pub async fn resolve_secret(
+        &self,
+        app: &mut AppSpec,
+        given: Option<String>,
+    ) -> Result<Option<(String, String)>, ApplyError> {
+        let existing = self.repos.apps.find_by_client_id(&app.client_id).await?;
+        let (secret, generated) = match given {
+            Some(secret) => (secret, false),
+            None if app.app_type != AppType::Public && existing.is_none() => {
+                (generate_client_secret(), true)
+            }
+            None => {
+                // Keeping the stored secret: client_secret_jwt needs it
+                // sealed, which a hash-only secret cannot provide.
+                let sealed = existing.as_ref().and_then(|a| a.secret_sealed.as_ref());
+                if app.client_secret_jwt && sealed.is_none() {
+                    return Err(ApplyError::Field {
+                        field: format!("apps[{}].client_secret_jwt", app.client_id),
+                        message: "the stored secret is kept only as a hash, so it cannot verify HMAC assertions; give client_secret, or run `latchkey app rotate-secret` after turning this on".into(),
+                    });
+                }
+                return Ok(None);
+            }
+        };
+        app.secret = HashChange::Set(self.secrets.hash(&secret));
+        if app.client_secret_jwt {
+            // Sealing is randomised: keep the stored sealing of the same
+            // secret, so a second apply changes nothing.
+            let stored = existing
+                .as_ref()
+                .and_then(|a| a.secret_sealed.clone())
+                .filter(|sealed| {
+                    self.master
+                        .open_client_secret(&app.client_id, sealed)
+                        .is_ok_and(|plain| plain == secret)
+                });
+            app.sealed_secret = Some(
+                stored.unwrap_or_else(|| self.master.seal_client_secret(&app.client_id, &secret)),
+            );
+        }
+        Ok(generated.then(|| (app.client_id.clone(), secret)))
     }
 }

@@ -44,7 +44,14 @@ pub struct AppSpec {
     pub client_id: String,
     pub name: String,
     pub app_type: AppType,
+    pub active: bool,
+    /// The keyed hash of a new secret; setting one ends any grace period
+    /// of a previous secret.
     pub secret: HashChange,
+    /// The new secret sealed under the master key, with `secret` when the
+    /// app accepts `client_secret_jwt`.
+    pub sealed_secret: Option<String>,
+    pub client_secret_jwt: bool,
     pub grant_types: Vec<GrantType>,
     pub redirect_uris: Vec<String>,
     pub scopes: Vec<String>,

@@ -8,7 +8,7 @@ mod refresh_token;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::client_auth::{self, ClientCredentials};
+use crate::client_auth::{ClientAuthenticator, ClientCredentials};
 use crate::clock::Clock;
 use crate::error::OAuthError;
 use crate::issuer::{Grant, IssuedTokens, TokenIssuer, shared_roles};
@@ -17,7 +17,6 @@ use crate::model::GrantType;
 use crate::model::{App, User};
 use crate::password::{Password, PasswordHasher};
 use crate::scope;
-use crate::secrets::SecretHasher;
 use crate::store::Repos;
 
 /// The form parameters of a token request, already checked by the HTTP
@@ -103,12 +102,11 @@ impl GrantRequest {
 pub struct TokenService {
     pub repos: Repos,
     pub hasher: Arc<PasswordHasher>,
-    pub secrets: SecretHasher,
     pub issuer: Arc<TokenIssuer>,
     pub clock: Arc<dyn Clock>,
     pub throttle: crate::throttle::ThrottlePolicy,
-    /// Per-client request budget, charged after authentication.
-    pub client_budget: Option<Arc<dyn client_auth::ClientRateLimiter>>,
+    /// Decides who the calling client is.
+    pub clients: Arc<ClientAuthenticator>,
 }
 
 impl TokenService {
@@ -120,13 +118,7 @@ impl TokenService {
         params: &TokenParams,
         meta: &RequestMeta,
     ) -> Result<IssuedTokens, OAuthError> {
-        let app = client_auth::authenticate_within_budget(
-            self.repos.apps.as_ref(),
-            &self.secrets,
-            credentials,
-            self.client_budget.as_deref(),
-        )
-        .await?;
+        let app = self.clients.authenticate(credentials).await?;
         let request = GrantRequest::parse(params)?;
         let grant_type = request.grant_type();
         if !app.allows_grant(grant_type) {

@@ -92,8 +92,15 @@ pub struct App {
     pub client_id: String,
     pub name: String,
     pub app_type: AppType,
+    /// Deactivated apps fail client authentication.
+    pub active: bool,
     /// Keyed hash of the client secret (see `secrets::SecretHasher`).
     pub secret_hash: Option<String>,
+    /// The same secret sealed under the master key, kept only by apps that
+    /// accept `client_secret_jwt` (the MAC needs the secret itself).
+    pub secret_sealed: Option<String>,
+    /// The secret being rotated out, still accepted until its grace ends.
+    pub previous_secret: Option<PreviousSecret>,
     pub grant_types: Vec<GrantType>,
     pub redirect_uris: Vec<String>,
     /// Every scope the app may be granted, fully qualified.
@@ -114,6 +121,29 @@ impl App {
     pub fn allows_grant(&self, grant: GrantType) -> bool {
         self.grant_types.contains(&grant)
     }
+
+    /// True when the app accepts HMAC client assertions.
+    pub fn accepts_client_secret_jwt(&self) -> bool {
+        self.secret_sealed.is_some()
+    }
+
+    /// True when the app registered public keys for `private_key_jwt`.
+    pub fn has_public_keys(&self) -> bool {
+        self.jwks.is_some() || self.certificate.is_some()
+    }
+
+    /// The previous secret, while its grace period lasts.
+    pub fn previous_secret_at(&self, now: i64) -> Option<&PreviousSecret> {
+        self.previous_secret.as_ref().filter(|p| p.expires_at > now)
+    }
+}
+
+/// A client secret that was rotated out with a grace period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousSecret {
+    pub hash: String,
+    pub sealed: Option<String>,
+    pub expires_at: i64,
 }
 
 /// An API that accepts Latchkey's access tokens. A scope's fully qualified

@@ -5,7 +5,7 @@ mod role;
 mod token;
 mod user;
 
-pub use app::{App, AppType, GrantType, ResourceServer};
+pub use app::{App, AppType, GrantType, PreviousSecret, ResourceServer};
 pub use role::AppRole;
 pub use token::{KeyState, RefreshTokenRecord, Session, SigningKeyRecord};
 pub use user::{Group, User};

@@ -58,22 +58,12 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
             "refresh_token".into(),
             "client_credentials".into(),
         ],
-        token_endpoint_auth_methods_supported: vec![
-            "client_secret_basic".into(),
-            "client_secret_post".into(),
-            "none".into(),
-        ],
-        token_endpoint_auth_signing_alg_values_supported: None,
-        introspection_endpoint_auth_methods_supported: vec![
-            "client_secret_basic".into(),
-            "client_secret_post".into(),
-            "none".into(),
-        ],
-        revocation_endpoint_auth_methods_supported: vec![
-            "client_secret_basic".into(),
-            "client_secret_post".into(),
-            "none".into(),
-        ],
+        token_endpoint_auth_methods_supported: auth_methods(),
+        token_endpoint_auth_signing_alg_values_supported: Some(
+            ASSERTION_ALGS.iter().map(|a| a.to_string()).collect(),
+        ),
+        introspection_endpoint_auth_methods_supported: auth_methods(),
+        revocation_endpoint_auth_methods_supported: auth_methods(),
         id_token_signing_alg_values_supported: vec![alg],
         subject_types_supported: vec!["public".into()],
         claims_supported: [
@@ -94,3 +84,23 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
     };
     axum::Json(metadata).into_response()
 }
+
+/// Every client authentication method, on every client-authenticated
+/// endpoint.
+fn auth_methods() -> Vec<String> {
+    [
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt",
+        "client_secret_jwt",
+        "none",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The `alg` values a client assertion may use.
+const ASSERTION_ALGS: [&str; 12] = [
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA", "HS256",
+    "HS384", "HS512",
+];

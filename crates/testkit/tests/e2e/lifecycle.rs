@@ -63,7 +63,15 @@ async fn changes_made_outside_the_server_reach_it_within_five_seconds() {
     ctx.store
         .repos
         .apps
-        .set_secret_hash(&app.id, &ctx.master.secret_hasher().hash(new_secret), 0)
+        .set_secret(
+            &app.id,
+            &latchkey_core::store::NewSecret {
+                hash: ctx.master.secret_hasher().hash(new_secret),
+                sealed: None,
+                previous: None,
+            },
+            0,
+        )
         .await
         .unwrap();
     let params = [

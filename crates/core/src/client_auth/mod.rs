@@ -1,0 +1,263 @@
+//! Client authentication at the token, introspection and revocation
+//! endpoints (RFC 6749 §2.3, RFC 7523): who is calling, and may it call.
+//! The HTTP layer extracts the credentials; this module decides.
+
+mod assertion;
+mod keys;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use assertion::{AssertionPolicy, ClientAssertion, JWT_BEARER};
+pub use keys::{ClientKey, ClientKeys, KeyKind};
+
+use crate::clock::Clock;
+use crate::error::{OAuthError, OAuthErrorKind};
+use crate::model::{App, AppType};
+use crate::secrets::{MasterKey, SecretHasher};
+use crate::store::{AppRepo, AssertionReplayRepo};
+
+/// A client secret in transit. Never printed.
+#[derive(Clone)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    pub fn new(value: impl Into<String>) -> Self {
+        ClientSecret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret(***)")
+    }
+}
+
+/// The credentials a request presented: exactly one method.
+#[derive(Debug, Clone)]
+pub enum ClientCredentials {
+    /// `client_secret_basic`.
+    Basic {
+        client_id: String,
+        secret: ClientSecret,
+    },
+    /// `client_secret_post`.
+    Post {
+        client_id: String,
+        secret: ClientSecret,
+    },
+    /// `private_key_jwt` or `client_secret_jwt` (which one depends on the
+    /// assertion's `alg`). `client_id` is optional in the body.
+    Assertion {
+        client_id: Option<String>,
+        assertion: ClientAssertion,
+    },
+    /// `none`: a public client naming itself.
+    None { client_id: String },
+}
+
+impl ClientCredentials {
+    pub fn method(&self) -> &'static str {
+        match self {
+            ClientCredentials::Basic { .. } => "client_secret_basic",
+            ClientCredentials::Post { .. } => "client_secret_post",
+            ClientCredentials::Assertion { .. } => "client_assertion",
+            ClientCredentials::None { .. } => "none",
+        }
+    }
+
+    fn is_basic(&self) -> bool {
+        matches!(self, ClientCredentials::Basic { .. })
+    }
+}
+
+/// A per-client request budget, charged only once the client has proved
+/// who it is (charging the claimed client_id would let anyone spend a
+/// real client's budget).
+pub trait ClientRateLimiter: Send + Sync {
+    /// `Err(seconds to wait)` when the client is over its budget.
+    fn charge(&self, client_id: &str) -> Result<(), u64>;
+}
+
+/// Decides who a client is, for every client-authenticated endpoint.
+pub struct ClientAuthenticator {
+    pub apps: Arc<dyn AppRepo>,
+    pub replay: Arc<dyn AssertionReplayRepo>,
+    pub secrets: SecretHasher,
+    /// Opens the sealed secrets of `client_secret_jwt` apps.
+    pub master: MasterKey,
+    /// What an assertion's `aud` may name: the issuer first, then the
+    /// token endpoint, then the other endpoints that accept assertions.
+    pub audiences: Vec<String>,
+    pub policy: AssertionPolicy,
+    pub clock: Arc<dyn Clock>,
+    /// Per-client request budget, charged after authentication.
+    pub budget: Option<Arc<dyn ClientRateLimiter>>,
+}
+
+impl ClientAuthenticator {
+    /// The audiences an issuer's assertions may name.
+    pub fn audiences_for(issuer: &str) -> Vec<String> {
+        let base = issuer.trim_end_matches('/');
+        vec![
+            issuer.to_owned(),
+            format!("{base}/oauth2/v1/token"),
+            format!("{base}/oauth2/v1/introspect"),
+            format!("{base}/oauth2/v1/revoke"),
+        ]
+    }
+
+    /// Authenticates the client, then charges its budget. Every failure
+    /// is `invalid_client`; the description helps the developer without
+    /// saying whether the client exists, and the detail tells the operator.
+    pub async fn authenticate(&self, credentials: &ClientCredentials) -> Result<App, OAuthError> {
+        let app = match credentials {
+            ClientCredentials::Basic { client_id, secret }
+            | ClientCredentials::Post { client_id, secret } => {
+                self.by_secret(client_id, secret, credentials.is_basic())
+                    .await?
+            }
+            ClientCredentials::Assertion {
+                client_id,
+                assertion,
+            } => self.by_assertion(client_id.as_deref(), assertion).await?,
+            ClientCredentials::None { client_id } => self.public(client_id).await?,
+        };
+        if let Some(budget) = &self.budget {
+            budget.charge(&app.client_id).map_err(|secs| {
+                OAuthError::new(
+                    OAuthErrorKind::RateLimited {
+                        retry_after_secs: secs.min(u64::from(u32::MAX)) as u32,
+                    },
+                    format!("too many requests; retry after {secs} s"),
+                )
+            })?;
+        }
+        Ok(app)
+    }
+
+    async fn by_secret(
+        &self,
+        client_id: &str,
+        secret: &ClientSecret,
+        basic: bool,
+    ) -> Result<App, OAuthError> {
+        let failed = || OAuthError::invalid_client(basic, "client authentication failed");
+        let app = self.apps.find_by_client_id(client_id).await?;
+        let now = self.clock.now();
+        // Hash even for an unknown client, and check the previous secret
+        // even when the current one matched, so every path costs the same.
+        let (current, previous) = match &app {
+            Some(app) => (
+                app.secret_hash
+                    .as_deref()
+                    .is_some_and(|stored| self.secrets.verify(secret.expose(), stored)),
+                app.previous_secret_at(now)
+                    .is_some_and(|p| self.secrets.verify(secret.expose(), &p.hash)),
+            ),
+            None => {
+                let _ = self.secrets.hash(secret.expose());
+                (false, false)
+            }
+        };
+        match app {
+            None => Err(failed().with_detail("unknown client_id")),
+            Some(app) if !app.active => {
+                Err(failed().with_detail(format!("deactivated client_id={}", app.client_id)))
+            }
+            Some(app) if app.app_type == AppType::Public => Err(OAuthError::invalid_client(
+                basic,
+                "a public client must not present a client secret",
+            )
+            .with_detail(format!("client_id={}", app.client_id))),
+            Some(app) if current || previous => {
+                if previous && !current {
+                    tracing::info!(client_id = %app.client_id, "client authenticated with its previous secret (grace period)");
+                }
+                Ok(app)
+            }
+            Some(app) => {
+                Err(failed().with_detail(format!("wrong secret for client_id={}", app.client_id)))
+            }
+        }
+    }
+
+    async fn public(&self, client_id: &str) -> Result<App, OAuthError> {
+        let failed = || OAuthError::invalid_client(false, "client authentication failed");
+        match self.apps.find_by_client_id(client_id).await? {
+            Some(app) if !app.active => {
+                Err(failed().with_detail(format!("deactivated client_id={}", app.client_id)))
+            }
+            Some(app) if app.app_type == AppType::Public => Ok(app),
+            Some(app) => Err(OAuthError::invalid_client(
+                false,
+                "client authentication is required for this client",
+            )
+            .with_detail(format!(
+                "confidential client_id={} sent no credentials",
+                app.client_id
+            ))),
+            None => Err(failed().with_detail("unknown client_id")),
+        }
+    }
+
+    async fn by_assertion(
+        &self,
+        body_client_id: Option<&str>,
+        assertion: &ClientAssertion,
+    ) -> Result<App, OAuthError> {
+        let refuse = |message: String, client_id: &str| {
+            OAuthError::invalid_client(false, message.clone()).with_detail(format!(
+                "client assertion refused for client_id={client_id}: {message}"
+            ))
+        };
+        let unverified = assertion::Unverified::parse(assertion.expose(), &self.policy)
+            .map_err(|r| refuse(r.0, body_client_id.unwrap_or("?")))?;
+        // RFC 7521 §4.2: client_id is optional; when sent it must be the
+        // assertion's subject (checked with the other claims below).
+        let Some(client_id) = body_client_id.or(unverified.subject()) else {
+            return Err(refuse(
+                "the client assertion has no sub naming the client".into(),
+                "?",
+            ));
+        };
+        let Some(app) = self.apps.find_by_client_id(client_id).await? else {
+            return Err(
+                OAuthError::invalid_client(false, "client authentication failed")
+                    .with_detail("client assertion for an unknown client_id"),
+            );
+        };
+        if !app.active {
+            return Err(
+                OAuthError::invalid_client(false, "client authentication failed")
+                    .with_detail(format!("deactivated client_id={}", app.client_id)),
+            );
+        }
+        if app.app_type == AppType::Public {
+            return Err(refuse(
+                "a public client cannot authenticate with a client assertion".into(),
+                client_id,
+            ));
+        }
+        let now = self.clock.now();
+        assertion::verify_signature(assertion.expose(), &unverified, &app, &self.master, now)
+            .map_err(|r| refuse(r.0, client_id))?;
+        let (jti, remember_until) =
+            assertion::check_claims(&unverified, client_id, &self.audiences, &self.policy, now)
+                .map_err(|r| refuse(r.0, client_id))?;
+        if !self
+            .replay
+            .record_assertion(client_id, &jti, remember_until)
+            .await?
+        {
+            return Err(refuse(
+                "the client assertion's jti was already used; sign a new assertion for every request".into(),
+                client_id,
+            ));
+        }
+        Ok(app)
+    }
+}
