@@ -246,6 +246,160 @@ fn user_app_and_key_commands() {
 }
 
 #[test]
+fn the_whole_life_of_an_app() {
+    let s = Scratch::new();
+    let file = s.file("domain.toml", DOMAIN);
+    assert!(s.run(&["apply", file.to_str().unwrap()]).status.success());
+    let certificate = s.file(
+        "reports.pem",
+        include_str!("../../core/testdata/client-keys/rsa.cert.pem"),
+    );
+    let json = |o: &Output| -> serde_json::Value {
+        assert!(o.status.success(), "{}", stderr(o));
+        serde_json::from_str(&stdout(o)).unwrap()
+    };
+
+    let created = json(&s.run(&[
+        "app",
+        "create",
+        "--name",
+        "Reports Backend",
+        "--type",
+        "trusted",
+        "--grant",
+        "password",
+        "--grant",
+        "client_credentials",
+        "--scope",
+        "https://hr.example.com/employees.read",
+        "--app-role",
+        "User Administrator",
+        "--redirect-uri",
+        "https://reports.example.com/cb",
+        "--certificate-file",
+        certificate.to_str().unwrap(),
+        "--client-secret-jwt",
+        "true",
+        "--access-token-ttl",
+        "15m",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(created["client_id"], "reports-backend");
+    assert_eq!(created["keys"], "certificate");
+    assert_eq!(created["client_secret_jwt"], true);
+    assert_eq!(created["access_token_ttl"], 900);
+    let secret = created["client_secret"].as_str().unwrap();
+    assert_eq!(secret.len(), 43, "a generated secret: 256 bits");
+    let shown = json(&s.run(&["app", "show", "reports-backend", "--output", "json"]));
+    assert!(shown.get("client_secret").is_none(), "shown once only");
+    assert!(!stdout(&s.run(&["app", "show", "reports-backend"])).contains(secret));
+
+    // Flags are validated like the domain file, naming the flag.
+    for (args, flag) in [
+        (
+            vec!["--redirect-uri", "http://reports.example.com/cb"],
+            "--redirect-uri",
+        ),
+        (vec!["--scope", "https://nowhere.example.com/x"], "--scope"),
+        (vec!["--type", "public"], "--"),
+    ] {
+        let mut full = vec!["app", "update", "reports-backend"];
+        full.extend(args);
+        let out = s.run(&full);
+        assert!(!out.status.success());
+        assert!(stderr(&out).contains(flag), "{}", stderr(&out));
+    }
+    let duplicate = s.run(&[
+        "app",
+        "create",
+        "--name",
+        "Reports Backend",
+        "--type",
+        "public",
+    ]);
+    assert!(
+        stderr(&duplicate).contains("exists"),
+        "{}",
+        stderr(&duplicate)
+    );
+    let public_with_keys = s.run(&[
+        "app",
+        "create",
+        "--name",
+        "Kiosk",
+        "--type",
+        "public",
+        "--certificate-file",
+        certificate.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&public_with_keys).contains("--certificate-file: only trusted apps"),
+        "{}",
+        stderr(&public_with_keys)
+    );
+
+    let updated = json(&s.run(&[
+        "app",
+        "update",
+        "reports-backend",
+        "--remove-keys",
+        "--client-secret-jwt",
+        "false",
+        "--output",
+        "json",
+    ]));
+    assert_eq!(updated["keys"], "none");
+    assert_eq!(updated["client_secret_jwt"], false);
+    assert_eq!(
+        updated["app_roles"],
+        serde_json::json!(["User Administrator"])
+    );
+    assert_eq!(updated["id"], created["id"], "an update keeps the id");
+
+    let rotated = s.run(&["app", "rotate-secret", "reports-backend", "--grace", "1h"]);
+    assert!(
+        stdout(&rotated).contains("the previous secret keeps working for 1h"),
+        "{}{}",
+        stdout(&rotated),
+        stderr(&rotated)
+    );
+    let shown = json(&s.run(&["app", "show", "reports-backend", "--output", "json"]));
+    assert!(shown["previous_secret_expires_at"].is_i64());
+    assert!(
+        !s.run(&["app", "rotate-secret", "reports-backend", "--grace", "90d"])
+            .status
+            .success()
+    );
+
+    assert!(
+        s.run(&["app", "deactivate", "reports-backend"])
+            .status
+            .success()
+    );
+    let shown = json(&s.run(&["app", "show", "reports-backend", "--output", "json"]));
+    assert_eq!(shown["active"], false);
+    assert!(stdout(&s.run(&["app", "list"])).contains("(deactivated)"));
+    // Re-applying the domain file leaves apps it does not name alone.
+    assert!(s.run(&["apply", file.to_str().unwrap()]).status.success());
+    assert!(
+        s.run(&["app", "activate", "reports-backend"])
+            .status
+            .success()
+    );
+    assert_eq!(
+        json(&s.run(&["app", "show", "reports-backend", "--output", "json"]))["active"],
+        true
+    );
+    assert!(
+        s.run(&["app", "delete", "reports-backend"])
+            .status
+            .success()
+    );
+    assert!(!s.run(&["app", "show", "reports-backend"]).status.success());
+}
+
+#[test]
 fn serve_refuses_plain_http_off_loopback_and_postgres_without_a_master_key() {
     let s = Scratch::new();
     let out = s.run(&["serve", "--listen", "0.0.0.0:0"]);

@@ -97,7 +97,7 @@ impl IntrospectionService {
             return Ok(None);
         }
         // A token without a session (client_credentials) lives only as
-        // long as its app.
+        // long as its app is there and active.
         if sid.is_none() {
             let client_id = claims
                 .get("client_id")
@@ -108,7 +108,7 @@ impl IntrospectionService {
                 .apps
                 .find_by_client_id(client_id)
                 .await?
-                .is_none()
+                .is_none_or(|app| !app.active)
             {
                 return Ok(None);
             }

@@ -2,18 +2,14 @@
 //! as the domain file (an app the CLI writes is one `apply` accepts).
 
 use anyhow::{Context as _, anyhow, bail};
+use latchkey_core::client_auth::rotate_secret;
 use latchkey_core::domain::{AppInput, DomainPlan, DurationInput, FieldError};
-use latchkey_core::model::{App, AppType, PreviousSecret};
-use latchkey_core::secrets::generate_client_secret;
-use latchkey_core::store::NewSecret;
+use latchkey_core::model::App;
 use serde_json::json;
 
 use super::print_json;
 use crate::cli::{AppCommand, AppFields, Output};
 use crate::context::Context;
-
-/// The longest grace period a rotated-out secret may keep.
-const MAX_GRACE_SECS: i64 = 30 * 86_400;
 
 pub async fn run(ctx: &Context, command: AppCommand) -> anyhow::Result<()> {
     let apps = &ctx.store.repos.apps;
@@ -82,38 +78,13 @@ pub async fn run(ctx: &Context, command: AppCommand) -> anyhow::Result<()> {
         }
         AppCommand::RotateSecret { client_id, grace } => {
             let app = find(ctx, &client_id).await?;
-            if app.app_type == AppType::Public {
-                bail!("{client_id} is a public app: it has no secret");
-            }
-            let now = ctx.clock.now();
             let grace = match grace {
                 None => 0,
-                Some(text) => {
-                    let secs = latchkey_core::duration::parse_duration(&text)
-                        .map_err(|e| anyhow!("--grace: {e}"))?;
-                    if secs > MAX_GRACE_SECS {
-                        bail!("--grace: at most 30d");
-                    }
-                    secs
-                }
+                Some(text) => latchkey_core::duration::parse_duration(&text)
+                    .map_err(|e| anyhow!("--grace: {e}"))?,
             };
-            let secret = generate_client_secret();
-            let previous = match (&app.secret_hash, grace) {
-                (Some(hash), 1..) => Some(PreviousSecret {
-                    hash: hash.clone(),
-                    sealed: app.secret_sealed.clone(),
-                    expires_at: now + grace,
-                }),
-                _ => None,
-            };
-            let new = NewSecret {
-                hash: ctx.master.secret_hasher().hash(&secret),
-                sealed: app
-                    .accepts_client_secret_jwt()
-                    .then(|| ctx.master.seal_client_secret(&app.client_id, &secret)),
-                previous,
-            };
-            apps.set_secret(&app.id, &new, now).await?;
+            let now = ctx.clock.now();
+            let (secret, new) = rotate_secret(apps.as_ref(), &ctx.master, &app, grace, now).await?;
             let old = match &new.previous {
                 Some(p) => format!(
                     "the previous secret keeps working for {}",

@@ -4,12 +4,14 @@
 
 mod assertion;
 mod keys;
+mod rotation;
 
 use std::fmt;
 use std::sync::Arc;
 
 pub use assertion::{AssertionPolicy, ClientAssertion, JWT_BEARER};
 pub use keys::{ClientKey, ClientKeys, KeyKind};
+pub use rotation::{MAX_GRACE_SECS, RotateError, rotate_secret};
 
 use crate::clock::Clock;
 use crate::error::{OAuthError, OAuthErrorKind};

@@ -391,7 +391,7 @@ async fn client_credentials_issue_tokens_in_the_apps_own_context() {
         (info["active"].clone(), info["sub"].clone()),
         (json!(true), json!("batch"))
     );
-    // Its app deleted, the token is no longer active.
+    // Its app deactivated (or deleted), the token is no longer active.
     let ctx = server.context().await;
     let batch = ctx
         .store
@@ -401,6 +401,18 @@ async fn client_credentials_issue_tokens_in_the_apps_own_context() {
         .await
         .unwrap()
         .unwrap();
+    ctx.store
+        .repos
+        .apps
+        .set_active(&batch.id, false, 0)
+        .await
+        .unwrap();
+    eventually(
+        "the deactivated app's token going inactive",
+        std::time::Duration::from_secs(5),
+        async || introspect(&server, HR, &token).await == json!({"active": false}),
+    )
+    .await;
     ctx.store.repos.apps.delete(&batch.id).await.unwrap();
     ctx.store.close().await;
     eventually(

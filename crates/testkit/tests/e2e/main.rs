@@ -4,6 +4,7 @@
 mod support;
 
 mod brute_force;
+mod client_assertions;
 mod client_auth;
 mod discovery;
 mod imported_hashes;
