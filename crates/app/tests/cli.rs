@@ -522,6 +522,79 @@ fn serve_demo_prints_working_curl_commands_and_stops_on_sigterm() {
     }
 }
 
+/// The README's private_key_jwt example, run verbatim against a real
+/// server: openssl signs the assertion, curl spends it.
+#[test]
+fn the_documented_private_key_jwt_example_works() {
+    let s = Scratch::new();
+    let key = s.file(
+        "reports.key.pem",
+        include_str!("../../core/testdata/client-keys/rsa.key.pem"),
+    );
+    let domain = format!(
+        r#"{DOMAIN}
+[[apps]]
+name = "Reports"
+type = "trusted"
+grant_types = ["password"]
+scopes = ["https://hr.example.com/employees.read"]
+certificate = """
+{}"""
+"#,
+        include_str!("../../core/testdata/client-keys/rsa.cert.pem")
+    );
+    let file = s.file("domain.toml", &domain);
+    let applied = s.run(&["apply", file.to_str().unwrap()]);
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("LATCHKEY_DATABASE_URL", s.db())
+        .env("LATCHKEY_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/examples/private-key-jwt.sh"
+    );
+    let run = || {
+        Command::new("bash")
+            .args([
+                script,
+                &issuer,
+                "reports",
+                key.to_str().unwrap(),
+                "alice",
+                "correct horse battery staple",
+                "https://hr.example.com/employees.read",
+            ])
+            .output()
+            .expect("run the example")
+    };
+    let out = run();
+    let _ = child.kill();
+    let _ = child.wait();
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out))
+        .unwrap_or_else(|_| panic!("{}{}", stdout(&out), stderr(&out)));
+    assert!(json["access_token"].is_string(), "{json}");
+    assert_eq!(json["scope"], "https://hr.example.com/employees.read");
+}
+
 /// Nothing secret reaches the log, even at debug level: not a password
 /// (right or wrong), not a client secret, not a token.
 #[test]
