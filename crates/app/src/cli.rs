@@ -195,6 +195,13 @@ pub enum AppCommand {
         /// Default: the name, lower-cased, dashes for spaces.
         #[arg(long)]
         client_id: Option<String>,
+        /// Read the client secret from stdin (at least 16 characters)
+        /// instead of generating one.
+        #[arg(long)]
+        client_secret_stdin: bool,
+        /// Create the app deactivated.
+        #[arg(long)]
+        inactive: bool,
         #[command(flatten)]
         fields: AppFields,
         #[arg(long, value_enum, default_value_t)]

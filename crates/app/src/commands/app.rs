@@ -33,6 +33,8 @@ pub async fn run(ctx: &Context, command: AppCommand) -> anyhow::Result<()> {
             name,
             app_type,
             client_id,
+            client_secret_stdin,
+            inactive,
             fields,
             output,
         } => {
@@ -40,6 +42,10 @@ pub async fn run(ctx: &Context, command: AppCommand) -> anyhow::Result<()> {
                 name,
                 app_type,
                 client_id,
+                client_secret: client_secret_stdin
+                    .then(super::read_secret_line)
+                    .transpose()?,
+                active: Some(!inactive),
                 ..AppInput::default()
             };
             fields.apply_to(&mut input)?;
@@ -174,7 +180,8 @@ fn flag_of(error: &FieldError) -> String {
 }
 
 /// Validates and writes one app (creating or updating it). Returns the
-/// secret generated for a new confidential app, to be shown once.
+/// secret generated for a new confidential app, to be shown once; a secret
+/// given in `input` is stored, never shown.
 async fn write(ctx: &Context, input: &AppInput) -> anyhow::Result<Option<String>> {
     let servers = ctx.store.repos.resource_servers.list().await?;
     let validated = input.validate(&servers).map_err(|e| anyhow!(flag_of(&e)))?;
@@ -184,7 +191,7 @@ async fn write(ctx: &Context, input: &AppInput) -> anyhow::Result<Option<String>
     let mut spec = validated.spec;
     let generated = ctx
         .domain_service()
-        .resolve_secret(&mut spec, None)
+        .resolve_secret(&mut spec, validated.client_secret)
         .await
         .map_err(|e| anyhow!(e.to_string()))?;
     let plan = DomainPlan {

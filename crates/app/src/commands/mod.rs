@@ -68,7 +68,7 @@ fn read_secret_line() -> anyhow::Result<String> {
     std::io::stdin().lock().read_line(&mut line)?;
     let value = line.trim_end_matches(['\r', '\n']).to_owned();
     if value.is_empty() {
-        return Err(anyhow!("no password on stdin"));
+        return Err(anyhow!("nothing on stdin"));
     }
     Ok(value)
 }
