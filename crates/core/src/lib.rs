@@ -17,6 +17,7 @@ pub mod meta;
 pub mod model;
 pub mod password;
 pub mod password_policy;
+pub mod scim;
 pub mod scope;
 pub mod secrets;
 pub mod sign_in;

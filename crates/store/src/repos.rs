@@ -18,7 +18,7 @@ macro_rules! impl_repos {
 
         type Tx = sqlx::Transaction<'static, $db>;
 
-        const USER_COLUMNS: &str = "id, username, password_hash, given_name, family_name, email, active, created_at, updated_at";
+        const USER_COLUMNS: &str = "id, username, password_hash, given_name, family_name, email, active, created_at, updated_at, external_id, display_name, version";
         const APP_COLUMNS: &str = "id, client_id, name, app_type, active, secret_hash, secret_sealed, previous_secret_hash, previous_secret_sealed, previous_secret_expires_at, grant_types, redirect_uris, scopes, app_roles, jwks, certificate, access_token_ttl, refresh_token_ttl, session_lifetime, created_at, updated_at";
 
         fn new_id() -> String {
@@ -70,8 +70,8 @@ macro_rules! impl_repos {
                 let id = new_id();
                 let mut tx = self.begin_write().await?;
                 sqlx::query(
-                    "INSERT INTO users (id, username, username_key, password_hash, given_name, family_name, email, active, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, TRUE, $8, $8)",
+                    "INSERT INTO users (id, username, username_key, password_hash, given_name, family_name, email, email_key, active, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, LOWER($7), TRUE, $8, $8)",
                 )
                 .bind(&id)
                 .bind(&user.username)
@@ -103,12 +103,15 @@ macro_rules! impl_repos {
                     active: true,
                     created_at: now,
                     updated_at: now,
+                    external_id: None,
+                    display_name: None,
+                    version: 1,
                 })
             }
 
             async fn set_password_hash(&self, user_id: &str, hash: &str, now: i64) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
-                let done = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+                let done = sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2, version = version + 1 WHERE id = $3")
                     .bind(hash)
                     .bind(now)
                     .bind(user_id)
@@ -134,7 +137,7 @@ macro_rules! impl_repos {
 
             async fn set_active(&self, user_id: &str, active: bool, now: i64) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
-                let done = sqlx::query("UPDATE users SET active = $1, updated_at = $2 WHERE id = $3")
+                let done = sqlx::query("UPDATE users SET active = $1, updated_at = $2, version = version + 1 WHERE id = $3")
                     .bind(active)
                     .bind(now)
                     .bind(user_id)
@@ -337,7 +340,8 @@ macro_rules! impl_repos {
                             s.auth_time AS s_auth_time, s.created_at AS s_created_at, s.revoked_at AS s_revoked_at, \
                             u.username AS u_username, u.password_hash AS u_password_hash, u.given_name AS u_given_name, \
                             u.family_name AS u_family_name, u.email AS u_email, u.active AS u_active, \
-                            u.created_at AS u_created_at, u.updated_at AS u_updated_at \
+                            u.created_at AS u_created_at, u.updated_at AS u_updated_at, u.external_id AS u_external_id, \
+                            u.display_name AS u_display_name, u.version AS u_version \
                      FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = r.user_id \
                      WHERE r.token_hash = $1",
                 )
@@ -607,7 +611,7 @@ macro_rules! impl_repos {
                             return Ok(ChangeOutcome::Unchanged);
                         }
                         sqlx::query(
-                            "UPDATE users SET username = $1, password_hash = $2, given_name = $3, family_name = $4, email = $5, active = $6, updated_at = $7 WHERE id = $8",
+                            "UPDATE users SET username = $1, password_hash = $2, given_name = $3, family_name = $4, email = $5, email_key = LOWER($5), active = $6, updated_at = $7, version = version + 1 WHERE id = $8",
                         )
                         .bind(&spec.username).bind(&hash).bind(&spec.given_name).bind(&spec.family_name)
                         .bind(&spec.email).bind(spec.active).bind(now).bind(&row.id)
@@ -624,8 +628,8 @@ macro_rules! impl_repos {
                         let id = new_id();
                         let hash = match &spec.password { HashChange::Keep => None, HashChange::Set(h) => Some(h.clone()) };
                         sqlx::query(
-                            "INSERT INTO users (id, username, username_key, password_hash, given_name, family_name, email, active, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+                            "INSERT INTO users (id, username, username_key, password_hash, given_name, family_name, email, email_key, active, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, LOWER($7), $8, $9, $9)",
                         )
                         .bind(&id).bind(&spec.username).bind(username_key(&spec.username)).bind(&hash)
                         .bind(&spec.given_name).bind(&spec.family_name).bind(&spec.email).bind(spec.active).bind(now)

@@ -41,6 +41,9 @@ pub(crate) struct UserRow {
     pub active: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub version: i64,
 }
 
 impl From<UserRow> for User {
@@ -55,6 +58,9 @@ impl From<UserRow> for User {
             active: r.active,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            external_id: r.external_id,
+            display_name: r.display_name,
+            version: r.version,
         }
     }
 }
@@ -190,6 +196,9 @@ pub(crate) struct RefreshContextRow {
     pub u_active: bool,
     pub u_created_at: i64,
     pub u_updated_at: i64,
+    pub u_external_id: Option<String>,
+    pub u_display_name: Option<String>,
+    pub u_version: i64,
 }
 
 impl From<RefreshContextRow> for RefreshContext {
@@ -213,6 +222,9 @@ impl From<RefreshContextRow> for RefreshContext {
                 active: r.u_active,
                 created_at: r.u_created_at,
                 updated_at: r.u_updated_at,
+                external_id: r.u_external_id,
+                display_name: r.u_display_name,
+                version: r.u_version,
             },
             token: RefreshTokenRecord {
                 token_hash: r.token_hash,

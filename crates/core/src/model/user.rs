@@ -15,6 +15,12 @@ pub struct User {
     pub active: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// SCIM `externalId`: the provisioning client's identifier.
+    pub external_id: Option<String>,
+    /// SCIM `displayName`.
+    pub display_name: Option<String>,
+    /// Incremented by every write: the SCIM ETag.
+    pub version: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,12 @@
+//! SCIM 2.0 (RFC 7643, RFC 7644): the filter language, list queries,
+//! PATCH, and the User and Group resources of the identity domain's admin
+//! API.
+
+pub mod error;
+pub mod filter;
+pub mod query;
+pub mod resource;
+pub mod time;
+pub mod user;
+
+pub use error::ScimError;
