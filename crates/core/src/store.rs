@@ -9,9 +9,12 @@ use async_trait::async_trait;
 
 use crate::domain::{ApplySummary, DomainPlan};
 use crate::model::{
-    App, AppRole, PreviousSecret, RefreshTokenRecord, ResourceServer, Session, SigningKeyRecord,
-    User,
+    App, AppRole, Group, PreviousSecret, RefreshTokenRecord, ResourceServer, Session,
+    SigningKeyRecord, User,
 };
+use crate::scim::group::{GroupField, MemberRef};
+use crate::scim::query::{ListQuery, Page};
+use crate::scim::user::{GroupRef, UserField};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -22,6 +25,9 @@ pub enum StoreError {
     /// The database cannot be reached or timed out: answer 503.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// A conditional write (`If-Match`) found another version.
+    #[error("the resource changed (version mismatch)")]
+    VersionMismatch,
     #[error("storage error: {0}")]
     Other(String),
 }
@@ -204,6 +210,70 @@ pub trait DomainRepo: Send + Sync {
     async fn ping(&self) -> StoreResult<()>;
 }
 
+/// A user's SCIM-writable attributes, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub username: String,
+    pub external_id: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub active: bool,
+}
+
+/// The identity domain's directory as the SCIM API sees it: queries that
+/// filter, sort and page in the database, and conditional writes. Every
+/// write increments the resource's version (its ETag); `if_version`
+/// makes it conditional (`VersionMismatch` when another write came first).
+#[async_trait]
+pub trait DirectoryRepo: Send + Sync {
+    async fn query_users(&self, query: &ListQuery<UserField>) -> StoreResult<Page<User>>;
+    /// The groups of each user, by user id.
+    async fn groups_of_users(
+        &self,
+        user_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Vec<GroupRef>>>;
+    /// `Conflict` when the username is taken (ignoring case).
+    async fn create_user(
+        &self,
+        user: &UserRecord,
+        password_hash: Option<&str>,
+        now: i64,
+    ) -> StoreResult<User>;
+    /// Replaces every writable attribute. A new password hash, or
+    /// deactivation, ends the user's sessions in the same transaction.
+    async fn replace_user(
+        &self,
+        id: &str,
+        user: &UserRecord,
+        password_hash: Option<&str>,
+        if_version: Option<i64>,
+        now: i64,
+    ) -> StoreResult<User>;
+    async fn delete_user(&self, id: &str, if_version: Option<i64>) -> StoreResult<()>;
+
+    async fn query_groups(&self, query: &ListQuery<GroupField>) -> StoreResult<Page<Group>>;
+    async fn find_group(&self, id: &str) -> StoreResult<Option<Group>>;
+    /// The members of each group, by group id.
+    async fn members_of(
+        &self,
+        group_ids: &[String],
+    ) -> StoreResult<std::collections::HashMap<String, Vec<MemberRef>>>;
+    /// `Conflict` when the name is taken; `NotFound` when a member is not
+    /// a user.
+    async fn create_group(&self, name: &str, members: &[String], now: i64) -> StoreResult<Group>;
+    async fn replace_group(
+        &self,
+        id: &str,
+        name: &str,
+        members: &[String],
+        if_version: Option<i64>,
+        now: i64,
+    ) -> StoreResult<Group>;
+    async fn delete_group(&self, id: &str, if_version: Option<i64>) -> StoreResult<()>;
+}
+
 /// Every repository, as trait objects: handlers carry no generic bounds.
 #[derive(Clone)]
 pub struct Repos {
@@ -215,6 +285,7 @@ pub struct Repos {
     pub domain: Arc<dyn DomainRepo>,
     pub throttle: Arc<dyn crate::throttle::ThrottleRepo>,
     pub assertions: Arc<dyn AssertionReplayRepo>,
+    pub directory: Arc<dyn DirectoryRepo>,
 }
 
 impl Repos {
@@ -229,6 +300,7 @@ impl Repos {
             + DomainRepo
             + crate::throttle::ThrottleRepo
             + AssertionReplayRepo
+            + DirectoryRepo
             + 'static,
     {
         Repos {
@@ -239,6 +311,7 @@ impl Repos {
             keys: backend.clone(),
             throttle: backend.clone(),
             assertions: backend.clone(),
+            directory: backend.clone(),
             domain: backend,
         }
     }

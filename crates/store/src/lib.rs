@@ -2,10 +2,12 @@
 //! implemented on SQLite (the default) and PostgreSQL. The engine is chosen
 //! by the URL scheme.
 
+mod directory;
 mod error;
 mod postgres;
 mod repos;
 mod rows;
+mod scim_sql;
 mod sqlite;
 pub mod testing;
 

@@ -47,6 +47,9 @@ mod repos {
         "BEGIN",
         Some("SELECT pg_advisory_xact_lock(7364616176)")
     );
+    // Order strings by code point, whatever the database's locale, so
+    // both engines sort and compare alike.
+    crate::directory::impl_directory!(PostgresStore, sqlx::Postgres, " COLLATE \"C\"");
 }
 
 /// The whole rotation as one statement (one round trip, one implicit

@@ -2,8 +2,8 @@
 //! List-valued app fields are stored as JSON text.
 
 use latchkey_core::model::{
-    App, AppRole, AppType, GrantType, KeyState, PreviousSecret, RefreshTokenRecord, ResourceServer,
-    Session, SigningKeyRecord, User,
+    App, AppRole, AppType, GrantType, Group, KeyState, PreviousSecret, RefreshTokenRecord,
+    ResourceServer, Session, SigningKeyRecord, User,
 };
 use latchkey_core::store::{RefreshContext, StoreError};
 
@@ -60,6 +60,27 @@ impl From<UserRow> for User {
             updated_at: r.updated_at,
             external_id: r.external_id,
             display_name: r.display_name,
+            version: r.version,
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct GroupRow {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+impl From<GroupRow> for Group {
+    fn from(r: GroupRow) -> Self {
+        Group {
+            id: r.id,
+            name: r.name,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
             version: r.version,
         }
     }

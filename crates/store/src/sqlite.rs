@@ -98,6 +98,8 @@ mod repos {
     // Write transactions take SQLite's write lock up front, so a
     // transaction that reads first never fails to upgrade its lock.
     crate::repos::impl_repos!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE", None::<&str>);
+    // SQLite compares strings by code point already (BINARY).
+    crate::directory::impl_directory!(SqliteStore, sqlx::Sqlite, "");
 }
 
 /// Refresh-token rotations are group-committed: concurrent rotations wait

@@ -11,7 +11,11 @@ use latchkey_core::model::{
     AppRole, AppType, GrantType, KeyState, PreviousSecret, RefreshTokenRecord, Session,
     SigningKeyRecord,
 };
-use latchkey_core::store::{NewSecret, NewUser, Rotation, StoreError};
+use latchkey_core::scim::filter::parse_filter;
+use latchkey_core::scim::group::GroupSchema;
+use latchkey_core::scim::query::{ListQuery, Page, resolve};
+use latchkey_core::scim::user::{UserField, UserSchema};
+use latchkey_core::store::{NewSecret, NewUser, Rotation, StoreError, UserRecord};
 use latchkey_store::testing::TestDatabase;
 use latchkey_store::{Store, open};
 
@@ -60,6 +64,8 @@ conformance!(
     failed_logins_count_decay_and_clear,
     client_assertion_ids_are_accepted_once_and_purged,
     secrets_rotate_with_grace_and_deactivated_apps_lose_their_sessions,
+    directory_queries_filter_sort_and_page_in_the_database,
+    directory_writes_are_versioned_and_end_sessions,
 );
 
 fn plan() -> DomainPlan {
@@ -1053,6 +1059,274 @@ async fn secrets_rotate_with_grace_and_deactivated_apps_lose_their_sessions(
     );
     assert!(matches!(
         apps.set_active("no-such-app", true, 420).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+fn record(username: &str, given: &str, family: &str, email: &str) -> UserRecord {
+    UserRecord {
+        username: username.into(),
+        external_id: None,
+        given_name: Some(given.into()),
+        family_name: Some(family.into()),
+        display_name: None,
+        email: Some(email.into()),
+        active: true,
+    }
+}
+
+fn users_matching(filter: &str) -> ListQuery<UserField> {
+    ListQuery {
+        filter: Some(resolve::<UserSchema>(&parse_filter(filter).unwrap()).unwrap()),
+        sort_by: None,
+        descending: false,
+        start_index: 1,
+        count: 100,
+    }
+}
+
+async fn directory_queries_filter_sort_and_page_in_the_database(store: &Store, _: &TestDatabase) {
+    let dir = &store.repos.directory;
+    let mut ids = Vec::new();
+    for (i, (user, given, family, email)) in [
+        ("Alice", "Alice", "Liddell", "Alice@Example.com"),
+        ("bob", "Bob", "O'Malley", "bob@example.org"),
+        ("carol_1", "Carol", "Zimmer", "carol@example.com"),
+        ("dave%", "Dave", "adams", "dave@elsewhere.net"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut r = record(user, given, family, email);
+        r.active = i != 3;
+        ids.push(dir.create_user(&r, None, 100 + i as i64).await.unwrap().id);
+    }
+    let group = dir
+        .create_group("Admins", &[ids[0].clone(), ids[2].clone()], 200)
+        .await
+        .unwrap();
+    let names = |page: Page<latchkey_core::model::User>| {
+        page.items
+            .into_iter()
+            .map(|u| u.username)
+            .collect::<Vec<_>>()
+    };
+    let query = |f: &str| {
+        let q = users_matching(f);
+        async move { names(dir.query_users(&q).await.unwrap()) }
+    };
+    assert_eq!(query(r#"userName eq "ALICE""#).await, ["Alice"]);
+    assert_eq!(
+        query(r#"emails co "EXAMPLE.COM""#).await,
+        ["Alice", "carol_1"]
+    );
+    assert_eq!(query(r#"emails.value ew ".org""#).await, ["bob"]);
+    assert_eq!(query(r#"name.familyName co "'m""#).await, ["bob"]);
+    // LIKE metacharacters in values are literal.
+    assert_eq!(query(r#"userName co "_""#).await, ["carol_1"]);
+    assert_eq!(query(r#"userName ew "%""#).await, ["dave%"]);
+    assert_eq!(query(r#"userName sw "%""#).await, Vec::<String>::new());
+    assert_eq!(query("active eq false").await, ["dave%"]);
+    assert_eq!(
+        query(r#"not (active eq false) and (name.givenName sw "a" or name.givenName sw "c")"#)
+            .await,
+        ["Alice", "carol_1"]
+    );
+    assert_eq!(
+        query(r#"groups[display eq "admins"]"#).await,
+        ["Alice", "carol_1"]
+    );
+    assert_eq!(
+        query(&format!(
+            r#"groups.value eq "{}" and userName ne "alice""#,
+            group.id
+        ))
+        .await,
+        ["carol_1"]
+    );
+    assert_eq!(query("groups pr").await, ["Alice", "carol_1"]);
+    assert_eq!(query("externalId pr").await, Vec::<String>::new());
+    assert_eq!(
+        query(r#"meta.created ge "1970-01-01T00:01:42Z""#).await,
+        ["carol_1", "dave%"]
+    );
+    assert_eq!(
+        query(r#"emails[type eq "work" and value sw "bob"]"#).await,
+        ["bob"]
+    );
+
+    // Sorting (case-insensitive where the attribute is) and paging.
+    let mut q = users_matching("userName pr");
+    q.sort_by = Some(UserField::FamilyName);
+    assert_eq!(
+        names(dir.query_users(&q).await.unwrap()),
+        ["dave%", "Alice", "bob", "carol_1"]
+    );
+    q.descending = true;
+    q.start_index = 2;
+    q.count = 2;
+    let page = dir.query_users(&q).await.unwrap();
+    assert_eq!(page.total, 4);
+    assert_eq!(names(page), ["bob", "Alice"]);
+    q.count = 0;
+    let page = dir.query_users(&q).await.unwrap();
+    assert_eq!((page.total, page.items.len()), (4, 0));
+    q.filter = None;
+    q.sort_by = None;
+    q.descending = false;
+    q.start_index = 1;
+    q.count = 3;
+    assert_eq!(
+        dir.query_users(&q)
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|u| u.id.clone())
+            .collect::<Vec<_>>(),
+        ids[..3],
+        "by default, in creation order"
+    );
+
+    let groups = dir.groups_of_users(&ids).await.unwrap();
+    assert_eq!(groups[&ids[0]][0].name, "Admins");
+    assert!(!groups.contains_key(&ids[1]));
+    let members = dir
+        .members_of(std::slice::from_ref(&group.id))
+        .await
+        .unwrap();
+    assert_eq!(
+        members[&group.id]
+            .iter()
+            .map(|m| m.username.as_str())
+            .collect::<Vec<_>>(),
+        ["Alice", "carol_1"]
+    );
+    let gq = ListQuery {
+        filter: Some(
+            resolve::<GroupSchema>(&parse_filter(r#"members[display eq "carol_1"]"#).unwrap())
+                .unwrap(),
+        ),
+        sort_by: None,
+        descending: false,
+        start_index: 1,
+        count: 10,
+    };
+    assert_eq!(dir.query_groups(&gq).await.unwrap().items, vec![group]);
+}
+
+async fn directory_writes_are_versioned_and_end_sessions(store: &Store, _: &TestDatabase) {
+    let (session, _) = seed_session(store).await;
+    let dir = &store.repos.directory;
+    let alice = store
+        .repos
+        .users
+        .find_by_id(&session.user_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut r = record("alice", "Alice", "Liddell", "alice@example.com");
+    r.display_name = Some("Alice L.".into());
+    let updated = dir
+        .replace_user(&alice.id, &r, None, Some(alice.version), 300)
+        .await
+        .unwrap();
+    assert_eq!(updated.version, alice.version + 1);
+    assert_eq!(updated.display_name.as_deref(), Some("Alice L."));
+    assert_eq!(
+        updated.password_hash, alice.password_hash,
+        "no password: kept"
+    );
+    assert_eq!(
+        store
+            .repos
+            .tokens
+            .list_sessions(&alice.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(matches!(
+        dir.replace_user(&alice.id, &r, None, Some(alice.version), 310)
+            .await,
+        Err(StoreError::VersionMismatch)
+    ));
+    let updated = dir
+        .replace_user(&alice.id, &r, Some("$argon2id$new"), None, 320)
+        .await
+        .unwrap();
+    assert_eq!(updated.password_hash.as_deref(), Some("$argon2id$new"));
+    assert!(
+        store
+            .repos
+            .tokens
+            .list_sessions(&alice.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a new password ends sessions"
+    );
+    assert!(matches!(
+        dir.create_user(&record("ALICE", "x", "y", "z@x"), None, 330)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let bob = dir
+        .create_user(&record("bob", "B", "C", "b@x"), None, 330)
+        .await
+        .unwrap();
+    assert!(matches!(
+        dir.replace_user(&bob.id, &record("Alice", "x", "y", "z"), None, None, 340)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        dir.replace_user("missing", &r, None, None, 340).await,
+        Err(StoreError::NotFound)
+    ));
+
+    let group = dir
+        .create_group("ops", std::slice::from_ref(&bob.id), 400)
+        .await
+        .unwrap();
+    assert!(matches!(
+        dir.create_group("ops", &[], 400).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        dir.create_group("ghosts", &["no-such-user".into()], 400)
+            .await
+            .is_err()
+    );
+    assert!(dir.find_group("whatever").await.unwrap().is_none());
+    let renamed = dir
+        .replace_group(
+            &group.id,
+            "operators",
+            &[alice.id.clone(), bob.id.clone()],
+            Some(1),
+            410,
+        )
+        .await
+        .unwrap();
+    assert_eq!((renamed.name.as_str(), renamed.version), ("operators", 2));
+    assert_eq!(
+        dir.members_of(std::slice::from_ref(&group.id))
+            .await
+            .unwrap()[&group.id]
+            .len(),
+        2
+    );
+    assert!(matches!(
+        dir.delete_group(&group.id, Some(1)).await,
+        Err(StoreError::VersionMismatch)
+    ));
+    dir.delete_group(&group.id, Some(2)).await.unwrap();
+    assert!(dir.find_group(&group.id).await.unwrap().is_none());
+    dir.delete_user(&bob.id, None).await.unwrap();
+    assert!(matches!(
+        dir.delete_user(&bob.id, None).await,
         Err(StoreError::NotFound)
     ));
 }

@@ -1,5 +1,3 @@
-use super::AppRole;
-
 /// A user of the identity domain. `id` is immutable and is the `sub` of
 /// every token issued to the user; `username` is unique ignoring case.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,11 +21,13 @@ pub struct User {
     pub version: i64,
 }
 
+/// A group of users; its members hold its application roles.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     pub id: String,
     pub name: String,
-    pub app_roles: Vec<AppRole>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Incremented by every write: the SCIM ETag.
+    pub version: i64,
 }

@@ -66,6 +66,7 @@ impl From<StoreError> for ScimError {
         match e {
             StoreError::NotFound => ScimError::not_found("no such resource"),
             StoreError::Conflict(detail) => ScimError::uniqueness(detail),
+            StoreError::VersionMismatch => ScimError::precondition_failed(),
             StoreError::Unavailable(_) => {
                 ScimError::unavailable("the database is unavailable; retry shortly")
             }

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod filter;
+pub mod group;
 pub mod query;
 pub mod resource;
 pub mod time;

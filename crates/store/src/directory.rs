@@ -1,0 +1,308 @@
+//! `DirectoryRepo` (the SCIM view of users and groups), written once and
+//! stamped out per engine by `impl_directory!` beside `impl_repos!`.
+
+macro_rules! impl_directory {
+    ($store:ident, $db:ty, $collate:expr) => {
+        mod directory_impl {
+            use std::collections::HashMap;
+
+            use async_trait::async_trait;
+            use latchkey_core::model::{Group, User};
+            use latchkey_core::scim::group::{GroupField, MemberRef};
+            use latchkey_core::scim::query::{ListQuery, Page};
+            use latchkey_core::scim::user::{GroupRef, UserField};
+            use latchkey_core::store::{DirectoryRepo, StoreError, StoreResult, UserRecord};
+
+            use super::$store;
+            use crate::error::map_err;
+            use crate::rows::{GroupRow, UserRow};
+            use crate::scim_sql::{Bind, Groups, Sql, Table, Users, order_and_page, where_clause};
+
+            const USER_COLUMNS: &str = "users.id, users.username, users.password_hash, users.given_name, users.family_name, users.email, users.active, users.created_at, users.updated_at, users.external_id, users.display_name, users.version";
+            const GROUP_COLUMNS: &str = "groups.id, groups.name, groups.created_at, groups.updated_at, groups.version";
+            /// Rows per multi-row INSERT of memberships.
+            const MEMBER_CHUNK: usize = 500;
+
+            type Args = <$db as sqlx::Database>::Arguments;
+
+            fn bind_all<'q, O>(
+                mut query: sqlx::query::QueryAs<'q, $db, O, Args>,
+                binds: &'q [Bind],
+            ) -> sqlx::query::QueryAs<'q, $db, O, Args> {
+                for bind in binds {
+                    query = match bind {
+                        Bind::Text(s) => query.bind(s.as_str()),
+                        Bind::Int(i) => query.bind(*i),
+                        Bind::Bool(b) => query.bind(*b),
+                    };
+                }
+                query
+            }
+
+            fn placeholders(count: usize) -> String {
+                (1..=count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+            }
+
+            impl $store {
+                async fn page<T, R, O>(&self, columns: &str, query: &ListQuery<T::Field>) -> StoreResult<Page<O>>
+                where
+                    T: Table,
+                    R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin + Into<O>,
+                {
+                    let mut count = Sql::new($collate);
+                    count.push(&format!("SELECT COUNT(*) FROM {}", T::FROM));
+                    where_clause::<T>(&mut count, query);
+                    let (total,): (i64,) = bind_all(sqlx::query_as(sqlx::AssertSqlSafe(count.text.clone())), &count.binds)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    if query.count == 0 {
+                        return Ok(Page { total: total as u64, items: Vec::new() });
+                    }
+                    let mut sql = Sql::new($collate);
+                    sql.push(&format!("SELECT {columns} FROM {}", T::FROM));
+                    where_clause::<T>(&mut sql, query);
+                    order_and_page::<T>(&mut sql, query);
+                    let rows: Vec<R> = bind_all(sqlx::query_as(sqlx::AssertSqlSafe(sql.text.clone())), &sql.binds)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(Page { total: total as u64, items: rows.into_iter().map(Into::into).collect() })
+                }
+
+                /// Checks `if_version` against the stored version inside `tx`.
+                async fn check_version(tx: &mut sqlx::Transaction<'static, $db>, table: &str, id: &str, if_version: Option<i64>) -> StoreResult<(i64, bool)> {
+                    let sql = format!("SELECT version, {} FROM {table} WHERE id = $1", if table == "users" { "active" } else { "TRUE" });
+                    let row: Option<(i64, bool)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(id)
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(map_err)?;
+                    let (version, active) = row.ok_or(StoreError::NotFound)?;
+                    if if_version.is_some_and(|v| v != version) {
+                        return Err(StoreError::VersionMismatch);
+                    }
+                    Ok((version, active))
+                }
+
+                async fn insert_members(tx: &mut sqlx::Transaction<'static, $db>, group_id: &str, members: &[String]) -> StoreResult<()> {
+                    for chunk in members.chunks(MEMBER_CHUNK) {
+                        let values = (0..chunk.len())
+                            .map(|i| format!("(${}, $1)", i + 2))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        let sql = format!("INSERT INTO user_groups (user_id, group_id) VALUES {values}");
+                        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(group_id);
+                        for member in chunk {
+                            query = query.bind(member.as_str());
+                        }
+                        query.execute(&mut **tx).await.map_err(map_err)?;
+                    }
+                    Ok(())
+                }
+
+                async fn delete_versioned(&self, table: &str, id: &str, if_version: Option<i64>) -> StoreResult<()> {
+                    let mut tx = self.begin_write().await?;
+                    Self::check_version(&mut tx, table, id, if_version).await?;
+                    sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE id = $1")))
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    tx.commit().await.map_err(map_err)
+                }
+
+                async fn user_by_id(&self, id: &str) -> StoreResult<User> {
+                    let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+                    let row: UserRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(id)
+                        .fetch_one(&self.writer)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(row.into())
+                }
+
+                async fn group_by_id(&self, id: &str, from_writer: bool) -> StoreResult<Option<Group>> {
+                    let sql = format!("SELECT {GROUP_COLUMNS} FROM groups WHERE id = $1");
+                    let query = sqlx::query_as::<_, GroupRow>(sqlx::AssertSqlSafe(sql)).bind(id);
+                    let row = if from_writer {
+                        query.fetch_optional(&self.writer).await
+                    } else {
+                        query.fetch_optional(&self.pool).await
+                    }
+                    .map_err(map_err)?;
+                    Ok(row.map(Into::into))
+                }
+            }
+
+            #[async_trait]
+            impl DirectoryRepo for $store {
+                async fn query_users(&self, query: &ListQuery<UserField>) -> StoreResult<Page<User>> {
+                    self.page::<Users, UserRow, User>(USER_COLUMNS, query).await
+                }
+
+                async fn groups_of_users(&self, user_ids: &[String]) -> StoreResult<HashMap<String, Vec<GroupRef>>> {
+                    let mut out: HashMap<String, Vec<GroupRef>> = HashMap::new();
+                    for chunk in user_ids.chunks(MEMBER_CHUNK) {
+                        let sql = format!(
+                            "SELECT ug.user_id, g.id, g.name FROM user_groups ug JOIN groups g ON g.id = ug.group_id \
+                             WHERE ug.user_id IN ({}) ORDER BY g.name",
+                            placeholders(chunk.len())
+                        );
+                        let mut query = sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(sql));
+                        for id in chunk {
+                            query = query.bind(id.as_str());
+                        }
+                        for (user_id, id, name) in query.fetch_all(&self.pool).await.map_err(map_err)? {
+                            out.entry(user_id).or_default().push(GroupRef { id, name });
+                        }
+                    }
+                    Ok(out)
+                }
+
+                async fn create_user(&self, user: &UserRecord, password_hash: Option<&str>, now: i64) -> StoreResult<User> {
+                    let id = uuid::Uuid::now_v7().to_string();
+                    sqlx::query(
+                        "INSERT INTO users (id, username, username_key, password_hash, given_name, family_name, email, email_key, active, \
+                         created_at, updated_at, external_id, display_name, version) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, LOWER($7), $8, $9, $9, $10, $11, 1)",
+                    )
+                    .bind(&id)
+                    .bind(&user.username)
+                    .bind(user.username.to_lowercase())
+                    .bind(password_hash)
+                    .bind(&user.given_name)
+                    .bind(&user.family_name)
+                    .bind(&user.email)
+                    .bind(user.active)
+                    .bind(now)
+                    .bind(&user.external_id)
+                    .bind(&user.display_name)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(|e| match map_err(e) {
+                        StoreError::Conflict(_) => StoreError::Conflict(format!("the userName {:?} is taken", user.username)),
+                        other => other,
+                    })?;
+                    self.user_by_id(&id).await
+                }
+
+                async fn replace_user(&self, id: &str, user: &UserRecord, password_hash: Option<&str>, if_version: Option<i64>, now: i64) -> StoreResult<User> {
+                    let mut tx = self.begin_write().await?;
+                    let (_, was_active) = Self::check_version(&mut tx, "users", id, if_version).await?;
+                    sqlx::query(
+                        "UPDATE users SET username = $1, username_key = $2, given_name = $3, family_name = $4, email = $5, email_key = LOWER($5), \
+                         active = $6, external_id = $7, display_name = $8, password_hash = COALESCE($9, password_hash), \
+                         updated_at = $10, version = version + 1 WHERE id = $11",
+                    )
+                    .bind(&user.username)
+                    .bind(user.username.to_lowercase())
+                    .bind(&user.given_name)
+                    .bind(&user.family_name)
+                    .bind(&user.email)
+                    .bind(user.active)
+                    .bind(&user.external_id)
+                    .bind(&user.display_name)
+                    .bind(password_hash)
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| match map_err(e) {
+                        StoreError::Conflict(_) => StoreError::Conflict(format!("the userName {:?} is taken", user.username)),
+                        other => other,
+                    })?;
+                    // A new password or a deactivation ends every session.
+                    if password_hash.is_some() || (was_active && !user.active) {
+                        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                            .bind(now)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(map_err)?;
+                    }
+                    tx.commit().await.map_err(map_err)?;
+                    self.user_by_id(id).await
+                }
+
+                async fn delete_user(&self, id: &str, if_version: Option<i64>) -> StoreResult<()> {
+                    self.delete_versioned("users", id, if_version).await
+                }
+
+                async fn query_groups(&self, query: &ListQuery<GroupField>) -> StoreResult<Page<Group>> {
+                    self.page::<Groups, GroupRow, Group>(GROUP_COLUMNS, query).await
+                }
+
+                async fn find_group(&self, id: &str) -> StoreResult<Option<Group>> {
+                    self.group_by_id(id, false).await
+                }
+
+                async fn members_of(&self, group_ids: &[String]) -> StoreResult<HashMap<String, Vec<MemberRef>>> {
+                    let mut out: HashMap<String, Vec<MemberRef>> = HashMap::new();
+                    for chunk in group_ids.chunks(MEMBER_CHUNK) {
+                        let sql = format!(
+                            "SELECT ug.group_id, u.id, u.username FROM user_groups ug JOIN users u ON u.id = ug.user_id \
+                             WHERE ug.group_id IN ({}) ORDER BY u.username_key",
+                            placeholders(chunk.len())
+                        );
+                        let mut query = sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(sql));
+                        for id in chunk {
+                            query = query.bind(id.as_str());
+                        }
+                        for (group_id, id, username) in query.fetch_all(&self.pool).await.map_err(map_err)? {
+                            out.entry(group_id).or_default().push(MemberRef { id, username });
+                        }
+                    }
+                    Ok(out)
+                }
+
+                async fn create_group(&self, name: &str, members: &[String], now: i64) -> StoreResult<Group> {
+                    let id = uuid::Uuid::now_v7().to_string();
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query("INSERT INTO groups (id, name, created_at, updated_at, version) VALUES ($1, $2, $3, $3, 1)")
+                        .bind(&id)
+                        .bind(name)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| match map_err(e) {
+                            StoreError::Conflict(_) => StoreError::Conflict(format!("a group named {name:?} exists")),
+                            other => other,
+                        })?;
+                    Self::insert_members(&mut tx, &id, members).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    self.group_by_id(&id, true).await?.ok_or(StoreError::NotFound)
+                }
+
+                async fn replace_group(&self, id: &str, name: &str, members: &[String], if_version: Option<i64>, now: i64) -> StoreResult<Group> {
+                    let mut tx = self.begin_write().await?;
+                    Self::check_version(&mut tx, "groups", id, if_version).await?;
+                    sqlx::query("UPDATE groups SET name = $1, updated_at = $2, version = version + 1 WHERE id = $3")
+                        .bind(name)
+                        .bind(now)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| match map_err(e) {
+                            StoreError::Conflict(_) => StoreError::Conflict(format!("a group named {name:?} exists")),
+                            other => other,
+                        })?;
+                    sqlx::query("DELETE FROM user_groups WHERE group_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(map_err)?;
+                    Self::insert_members(&mut tx, id, members).await?;
+                    tx.commit().await.map_err(map_err)?;
+                    self.group_by_id(id, true).await?.ok_or(StoreError::NotFound)
+                }
+
+                async fn delete_group(&self, id: &str, if_version: Option<i64>) -> StoreResult<()> {
+                    self.delete_versioned("groups", id, if_version).await
+                }
+            }
+        }
+    };
+}
+
+pub(crate) use impl_directory;
