@@ -1,6 +1,7 @@
 //! Latchkey's domain: the model, the repository traits, client
 //! authentication, the grants and token issuing. No HTTP, no SQL.
 
+pub mod admin;
 pub mod cache;
 pub mod client_auth;
 pub mod clock;

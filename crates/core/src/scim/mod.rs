@@ -2,9 +2,11 @@
 //! PATCH, and the User and Group resources of the identity domain's admin
 //! API.
 
+pub mod discovery;
 pub mod error;
 pub mod filter;
 pub mod group;
+pub mod patch;
 pub mod query;
 pub mod resource;
 pub mod time;

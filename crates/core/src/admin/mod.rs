@@ -1,0 +1,195 @@
+//! The identity domain's admin API (`/admin/v1/`): bearer callers, the
+//! role-based permission table, and the SCIM Users, Groups and Me
+//! operations. The HTTP layer only parses requests and renders answers.
+
+mod caller;
+mod groups;
+mod permission;
+mod users;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use caller::{BearerError, BearerVerifier, Caller};
+pub use permission::Permission;
+
+use crate::clock::Clock;
+use crate::password::{HashError, Password, PasswordHasher};
+use crate::password_policy::PasswordPolicy;
+use crate::scim::ScimError;
+use crate::scim::filter::{parse_filter, parse_patch_path};
+use crate::scim::query::{ListQuery, Resolved, Schema, resolve};
+use crate::scim::resource::{Projection, parse_if_match};
+use crate::store::{Repos, StoreError};
+
+/// A refused admin request: the caller may not (RFC 6750), or the
+/// request is wrong (SCIM error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminError {
+    Denied(BearerError),
+    Scim(ScimError),
+}
+
+impl From<BearerError> for AdminError {
+    fn from(e: BearerError) -> Self {
+        AdminError::Denied(e)
+    }
+}
+
+impl From<ScimError> for AdminError {
+    fn from(e: ScimError) -> Self {
+        AdminError::Scim(e)
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        AdminError::Scim(e.into())
+    }
+}
+
+pub type AdminResult<T> = Result<T, AdminError>;
+
+/// A successful answer: status, SCIM body, and the resource's ETag and
+/// location when there is one resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    pub etag: Option<String>,
+    pub location: Option<String>,
+}
+
+impl Answer {
+    fn resource(status: u16, body: Value) -> Self {
+        let etag = body["meta"]["version"].as_str().map(str::to_owned);
+        let location = body["meta"]["location"].as_str().map(str::to_owned);
+        Answer {
+            status,
+            body,
+            etag,
+            location,
+        }
+    }
+
+    fn no_content() -> Self {
+        Answer {
+            status: 204,
+            body: Value::Null,
+            etag: None,
+            location: None,
+        }
+    }
+}
+
+/// The query parameters of a list request (RFC 7644 §3.4.2), as sent.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub filter: Option<String>,
+    pub sort_by: Option<String>,
+    pub sort_order: Option<String>,
+    pub start_index: Option<String>,
+    pub count: Option<String>,
+    pub attributes: Option<String>,
+    pub excluded_attributes: Option<String>,
+}
+
+impl ListParams {
+    fn query<S: Schema>(&self) -> Result<(ListQuery<S::Field>, Projection), ScimError> {
+        let filter = match self.filter.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => Some(resolve::<S>(
+                &parse_filter(text).map_err(|e| ScimError::invalid_filter(e.0))?,
+            )?),
+        };
+        let sort_by = match self.sort_by.as_deref() {
+            None | Some("") => None,
+            Some(name) => {
+                let path = parse_patch_path(name)
+                    .ok()
+                    .filter(|p| p.filter.is_none())
+                    .ok_or_else(|| {
+                        ScimError::invalid_value(format!("sortBy {name:?} is not an attribute"))
+                    })?;
+                match S::field(&path.attr) {
+                    Some(Resolved::Field(f)) => Some(f),
+                    _ => {
+                        return Err(ScimError::invalid_value(format!(
+                            "sortBy {name:?} is not a sortable attribute"
+                        )));
+                    }
+                }
+            }
+        };
+        let descending = match self.sort_order.as_deref() {
+            None | Some("") | Some("ascending") => false,
+            Some("descending") => true,
+            Some(other) => {
+                return Err(ScimError::invalid_value(format!(
+                    "sortOrder {other:?}: use ascending or descending"
+                )));
+            }
+        };
+        let number = |name: &str, value: &Option<String>| -> Result<Option<i64>, ScimError> {
+            value
+                .as_deref()
+                .map(|v| {
+                    v.trim()
+                        .parse::<i64>()
+                        .map_err(|_| ScimError::invalid_value(format!("{name} must be an integer")))
+                })
+                .transpose()
+        };
+        let (start_index, count) = ListQuery::<S::Field>::page(
+            number("startIndex", &self.start_index)?,
+            number("count", &self.count)?,
+        );
+        let projection = Projection::parse(
+            self.attributes.as_deref(),
+            self.excluded_attributes.as_deref(),
+        )?;
+        Ok((
+            ListQuery {
+                filter,
+                sort_by,
+                descending,
+                start_index,
+                count,
+            },
+            projection,
+        ))
+    }
+}
+
+/// The SCIM directory service.
+pub struct DirectoryService {
+    pub repos: Repos,
+    pub hasher: Arc<PasswordHasher>,
+    pub policy: PasswordPolicy,
+    pub clock: Arc<dyn Clock>,
+    /// The admin API's base URL (`<issuer>/admin/v1`), for `location`
+    /// and `$ref`.
+    pub base_url: String,
+}
+
+impl DirectoryService {
+    /// Checks and hashes a password written through the API.
+    async fn hash_password(&self, password: &Password) -> Result<String, ScimError> {
+        self.policy
+            .check(password.expose())
+            .map_err(|e| ScimError::invalid_value(format!("password: {e}")))?;
+        self.hasher.hash(password).await.map_err(|e| match e {
+            HashError::Busy => ScimError::unavailable("password hashing is busy; retry shortly"),
+            other => ScimError::server(other.to_string()),
+        })
+    }
+}
+
+/// The version an `If-Match` header asks for, if any.
+pub fn if_match(header: Option<&str>) -> Result<Option<i64>, ScimError> {
+    match header {
+        None => Ok(None),
+        Some(value) => parse_if_match(value),
+    }
+}

@@ -1,0 +1,346 @@
+//! `/admin/v1/Users` and `/admin/v1/Me`.
+
+use serde_json::Value;
+
+use super::{AdminError, AdminResult, Answer, Caller, DirectoryService, ListParams, Permission};
+use crate::admin::BearerError;
+use crate::model::User;
+use crate::scim::ScimError;
+use crate::scim::discovery::USER_EXTENSION;
+use crate::scim::patch::{self, OpKind, Operation};
+use crate::scim::resource::{Projection, get_ci, list_response};
+use crate::scim::user::{USER_SCHEMA, UserSchema, UserWrite, user_resource};
+use crate::store::UserRecord;
+
+/// Attributes no write may change.
+const READ_ONLY: [&str; 3] = ["id", "meta", "groups"];
+
+/// A PATCH retried this often when another write slips in between the
+/// read and the write (without If-Match).
+const PATCH_ATTEMPTS: usize = 3;
+
+fn require_schema(doc: &Value) -> Result<(), ScimError> {
+    let ok = doc
+        .as_object()
+        .and_then(|o| get_ci(o, "schemas"))
+        .and_then(Value::as_array)
+        .is_some_and(|s| s.iter().any(|v| v.as_str() == Some(USER_SCHEMA)));
+    if ok {
+        Ok(())
+    } else {
+        Err(ScimError::invalid_syntax(format!(
+            "schemas must contain {USER_SCHEMA}"
+        )))
+    }
+}
+
+fn record(write: &UserWrite) -> UserRecord {
+    UserRecord {
+        username: write.user_name.clone(),
+        external_id: write.external_id.clone(),
+        given_name: write.given_name.clone(),
+        family_name: write.family_name.clone(),
+        display_name: write.display_name.clone(),
+        email: write.email.clone(),
+        active: write.active,
+    }
+}
+
+fn is_lock_op(op: &Operation) -> bool {
+    op.path
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case(&format!("{USER_EXTENSION}:locked")))
+}
+
+fn is_password_op(op: &Operation) -> bool {
+    op.path
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case("password"))
+}
+
+/// Who is writing a user: decides which attributes may change.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    /// WriteUsers: everything.
+    Admin,
+    /// ResetPasswords / UnlockUsers only.
+    HelpDesk,
+    /// The user, through /Me: not `active` nor `userName`.
+    Self_,
+}
+
+impl DirectoryService {
+    async fn render_user(&self, user: &User) -> AdminResult<Value> {
+        let mut groups = self
+            .repos
+            .directory
+            .groups_of_users(std::slice::from_ref(&user.id))
+            .await?;
+        Ok(user_resource(
+            user,
+            &groups.remove(&user.id).unwrap_or_default(),
+            &self.base_url,
+        ))
+    }
+
+    async fn load_user(&self, id: &str) -> AdminResult<User> {
+        self.repos
+            .users
+            .find_by_id(id)
+            .await?
+            .ok_or_else(|| ScimError::not_found(format!("no user {id}")).into())
+    }
+
+    pub async fn list_users(&self, caller: &Caller, params: &ListParams) -> AdminResult<Answer> {
+        caller.require(Permission::ReadUsers)?;
+        let (query, projection) = params.query::<UserSchema>()?;
+        let page = self.repos.directory.query_users(&query).await?;
+        let ids: Vec<String> = page.items.iter().map(|u| u.id.clone()).collect();
+        let mut groups = self.repos.directory.groups_of_users(&ids).await?;
+        let resources = page
+            .items
+            .iter()
+            .map(|u| {
+                projection.apply(user_resource(
+                    u,
+                    &groups.remove(&u.id).unwrap_or_default(),
+                    &self.base_url,
+                ))
+            })
+            .collect();
+        Ok(Answer {
+            status: 200,
+            body: list_response(page.total, query.start_index, resources),
+            etag: None,
+            location: None,
+        })
+    }
+
+    pub async fn get_user(
+        &self,
+        caller: &Caller,
+        id: &str,
+        projection: &Projection,
+    ) -> AdminResult<Answer> {
+        caller.require(Permission::ReadUsers)?;
+        let user = self.load_user(id).await?;
+        let mut answer = Answer::resource(200, self.render_user(&user).await?);
+        answer.body = projection.apply(answer.body);
+        Ok(answer)
+    }
+
+    pub async fn create_user(&self, caller: &Caller, doc: &Value) -> AdminResult<Answer> {
+        caller.require(Permission::WriteUsers)?;
+        require_schema(doc)?;
+        let write = UserWrite::from_resource(doc)?;
+        let hash = match &write.password {
+            Some(p) => Some(self.hash_password(p).await?),
+            None => None,
+        };
+        let user = self
+            .repos
+            .directory
+            .create_user(&record(&write), hash.as_deref(), self.clock.now())
+            .await?;
+        tracing::info!(user_id = %user.id, by = %caller.subject, "user created through SCIM");
+        Ok(Answer::resource(201, self.render_user(&user).await?))
+    }
+
+    pub async fn replace_user(
+        &self,
+        caller: &Caller,
+        id: &str,
+        doc: &Value,
+        if_version: Option<i64>,
+    ) -> AdminResult<Answer> {
+        caller.require(Permission::WriteUsers)?;
+        require_schema(doc)?;
+        self.put(id, doc, if_version, Writer::Admin, &caller.subject)
+            .await
+    }
+
+    async fn put(
+        &self,
+        id: &str,
+        doc: &Value,
+        if_version: Option<i64>,
+        writer: Writer,
+        by: &str,
+    ) -> AdminResult<Answer> {
+        let write = UserWrite::from_resource(doc)?;
+        let current = self.load_user(id).await?;
+        if writer == Writer::Self_
+            && (write.active != current.active || write.user_name != current.username)
+        {
+            return Err(ScimError::mutability(
+                "a user may not change their own userName or active state",
+            )
+            .into());
+        }
+        let hash = match &write.password {
+            Some(p) => Some(self.hash_password(p).await?),
+            None => None,
+        };
+        let user = self
+            .repos
+            .directory
+            .replace_user(
+                id,
+                &record(&write),
+                hash.as_deref(),
+                if_version,
+                self.clock.now(),
+            )
+            .await?;
+        tracing::info!(user_id = %id, by = %by, password_changed = hash.is_some(), "user replaced through SCIM");
+        Ok(Answer::resource(200, self.render_user(&user).await?))
+    }
+
+    pub async fn patch_user(
+        &self,
+        caller: &Caller,
+        id: &str,
+        body: &Value,
+        if_version: Option<i64>,
+    ) -> AdminResult<Answer> {
+        let operations = patch::parse_operations(body)?;
+        let writer = if caller.may(Permission::WriteUsers) {
+            Writer::Admin
+        } else {
+            // A help desk may reset passwords and unlock, nothing else.
+            let resets = operations
+                .iter()
+                .all(|op| is_password_op(op) || is_lock_op(op));
+            let needed = if operations.iter().any(is_password_op) {
+                Permission::ResetPasswords
+            } else {
+                Permission::UnlockUsers
+            };
+            if !resets {
+                caller.require(Permission::WriteUsers)?;
+            }
+            caller.require(needed)?;
+            Writer::HelpDesk
+        };
+        self.patch(id, operations, if_version, writer, &caller.subject)
+            .await
+    }
+
+    async fn patch(
+        &self,
+        id: &str,
+        operations: Vec<Operation>,
+        if_version: Option<i64>,
+        writer: Writer,
+        by: &str,
+    ) -> AdminResult<Answer> {
+        let (locks, operations): (Vec<Operation>, Vec<Operation>) =
+            operations.into_iter().partition(is_lock_op);
+        for op in &locks {
+            match (op.kind, &op.value) {
+                (OpKind::Remove, _) | (_, Some(Value::Bool(false))) => {}
+                _ => {
+                    return Err(ScimError::invalid_value(
+                        "locked can only be set to false (locking is automatic; to stop a user, set active to false)",
+                    )
+                    .into());
+                }
+            }
+        }
+        if writer == Writer::Self_ && !locks.is_empty() {
+            return Err(ScimError::mutability("a user may not unlock themselves").into());
+        }
+        let mut attempt = 0;
+        let user = loop {
+            attempt += 1;
+            let current = self.load_user(id).await?;
+            if if_version.is_some_and(|v| v != current.version) {
+                return Err(ScimError::precondition_failed().into());
+            }
+            if operations.is_empty() {
+                break current;
+            }
+            let mut doc = self.render_user(&current).await?;
+            patch::apply(&mut doc, &operations, &READ_ONLY, USER_SCHEMA)?;
+            match self.put(id, &doc, Some(current.version), writer, by).await {
+                Err(AdminError::Scim(e))
+                    if e.status == 412 && if_version.is_none() && attempt < PATCH_ATTEMPTS =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e),
+                Ok(answer) => {
+                    if !locks.is_empty() {
+                        self.unlock(&current.username, by).await?;
+                    }
+                    return Ok(answer);
+                }
+            }
+        };
+        self.unlock(&user.username, by).await?;
+        Ok(Answer::resource(200, self.render_user(&user).await?))
+    }
+
+    async fn unlock(&self, username: &str, by: &str) -> AdminResult<()> {
+        self.repos
+            .throttle
+            .clear_username(&username.to_lowercase())
+            .await?;
+        tracing::info!(username = %username, by = %by, "user unlocked through SCIM");
+        Ok(())
+    }
+
+    pub async fn delete_user(
+        &self,
+        caller: &Caller,
+        id: &str,
+        if_version: Option<i64>,
+    ) -> AdminResult<Answer> {
+        caller.require(Permission::WriteUsers)?;
+        if caller.user_id.as_deref() == Some(id) {
+            return Err(ScimError::new(409, None, "a user cannot delete themselves").into());
+        }
+        self.repos.directory.delete_user(id, if_version).await?;
+        tracing::info!(user_id = %id, by = %caller.subject, "user deleted through SCIM");
+        Ok(Answer::no_content())
+    }
+
+    /// `/Me`: any valid user token reads its own profile.
+    pub async fn get_me(&self, caller: &Caller, projection: &Projection) -> AdminResult<Answer> {
+        let id = caller.user()?;
+        let user = self.load_user(id).await.map_err(|e| match e {
+            // The user was deleted while the token lives.
+            AdminError::Scim(s) if s.status == 404 => AdminError::Denied(BearerError::Invalid(
+                "the token's user no longer exists".into(),
+            )),
+            other => other,
+        })?;
+        let mut answer = Answer::resource(200, self.render_user(&user).await?);
+        answer.body = projection.apply(answer.body);
+        Ok(answer)
+    }
+
+    pub async fn replace_me(
+        &self,
+        caller: &Caller,
+        doc: &Value,
+        if_version: Option<i64>,
+    ) -> AdminResult<Answer> {
+        let id = caller.user()?.to_owned();
+        require_schema(doc)?;
+        self.put(&id, doc, if_version, Writer::Self_, &caller.subject)
+            .await
+    }
+
+    pub async fn patch_me(
+        &self,
+        caller: &Caller,
+        body: &Value,
+        if_version: Option<i64>,
+    ) -> AdminResult<Answer> {
+        let id = caller.user()?.to_owned();
+        let operations = patch::parse_operations(body)?;
+        self.patch(&id, operations, if_version, Writer::Self_, &caller.subject)
+            .await
+    }
+}
