@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
+use latchkey_core::admin::{BearerVerifier, DirectoryService};
 use latchkey_core::cache::{CachedApps, CachedResourceServers};
 use latchkey_core::client_auth::ClientAuthenticator;
 use latchkey_core::grant::TokenService;
@@ -140,7 +141,23 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         clock: ctx.clock.clone(),
         clients,
     });
+    let bearer = Arc::new(BearerVerifier {
+        keys: keys.clone(),
+        tokens: repos.tokens.clone(),
+        apps: repos.apps.clone(),
+        issuer: issuer.clone(),
+        clock: ctx.clock.clone(),
+    });
+    let directory = Arc::new(DirectoryService {
+        repos: repos.clone(),
+        hasher: ctx.hasher.clone(),
+        policy: settings.password_policy,
+        clock: ctx.clock.clone(),
+        base_url: format!("{issuer}/admin/v1"),
+    });
     let state = AppState {
+        bearer,
+        directory,
         tokens,
         introspection,
         keys: keys.clone(),

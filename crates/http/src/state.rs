@@ -41,4 +41,8 @@ pub struct AppState {
     /// The header those proxies write.
     pub forwarded_header: crate::client_ip::ForwardedHeader,
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
+    /// Verifies the bearer tokens of the admin API.
+    pub bearer: Arc<latchkey_core::admin::BearerVerifier>,
+    /// The SCIM Users, Groups and Me operations.
+    pub directory: Arc<latchkey_core::admin::DirectoryService>,
 }

@@ -1,5 +1,6 @@
 //! The router: every endpoint, and the layers every request passes.
 
+mod admin;
 mod client_request;
 mod discovery;
 mod health;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        .merge(admin::routes())
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))

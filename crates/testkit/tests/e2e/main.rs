@@ -16,3 +16,4 @@ mod nodes;
 mod oauth2_client;
 mod password_grant;
 mod refresh;
+mod scim;

@@ -77,6 +77,7 @@ pub fn form(params: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+#[derive(Clone)]
 pub struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,

@@ -1,0 +1,436 @@
+//! `/admin/v1/`: the SCIM Users, Groups and Me endpoints and the SCIM
+//! discovery documents, all behind bearer tokens (RFC 6750). The JWKS at
+//! `/admin/v1/SigningCert/jwk` stays public (it is routed elsewhere).
+
+mod render;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use axum::routing::get;
+use latchkey_core::admin::{AdminResult, Answer, Caller, ListParams, if_match};
+use latchkey_core::scim::ScimError;
+use latchkey_core::scim::discovery;
+use latchkey_core::scim::resource::Projection;
+use serde_json::Value;
+
+use crate::form;
+use crate::state::AppState;
+use render::{admin_error, answer, bearer_error, bearer_token, scim_error};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/v1/Users", get(list_users).post(create_user))
+        .route(
+            "/admin/v1/Users/{id}",
+            get(get_user)
+                .put(replace_user)
+                .patch(patch_user)
+                .delete(delete_user),
+        )
+        .route("/admin/v1/Groups", get(list_groups).post(create_group))
+        .route(
+            "/admin/v1/Groups/{id}",
+            get(get_group)
+                .put(replace_group)
+                .patch(patch_group)
+                .delete(delete_group),
+        )
+        .route("/admin/v1/Me", get(get_me).put(replace_me).patch(patch_me))
+        .route(
+            "/admin/v1/ServiceProviderConfig",
+            get(service_provider_config),
+        )
+        .route("/admin/v1/ResourceTypes", get(resource_types))
+        .route("/admin/v1/ResourceTypes/{id}", get(resource_type))
+        .route("/admin/v1/Schemas", get(schemas))
+        .route("/admin/v1/Schemas/{id}", get(schema))
+}
+
+/// What every admin handler does first: who is calling.
+async fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<Caller, Response> {
+    let token = bearer_token(headers, query).map_err(|e| bearer_error(&e, &state.issuer))?;
+    state
+        .bearer
+        .verify(&token)
+        .await
+        .map_err(|e| bearer_error(&e, &state.issuer))
+}
+
+fn respond(state: &AppState, result: AdminResult<Answer>) -> Response {
+    match result {
+        Ok(a) => answer(a),
+        Err(e) => admin_error(&e, &state.issuer),
+    }
+}
+
+/// The query string, strictly: a repeated parameter is an error.
+fn query_params(
+    query: Option<&str>,
+) -> Result<std::collections::HashMap<String, String>, ScimError> {
+    form::parse(query.unwrap_or("").as_bytes())
+        .map_err(|e| ScimError::invalid_value(e.description.clone()))
+}
+
+fn list_params(query: Option<&str>) -> Result<ListParams, ScimError> {
+    let mut q = query_params(query)?;
+    Ok(ListParams {
+        filter: q.remove("filter"),
+        sort_by: q.remove("sortBy"),
+        sort_order: q.remove("sortOrder"),
+        start_index: q.remove("startIndex"),
+        count: q.remove("count"),
+        attributes: q.remove("attributes"),
+        excluded_attributes: q.remove("excludedAttributes"),
+    })
+}
+
+fn projection(query: Option<&str>) -> Result<Projection, ScimError> {
+    let q = query_params(query)?;
+    Projection::parse(
+        q.get("attributes").map(String::as_str),
+        q.get("excludedAttributes").map(String::as_str),
+    )
+}
+
+/// A SCIM request body: `application/scim+json` (or `application/json`).
+fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ScimError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ScimError::new(413, None, "the request body is too large")
+        } else {
+            ScimError::invalid_syntax("the request body could not be read")
+        }
+    })?;
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    if !matches!(
+        media.as_deref(),
+        Some(render::SCIM_JSON | "application/json")
+    ) {
+        return Err(ScimError::new(
+            415,
+            None,
+            "send application/scim+json (or application/json)",
+        ));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| ScimError::invalid_syntax(format!("the body is not valid JSON: {e}")))
+}
+
+fn version(headers: &HeaderMap) -> Result<Option<i64>, ScimError> {
+    if_match(headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()))
+}
+
+/// Unwraps a step or returns its error response.
+macro_rules! try_or {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(error) => return scim_error(&error),
+        }
+    };
+}
+
+macro_rules! authorized {
+    ($state:expr, $headers:expr, $query:expr) => {
+        match caller(&$state, &$headers, $query).await {
+            Ok(caller) => caller,
+            Err(response) => return response,
+        }
+    };
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    let params = try_or!(list_params(query.as_deref()));
+    respond(&state, state.directory.list_users(&caller, &params).await)
+}
+
+async fn get_user(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    let projection = try_or!(projection(query.as_deref()));
+    respond(
+        &state,
+        state.directory.get_user(&caller, &id, &projection).await,
+    )
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    let doc = try_or!(json_body(&headers, body));
+    respond(&state, state.directory.create_user(&caller, &doc).await)
+}
+
+async fn replace_user(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    let doc = try_or!(json_body(&headers, body));
+    let version = try_or!(version(&headers));
+    respond(
+        &state,
+        state
+            .directory
+            .replace_user(&caller, &id, &doc, version)
+            .await,
+    )
+}
+
+async fn patch_user(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    let doc = try_or!(json_body(&headers, body));
+    let version = try_or!(version(&headers));
+    respond(
+        &state,
+        state
+            .directory
+            .patch_user(&caller, &id, &doc, version)
+            .await,
+    )
+}
+
+async fn delete_user(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    let version = try_or!(version(&headers));
+    respond(
+        &state,
+        state.directory.delete_user(&caller, &id, version).await,
+    )
+}
+
+async fn list_groups(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    let params = try_or!(list_params(query.as_deref()));
+    respond(&state, state.directory.list_groups(&caller, &params).await)
+}
+
+async fn get_group(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    let projection = try_or!(projection(query.as_deref()));
+    respond(
+        &state,
+        state.directory.get_group(&caller, &id, &projection).await,
+    )
+}
+
+async fn create_group(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    let doc = try_or!(json_body(&headers, body));
+    respond(&state, state.directory.create_group(&caller, &doc).await)
+}
+
+async fn replace_group(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    let doc = try_or!(json_body(&headers, body));
+    let version = try_or!(version(&headers));
+    respond(
+        &state,
+        state
+            .directory
+            .replace_group(&caller, &id, &doc, version)
+            .await,
+    )
+}
+
+async fn patch_group(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    let doc = try_or!(json_body(&headers, body));
+    let version = try_or!(version(&headers));
+    respond(
+        &state,
+        state
+            .directory
+            .patch_group(&caller, &id, &doc, version)
+            .await,
+    )
+}
+
+async fn delete_group(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    let version = try_or!(version(&headers));
+    respond(
+        &state,
+        state.directory.delete_group(&caller, &id, version).await,
+    )
+}
+
+async fn get_me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    let projection = try_or!(projection(query.as_deref()));
+    respond(&state, state.directory.get_me(&caller, &projection).await)
+}
+
+async fn replace_me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    let doc = try_or!(json_body(&headers, body));
+    let version = try_or!(version(&headers));
+    respond(
+        &state,
+        state.directory.replace_me(&caller, &doc, version).await,
+    )
+}
+
+async fn patch_me(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    let doc = try_or!(json_body(&headers, body));
+    let version = try_or!(version(&headers));
+    respond(
+        &state,
+        state.directory.patch_me(&caller, &doc, version).await,
+    )
+}
+
+fn document(body: Value) -> Response {
+    answer(Answer {
+        status: 200,
+        body,
+        etag: None,
+        location: None,
+    })
+}
+
+async fn service_provider_config(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    authorized!(state, headers, query.as_deref());
+    document(discovery::service_provider_config(
+        &state.directory.base_url,
+    ))
+}
+
+async fn resource_types(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    authorized!(state, headers, query.as_deref());
+    document(discovery::resource_types_list(&state.directory.base_url))
+}
+
+async fn resource_type(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    authorized!(state, headers, query.as_deref());
+    match discovery::resource_types(&state.directory.base_url)
+        .into_iter()
+        .find(|t| t["id"] == id.as_str())
+    {
+        Some(t) => document(t),
+        None => scim_error(&ScimError::not_found(format!("no resource type {id}"))),
+    }
+}
+
+async fn schemas(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    authorized!(state, headers, query.as_deref());
+    document(discovery::schemas_list(&state.directory.base_url))
+}
+
+async fn schema(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    authorized!(state, headers, query.as_deref());
+    match discovery::schemas(&state.directory.base_url)
+        .into_iter()
+        .find(|s| s["id"] == id.as_str())
+    {
+        Some(s) => document(s),
+        None => scim_error(&ScimError::not_found(format!("no schema {id}"))),
+    }
+}

@@ -1,0 +1,164 @@
+//! How admin API answers look on the wire: SCIM bodies as
+//! `application/scim+json`, SCIM errors (RFC 7644 §3.12), and RFC 6750
+//! bearer challenges.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use latchkey_core::admin::{AdminError, Answer, BearerError};
+use latchkey_core::scim::ScimError;
+use latchkey_core::scim::resource::ERROR_SCHEMA;
+use serde_json::{Value, json};
+
+pub(crate) const SCIM_JSON: &str = "application/scim+json";
+
+fn body(status: StatusCode, value: &Value) -> Response {
+    let mut response = (status, value.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(SCIM_JSON));
+    // Directory data is personal: never cached by intermediaries.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+pub(crate) fn answer(answer: Answer) -> Response {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut response = if status == StatusCode::NO_CONTENT {
+        status.into_response()
+    } else {
+        body(status, &answer.body)
+    };
+    let headers = response.headers_mut();
+    if let Some(etag) = answer.etag.and_then(|e| HeaderValue::from_str(&e).ok()) {
+        headers.insert(header::ETAG, etag);
+    }
+    if status == StatusCode::CREATED
+        && let Some(location) = answer.location.and_then(|l| HeaderValue::from_str(&l).ok())
+    {
+        headers.insert(header::LOCATION, location);
+    }
+    response
+}
+
+pub(crate) fn scim_error(error: &ScimError) -> Response {
+    if error.status >= 500 {
+        tracing::warn!(status = error.status, detail = %error.detail, "admin API failure");
+    } else {
+        tracing::info!(status = error.status, scim_type = ?error.scim_type, detail = %error.detail, "admin request refused");
+    }
+    let mut value = json!({
+        "schemas": [ERROR_SCHEMA],
+        "status": error.status.to_string(),
+        "detail": error.detail,
+    });
+    if let Some(scim_type) = error.scim_type {
+        value["scimType"] = json!(scim_type);
+    }
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = body(status, &value);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
+}
+
+fn quoted(text: &str) -> String {
+    text.replace(['"', '\\'], "'")
+}
+
+/// RFC 6750 §3: the challenge, and a SCIM error body for SCIM clients.
+pub(crate) fn bearer_error(error: &BearerError, realm: &str) -> Response {
+    let realm = quoted(realm);
+    let (status, challenge, detail) = match error {
+        BearerError::Missing => (
+            StatusCode::UNAUTHORIZED,
+            format!("Bearer realm=\"{realm}\""),
+            "an access token is required: Authorization: Bearer <token>".to_owned(),
+        ),
+        BearerError::Malformed(detail) => (
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Bearer realm=\"{realm}\", error=\"invalid_request\", error_description=\"{}\"",
+                quoted(detail)
+            ),
+            detail.clone(),
+        ),
+        BearerError::Invalid(detail) => (
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{}\"",
+                quoted(detail)
+            ),
+            detail.clone(),
+        ),
+        BearerError::Insufficient { scope, detail } => (
+            StatusCode::FORBIDDEN,
+            format!(
+                "Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{scope}\", error_description=\"{}\"",
+                quoted(detail)
+            ),
+            detail.clone(),
+        ),
+        BearerError::Unavailable => {
+            return scim_error(&ScimError::unavailable(
+                "the database is unavailable; retry shortly",
+            ));
+        }
+    };
+    tracing::info!(status = status.as_u16(), detail = %detail, "bearer request refused");
+    let mut response = body(
+        status,
+        &json!({"schemas": [ERROR_SCHEMA], "status": status.as_u16().to_string(), "detail": detail}),
+    );
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+pub(crate) fn admin_error(error: &AdminError, realm: &str) -> Response {
+    match error {
+        AdminError::Denied(e) => bearer_error(e, realm),
+        AdminError::Scim(e) => scim_error(e),
+    }
+}
+
+/// The bearer token of a request (RFC 6750 §2.1: the header only).
+pub(crate) fn bearer_token(
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Result<String, BearerError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(BearerError::Malformed(
+            "more than one Authorization header".into(),
+        ));
+    }
+    let Some(value) = first else {
+        if query.is_some_and(|q| q.split('&').any(|p| p.starts_with("access_token="))) {
+            return Err(BearerError::Malformed(
+                "send the access token in the Authorization header; tokens in the query string are not accepted".into(),
+            ));
+        }
+        return Err(BearerError::Missing);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| BearerError::Invalid("the Authorization header is not ASCII".into()))?;
+    match value.trim().split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim().to_owned())
+        }
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("bearer") => {
+            Err(BearerError::Invalid("the bearer token is empty".into()))
+        }
+        // Another scheme (Basic…): as if no credentials were sent.
+        _ => Err(BearerError::Missing),
+    }
+}
