@@ -99,6 +99,8 @@ struct IdClaims<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     preferred_username: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     given_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     family_name: Option<&'a str>,
@@ -307,6 +309,11 @@ impl TokenIssuer {
             auth_time: grant.auth_time,
             sid: &grant.session_id,
             preferred_username: has(PROFILE).then_some(user.username.as_str()),
+            name: if has(PROFILE) {
+                crate::userinfo::full_name(user)
+            } else {
+                None
+            },
             given_name: if has(PROFILE) {
                 user.given_name.as_deref()
             } else {

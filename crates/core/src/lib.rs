@@ -24,5 +24,6 @@ pub mod secrets;
 pub mod sign_in;
 pub mod store;
 pub mod throttle;
+pub mod userinfo;
 
 pub use error::{OAuthError, OAuthErrorKind};

@@ -11,6 +11,8 @@ pub struct AuthorizationServerMetadata {
     /// Oracle IAM's name for the same endpoint.
     pub introspect_endpoint: String,
     pub revocation_endpoint: String,
+    /// OpenID Connect Discovery §3.
+    pub userinfo_endpoint: String,
     pub jwks_uri: String,
     pub scopes_supported: Vec<String>,
     /// Required by RFC 8414; empty because Latchkey has no authorization

@@ -104,16 +104,28 @@ pub struct BearerVerifier {
 }
 
 impl BearerVerifier {
+    /// Verifies a token for the admin API: its audience must be us.
     pub async fn verify(&self, token: &str) -> Result<Caller, BearerError> {
+        self.verify_for(token, true).await
+    }
+
+    /// Verifies a token for the UserInfo endpoint, part of the
+    /// authorization server itself: any audience will do.
+    pub async fn verify_any_audience(&self, token: &str) -> Result<Caller, BearerError> {
+        self.verify_for(token, false).await
+    }
+
+    async fn verify_for(&self, token: &str, check_audience: bool) -> Result<Caller, BearerError> {
         let claims = self
             .keys
             .verify(token, "at+jwt", &self.issuer, self.clock.now())
             .map_err(|e| BearerError::Invalid(format!("the access token is not valid: {e}")))?;
-        let audience_ok = match claims.get("aud") {
-            Some(Value::String(aud)) => *aud == self.issuer,
-            Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(&self.issuer)),
-            _ => false,
-        };
+        let audience_ok = !check_audience
+            || match claims.get("aud") {
+                Some(Value::String(aud)) => *aud == self.issuer,
+                Some(Value::Array(list)) => list.iter().any(|a| a.as_str() == Some(&self.issuer)),
+                _ => false,
+            };
         if !audience_ok {
             return Err(BearerError::Invalid(
                 "the access token is not meant for this API (aud)".into(),

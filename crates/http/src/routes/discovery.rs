@@ -50,6 +50,7 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
         introspection_endpoint: format!("{issuer}/oauth2/v1/introspect"),
         introspect_endpoint: format!("{issuer}/oauth2/v1/introspect"),
         revocation_endpoint: format!("{issuer}/oauth2/v1/revoke"),
+        userinfo_endpoint: format!("{issuer}/oauth2/v1/userinfo"),
         jwks_uri: format!("{issuer}/oauth2/v1/keys"),
         scopes_supported: scopes,
         response_types_supported: Vec::new(),
@@ -75,9 +76,12 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
             "auth_time",
             "sid",
             "preferred_username",
+            "name",
             "given_name",
             "family_name",
+            "updated_at",
             "email",
+            "email_verified",
         ]
         .map(String::from)
         .to_vec(),

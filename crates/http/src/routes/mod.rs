@@ -1,11 +1,12 @@
 //! The router: every endpoint, and the layers every request passes.
 
-mod admin;
+pub(crate) mod admin;
 mod client_request;
 mod discovery;
 mod health;
 mod introspect;
 mod token;
+mod userinfo;
 
 use std::time::Duration;
 
@@ -50,6 +51,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        .route(
+            "/oauth2/v1/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
         .merge(admin::routes())
         .fallback(not_found)
         .with_state(state)

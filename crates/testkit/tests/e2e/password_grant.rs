@@ -273,6 +273,63 @@ async fn openid_adds_an_id_token_and_per_app_lifetimes_apply() {
     assert_eq!(claims["preferred_username"], "alice");
     assert_eq!(claims["email"], "alice@example.com");
     assert_eq!(claims["given_name"], "Alice");
+    assert_eq!(claims["name"], "Alice Liddell");
+    assert_eq!(claims["aud"], "hr-mobile");
+    assert!(claims["auth_time"].is_i64() && claims["sid"].is_string());
+
+    // UserInfo returns the claims the token's scopes allow.
+    let userinfo = |token: String| {
+        let url = server.url("/oauth2/v1/userinfo");
+        async move {
+            let mut request = reqwest::Client::new().get(url);
+            if !token.is_empty() {
+                request = request.bearer_auth(token);
+            }
+            Answer::read(request.send().await.unwrap()).await
+        }
+    };
+    let info = userinfo(body["access_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(info.status, 200, "{}", info.json);
+    assert_eq!(info.json["sub"], claims["sub"]);
+    assert_eq!(info.json["name"], "Alice Liddell");
+    assert_eq!(info.json["email"], "alice@example.com");
+    let no_openid = alice_grant(&server, latchkey_testkit::READ).await;
+    let refused = userinfo(
+        no_openid.assert_ok()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    assert_eq!(refused.json["error"], "insufficient_scope");
+    assert!(
+        refused.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("scope=\"openid\"")
+    );
+    let refused = userinfo(String::new()).await;
+    assert_eq!(refused.status, 401);
+    let refused = userinfo("garbage".into()).await;
+    assert_eq!(
+        (refused.status.as_u16(), refused.json["error"].as_str()),
+        (401, Some("invalid_token"))
+    );
+    let openid_only = alice_grant(&server, "openid").await;
+    let info = userinfo(
+        openid_only.assert_ok()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    )
+    .await;
+    assert_eq!(
+        info.json.as_object().unwrap().len(),
+        1,
+        "openid alone: sub only: {}",
+        info.json
+    );
 
     let answer = token_basic(
         &server,

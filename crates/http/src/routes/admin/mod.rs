@@ -2,7 +2,7 @@
 //! discovery documents, all behind bearer tokens (RFC 6750). The JWKS at
 //! `/admin/v1/SigningCert/jwk` stays public (it is routed elsewhere).
 
-mod render;
+pub(crate) mod render;
 
 use axum::Router;
 use axum::body::Bytes;

@@ -67,13 +67,18 @@ fn quoted(text: &str) -> String {
     text.replace(['"', '\\'], "'")
 }
 
-/// RFC 6750 §3: the challenge, and a SCIM error body for SCIM clients.
-pub(crate) fn bearer_error(error: &BearerError, realm: &str) -> Response {
+/// RFC 6750 §3: the status, the `WWW-Authenticate` challenge and a
+/// description of a refused bearer request (`None`: the store failed).
+pub(crate) fn challenge_of(
+    error: &BearerError,
+    realm: &str,
+) -> Option<(StatusCode, String, &'static str, String)> {
     let realm = quoted(realm);
-    let (status, challenge, detail) = match error {
+    Some(match error {
         BearerError::Missing => (
             StatusCode::UNAUTHORIZED,
             format!("Bearer realm=\"{realm}\""),
+            "invalid_request",
             "an access token is required: Authorization: Bearer <token>".to_owned(),
         ),
         BearerError::Malformed(detail) => (
@@ -82,6 +87,7 @@ pub(crate) fn bearer_error(error: &BearerError, realm: &str) -> Response {
                 "Bearer realm=\"{realm}\", error=\"invalid_request\", error_description=\"{}\"",
                 quoted(detail)
             ),
+            "invalid_request",
             detail.clone(),
         ),
         BearerError::Invalid(detail) => (
@@ -90,6 +96,7 @@ pub(crate) fn bearer_error(error: &BearerError, realm: &str) -> Response {
                 "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{}\"",
                 quoted(detail)
             ),
+            "invalid_token",
             detail.clone(),
         ),
         BearerError::Insufficient { scope, detail } => (
@@ -98,13 +105,19 @@ pub(crate) fn bearer_error(error: &BearerError, realm: &str) -> Response {
                 "Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{scope}\", error_description=\"{}\"",
                 quoted(detail)
             ),
+            "insufficient_scope",
             detail.clone(),
         ),
-        BearerError::Unavailable => {
-            return scim_error(&ScimError::unavailable(
-                "the database is unavailable; retry shortly",
-            ));
-        }
+        BearerError::Unavailable => return None,
+    })
+}
+
+/// A refused bearer request with a SCIM error body, for SCIM clients.
+pub(crate) fn bearer_error(error: &BearerError, realm: &str) -> Response {
+    let Some((status, challenge, _, detail)) = challenge_of(error, realm) else {
+        return scim_error(&ScimError::unavailable(
+            "the database is unavailable; retry shortly",
+        ));
     };
     tracing::info!(status = status.as_u16(), detail = %detail, "bearer request refused");
     let mut response = body(
