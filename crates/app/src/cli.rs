@@ -157,8 +157,14 @@ pub enum UserCommand {
     Activate { username: String },
     /// Stop the user from signing in.
     Deactivate { username: String },
-    /// Forget the user's failed sign-ins (lifts brute-force throttling).
+    /// Lock the user out (no sign-in until unlocked) and end their sessions.
+    Lock { username: String },
+    /// Lift an administrator's lock and forget the user's failed sign-ins.
     Unlock { username: String },
+    /// Grant an identity domain application role to the user directly.
+    GrantRole { username: String, role: String },
+    /// Revoke a directly granted role (roles held through groups stay).
+    RevokeRole { username: String, role: String },
     /// Delete a user and everything of theirs.
     Delete { username: String },
     /// List a user's live sessions.

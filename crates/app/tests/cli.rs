@@ -204,7 +204,42 @@ fn user_app_and_key_commands() {
     .unwrap();
     assert_eq!(sessions, serde_json::json!([]));
     assert!(stdout(&s.run(&["user", "logout", "bob"])).contains("ended 0 session(s) of bob"));
+    assert!(s.run(&["user", "activate", "bob"]).status.success());
+    assert!(stdout(&s.run(&["user", "lock", "bob"])).contains("bob is locked"));
+    let bob: serde_json::Value = serde_json::from_str(&stdout(
+        &s.run(&["user", "show", "bob", "--output", "json"]),
+    ))
+    .unwrap();
+    assert_eq!(bob["locked"], true);
     assert!(stdout(&s.run(&["user", "unlock", "bob"])).contains("bob is unlocked"));
+    let bob: serde_json::Value = serde_json::from_str(&stdout(
+        &s.run(&["user", "show", "bob", "--output", "json"]),
+    ))
+    .unwrap();
+    assert_eq!(bob["locked"], false);
+    assert!(
+        stdout(&s.run(&["user", "grant-role", "bob", "Audit Administrator"]))
+            .contains("bob now holds Audit Administrator")
+    );
+    let bob: serde_json::Value = serde_json::from_str(&stdout(
+        &s.run(&["user", "show", "bob", "--output", "json"]),
+    ))
+    .unwrap();
+    assert_eq!(
+        bob["app_roles"],
+        serde_json::json!(["User Administrator", "Audit Administrator"])
+    );
+    assert!(
+        s.run(&["user", "revoke-role", "bob", "Audit Administrator"])
+            .status
+            .success()
+    );
+    assert!(
+        !s.run(&["user", "revoke-role", "bob", "Audit Administrator"])
+            .status
+            .success()
+    );
+    assert!(stderr(&s.run(&["user", "grant-role", "bob", "Boss"])).contains("role:"));
     assert!(s.run(&["user", "delete", "bob"]).status.success());
     assert!(!s.run(&["user", "show", "bob"]).status.success());
 

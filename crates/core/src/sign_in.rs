@@ -61,7 +61,7 @@ impl PasswordCheck<'_> {
             .await
             .map_err(hash_error)?;
         match (user, verification) {
-            (Some(user), Verification::Valid { needs_rehash }) if user.active => {
+            (Some(user), Verification::Valid { needs_rehash }) if user.may_sign_in() => {
                 self.repos.throttle.clear(&keys).await?;
                 if let Some(ip) = ip {
                     self.repos
@@ -78,6 +78,7 @@ impl PasswordCheck<'_> {
                 let reason = match (&user, verification) {
                     (None, _) => "unknown user",
                     (Some(u), Verification::Valid { .. }) if !u.active => "inactive user",
+                    (Some(u), Verification::Valid { .. }) if u.locked => "locked user",
                     _ => "wrong password",
                 };
                 Err(OAuthError::bad_credentials().with_detail(reason))

@@ -68,7 +68,13 @@ pub trait UserRepo: Send + Sync {
     ) -> StoreResult<()>;
     /// Deactivating ends every session of the user, atomically.
     async fn set_active(&self, user_id: &str, active: bool, now: i64) -> StoreResult<()>;
+    /// Locking ends every session of the user, atomically.
+    async fn set_locked(&self, user_id: &str, locked: bool, now: i64) -> StoreResult<()>;
     async fn delete(&self, user_id: &str) -> StoreResult<()>;
+    /// Grants a role to the user directly; false when already held.
+    async fn grant_role(&self, user_id: &str, role: AppRole) -> StoreResult<bool>;
+    /// Revokes a directly held role; false when not held directly.
+    async fn revoke_role(&self, user_id: &str, role: AppRole) -> StoreResult<bool>;
     /// Roles held directly and through groups, deduplicated.
     async fn effective_roles(&self, user_id: &str) -> StoreResult<Vec<AppRole>>;
     async fn exists_with_role(&self, role: AppRole) -> StoreResult<bool>;

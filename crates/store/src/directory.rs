@@ -18,7 +18,7 @@ macro_rules! impl_directory {
             use crate::rows::{GroupRow, UserRow};
             use crate::scim_sql::{Bind, Groups, Sql, Table, Users, order_and_page, where_clause};
 
-            const USER_COLUMNS: &str = "users.id, users.username, users.password_hash, users.given_name, users.family_name, users.email, users.active, users.created_at, users.updated_at, users.external_id, users.display_name, users.version";
+            const USER_COLUMNS: &str = "users.id, users.username, users.password_hash, users.given_name, users.family_name, users.email, users.active, users.created_at, users.updated_at, users.external_id, users.display_name, users.version, users.locked";
             const GROUP_COLUMNS: &str = "groups.id, groups.name, groups.created_at, groups.updated_at, groups.version";
             /// Rows per multi-row INSERT of memberships.
             const MEMBER_CHUNK: usize = 500;

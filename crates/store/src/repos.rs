@@ -18,7 +18,7 @@ macro_rules! impl_repos {
 
         type Tx = sqlx::Transaction<'static, $db>;
 
-        const USER_COLUMNS: &str = "id, username, password_hash, given_name, family_name, email, active, created_at, updated_at, external_id, display_name, version";
+        const USER_COLUMNS: &str = "id, username, password_hash, given_name, family_name, email, active, created_at, updated_at, external_id, display_name, version, locked";
         const APP_COLUMNS: &str = "id, client_id, name, app_type, active, secret_hash, secret_sealed, previous_secret_hash, previous_secret_sealed, previous_secret_expires_at, grant_types, redirect_uris, scopes, app_roles, jwks, certificate, access_token_ttl, refresh_token_ttl, session_lifetime, created_at, updated_at";
 
         fn new_id() -> String {
@@ -106,6 +106,7 @@ macro_rules! impl_repos {
                     external_id: None,
                     display_name: None,
                     version: 1,
+                    locked: false,
                 })
             }
 
@@ -151,6 +152,22 @@ macro_rules! impl_repos {
                 tx.commit().await.map_err(map_err)
             }
 
+            async fn set_locked(&self, user_id: &str, locked: bool, now: i64) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query("UPDATE users SET locked = $1, updated_at = $2, version = version + 1 WHERE id = $3")
+                    .bind(locked)
+                    .bind(now)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                found(done.rows_affected())?;
+                if locked {
+                    end_sessions(&mut tx, user_id, now).await.map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)
+            }
+
             async fn delete(&self, user_id: &str) -> StoreResult<()> {
                 let done = sqlx::query("DELETE FROM users WHERE id = $1")
                     .bind(user_id)
@@ -158,6 +175,26 @@ macro_rules! impl_repos {
                     .await
                     .map_err(map_err)?;
                 found(done.rows_affected())
+            }
+
+            async fn grant_role(&self, user_id: &str, role: AppRole) -> StoreResult<bool> {
+                let done = sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT (user_id, role) DO NOTHING")
+                    .bind(user_id)
+                    .bind(role.as_str())
+                    .execute(&self.writer)
+                    .await
+                    .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn revoke_role(&self, user_id: &str, role: AppRole) -> StoreResult<bool> {
+                let done = sqlx::query("DELETE FROM user_roles WHERE user_id = $1 AND role = $2")
+                    .bind(user_id)
+                    .bind(role.as_str())
+                    .execute(&self.writer)
+                    .await
+                    .map_err(map_err)?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn effective_roles(&self, user_id: &str) -> StoreResult<Vec<AppRole>> {
@@ -341,7 +378,7 @@ macro_rules! impl_repos {
                             u.username AS u_username, u.password_hash AS u_password_hash, u.given_name AS u_given_name, \
                             u.family_name AS u_family_name, u.email AS u_email, u.active AS u_active, \
                             u.created_at AS u_created_at, u.updated_at AS u_updated_at, u.external_id AS u_external_id, \
-                            u.display_name AS u_display_name, u.version AS u_version \
+                            u.display_name AS u_display_name, u.version AS u_version, u.locked AS u_locked \
                      FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = r.user_id \
                      WHERE r.token_hash = $1",
                 )

@@ -44,6 +44,7 @@ pub(crate) struct UserRow {
     pub external_id: Option<String>,
     pub display_name: Option<String>,
     pub version: i64,
+    pub locked: bool,
 }
 
 impl From<UserRow> for User {
@@ -61,6 +62,7 @@ impl From<UserRow> for User {
             external_id: r.external_id,
             display_name: r.display_name,
             version: r.version,
+            locked: r.locked,
         }
     }
 }
@@ -220,6 +222,7 @@ pub(crate) struct RefreshContextRow {
     pub u_external_id: Option<String>,
     pub u_display_name: Option<String>,
     pub u_version: i64,
+    pub u_locked: bool,
 }
 
 impl From<RefreshContextRow> for RefreshContext {
@@ -246,6 +249,7 @@ impl From<RefreshContextRow> for RefreshContext {
                 external_id: r.u_external_id,
                 display_name: r.u_display_name,
                 version: r.u_version,
+                locked: r.u_locked,
             },
             token: RefreshTokenRecord {
                 token_hash: r.token_hash,

@@ -134,7 +134,15 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
                 .await?;
             println!("ended {ended} session(s) of {}", user.username);
         }
+        UserCommand::Lock { username } => {
+            let user = find(ctx, &username).await?;
+            users.set_locked(&user.id, true, ctx.clock.now()).await?;
+            println!("{} is locked; their sessions have ended", user.username);
+        }
         UserCommand::Unlock { username } => {
+            if let Some(user) = users.find_by_username(&username).await? {
+                users.set_locked(&user.id, false, ctx.clock.now()).await?;
+            }
             // By name, not by id: throttling covers unknown names too.
             ctx.store
                 .repos
@@ -142,6 +150,26 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
                 .clear_username(&username.to_lowercase())
                 .await?;
             println!("{username} is unlocked");
+        }
+        UserCommand::GrantRole { username, role } => {
+            let user = find(ctx, &username).await?;
+            let role: latchkey_core::model::AppRole =
+                role.parse().map_err(|e| anyhow::anyhow!("role: {e}"))?;
+            if users.grant_role(&user.id, role).await? {
+                println!("{} now holds {role}", user.username);
+            } else {
+                println!("{} already holds {role}", user.username);
+            }
+        }
+        UserCommand::RevokeRole { username, role } => {
+            let user = find(ctx, &username).await?;
+            let role: latchkey_core::model::AppRole =
+                role.parse().map_err(|e| anyhow::anyhow!("role: {e}"))?;
+            if users.revoke_role(&user.id, role).await? {
+                println!("{} no longer holds {role} directly", user.username);
+            } else {
+                anyhow::bail!("{} does not hold {role} directly", user.username);
+            }
         }
         UserCommand::Delete { username } => {
             let user = find(ctx, &username).await?;
@@ -181,6 +209,9 @@ fn user_json(u: &User) -> serde_json::Value {
         "family_name": u.family_name,
         "email": u.email,
         "active": u.active,
+        "locked": u.locked,
+        "display_name": u.display_name,
+        "external_id": u.external_id,
         "created_at": u.created_at,
         "updated_at": u.updated_at,
     })

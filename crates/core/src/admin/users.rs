@@ -236,57 +236,72 @@ impl DirectoryService {
     ) -> AdminResult<Answer> {
         let (locks, operations): (Vec<Operation>, Vec<Operation>) =
             operations.into_iter().partition(is_lock_op);
+        // The last lock operation decides: lock (true) or unlock.
+        let mut lock = None;
         for op in &locks {
-            match (op.kind, &op.value) {
-                (OpKind::Remove, _) | (_, Some(Value::Bool(false))) => {}
-                _ => {
-                    return Err(ScimError::invalid_value(
-                        "locked can only be set to false (locking is automatic; to stop a user, set active to false)",
-                    )
-                    .into());
-                }
-            }
+            lock = Some(match (op.kind, &op.value) {
+                (OpKind::Remove, _) | (_, Some(Value::Bool(false))) => false,
+                (_, Some(Value::Bool(true))) => true,
+                _ => return Err(ScimError::invalid_value("locked must be true or false").into()),
+            });
         }
-        if writer == Writer::Self_ && !locks.is_empty() {
-            return Err(ScimError::mutability("a user may not unlock themselves").into());
+        match (lock, writer) {
+            (Some(_), Writer::Self_) => {
+                return Err(
+                    ScimError::mutability("a user may not lock or unlock themselves").into(),
+                );
+            }
+            (Some(true), Writer::HelpDesk) => {
+                return Err(AdminError::Denied(BearerError::Insufficient {
+                    scope: crate::scope::MY_SCOPES,
+                    detail: "locking a user needs the User Administrator or Identity Domain Administrator role".into(),
+                }));
+            }
+            _ => {}
         }
         let mut attempt = 0;
-        let user = loop {
+        loop {
             attempt += 1;
             let current = self.load_user(id).await?;
             if if_version.is_some_and(|v| v != current.version) {
                 return Err(ScimError::precondition_failed().into());
             }
-            if operations.is_empty() {
-                break current;
-            }
-            let mut doc = self.render_user(&current).await?;
-            patch::apply(&mut doc, &operations, &READ_ONLY, USER_SCHEMA)?;
-            match self.put(id, &doc, Some(current.version), writer, by).await {
-                Err(AdminError::Scim(e))
-                    if e.status == 412 && if_version.is_none() && attempt < PATCH_ATTEMPTS =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(e),
-                Ok(answer) => {
-                    if !locks.is_empty() {
-                        self.unlock(&current.username, by).await?;
+            if !operations.is_empty() {
+                let mut doc = self.render_user(&current).await?;
+                patch::apply(&mut doc, &operations, &READ_ONLY, USER_SCHEMA)?;
+                match self.put(id, &doc, Some(current.version), writer, by).await {
+                    Err(AdminError::Scim(e))
+                        if e.status == 412 && if_version.is_none() && attempt < PATCH_ATTEMPTS =>
+                    {
+                        continue;
                     }
-                    return Ok(answer);
+                    Err(e) => return Err(e),
+                    Ok(answer) if lock.is_none() => return Ok(answer),
+                    Ok(_) => {}
                 }
             }
-        };
-        self.unlock(&user.username, by).await?;
-        Ok(Answer::resource(200, self.render_user(&user).await?))
+            if let Some(locked) = lock {
+                self.set_lock(&current, locked, by).await?;
+            }
+            let user = self.load_user(id).await?;
+            return Ok(Answer::resource(200, self.render_user(&user).await?));
+        }
     }
 
-    async fn unlock(&self, username: &str, by: &str) -> AdminResult<()> {
+    /// Locks (ending the user's sessions) or unlocks (also clearing the
+    /// failed-login throttle).
+    async fn set_lock(&self, user: &User, locked: bool, by: &str) -> AdminResult<()> {
         self.repos
-            .throttle
-            .clear_username(&username.to_lowercase())
+            .users
+            .set_locked(&user.id, locked, self.clock.now())
             .await?;
-        tracing::info!(username = %username, by = %by, "user unlocked through SCIM");
+        if !locked {
+            self.repos
+                .throttle
+                .clear_username(&user.username.to_lowercase())
+                .await?;
+        }
+        tracing::info!(user_id = %user.id, by = %by, locked, "user lock changed through SCIM");
         Ok(())
     }
 

@@ -54,8 +54,8 @@ pub(super) async fn handle(
         svc.repos.tokens.revoke_session(&session.id, now).await?;
         return Err(rejected("session lifetime exceeded"));
     }
-    if !user.active {
-        return Err(rejected("user inactive"));
+    if !user.may_sign_in() {
+        return Err(rejected("user inactive or locked"));
     }
 
     let original: Vec<String> = record

@@ -11,6 +11,8 @@ pub struct User {
     pub family_name: Option<String>,
     pub email: Option<String>,
     pub active: bool,
+    /// Locked by an administrator: no sign-in until unlocked.
+    pub locked: bool,
     pub created_at: i64,
     pub updated_at: i64,
     /// SCIM `externalId`: the provisioning client's identifier.
@@ -22,6 +24,13 @@ pub struct User {
 }
 
 /// A group of users; its members hold its application roles.
+impl User {
+    /// Active and not locked.
+    pub fn may_sign_in(&self) -> bool {
+        self.active && !self.locked
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     pub id: String,

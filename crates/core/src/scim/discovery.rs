@@ -12,8 +12,8 @@ use super::user::USER_SCHEMA;
 pub const SPC_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 pub const RESOURCE_TYPE_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
 pub const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
-/// Latchkey's extension of the User schema: `locked` (write `false` to
-/// clear the user's failed-login throttle).
+/// Latchkey's extension of the User schema: `locked` (an administrator's
+/// lock; writing `false` also clears the failed-login throttle).
 pub const USER_EXTENSION: &str = "urn:ietf:params:scim:schemas:extension:latchkey:2.0:User";
 
 pub fn service_provider_config(base: &str) -> Value {
@@ -169,8 +169,8 @@ pub fn schemas(base: &str) -> Vec<Value> {
         "LatchkeyUser",
         "Latchkey's user extension",
         vec![with(
-            attr("locked", "boolean", "writeOnly", "never", false),
-            json!({"description": "Write false to clear the user's failed-login throttle (unlock)."}),
+            attr("locked", "boolean", "readWrite", "default", false),
+            json!({"description": "Locked by an administrator: no sign-in until unlocked. Writing false also clears the failed-login throttle."}),
         )],
     );
     vec![user, group, extension]

@@ -98,7 +98,10 @@ pub struct GroupRef {
 /// (`https://…/admin/v1`). The password is never rendered.
 pub fn user_resource(user: &User, groups: &[GroupRef], base: &str) -> Value {
     let mut out = Map::new();
-    out.insert("schemas".into(), json!([USER_SCHEMA]));
+    out.insert(
+        "schemas".into(),
+        json!([USER_SCHEMA, super::discovery::USER_EXTENSION]),
+    );
     out.insert("id".into(), json!(user.id));
     if let Some(external_id) = &user.external_id {
         out.insert("externalId".into(), json!(external_id));
@@ -130,6 +133,10 @@ pub fn user_resource(user: &User, groups: &[GroupRef], base: &str) -> Value {
         );
     }
     out.insert("active".into(), json!(user.active));
+    out.insert(
+        super::discovery::USER_EXTENSION.into(),
+        json!({"locked": user.locked}),
+    );
     if !groups.is_empty() {
         out.insert(
             "groups".into(),
@@ -271,6 +278,7 @@ mod tests {
             external_id: None,
             display_name: None,
             version: 3,
+            locked: false,
         }
     }
 

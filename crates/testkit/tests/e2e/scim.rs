@@ -14,6 +14,7 @@ const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 const CONSOLE_SECRET: &str = "console-secret-0123456789";
+const LATCHKEY_USER: &str = "urn:ietf:params:scim:schemas:extension:latchkey:2.0:User";
 
 /// Users holding each kind of role, and an app allowed all six.
 const ADMIN_DOMAIN: &str = r#"
@@ -408,6 +409,56 @@ async fn roles_are_the_intersection_and_the_table_is_enforced() {
             assert!(challenge(&refused).contains("insufficient_scope"));
         }
     }
+    // An administrator's lock stops sign-in until someone unlocks.
+    let lock = |locked: bool| json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "path": format!("{LATCHKEY_USER}:locked"), "value": locked}]});
+    let root = bearer_for(&server, "root").await;
+    let helen = bearer_for(&server, "helen").await;
+    let locked = call(
+        &server,
+        Method::PATCH,
+        &plain_path,
+        Some(&root),
+        Some(lock(true)),
+        None,
+    )
+    .await;
+    assert_eq!(locked.status, 200, "{}", locked.json);
+    assert_eq!(locked.json[LATCHKEY_USER]["locked"], true);
+    let sign_in = || {
+        token_basic(
+            &server,
+            "console",
+            CONSOLE_SECRET,
+            &[
+                ("grant_type", "password"),
+                ("username", "plain"),
+                ("password", "plain password 0123"),
+            ],
+        )
+    };
+    sign_in().await.assert_error(400, "invalid_grant");
+    let refused = call(
+        &server,
+        Method::PATCH,
+        &plain_path,
+        Some(&helen),
+        Some(lock(true)),
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, 403, "a help desk unlocks but does not lock");
+    let unlocked = call(
+        &server,
+        Method::PATCH,
+        &plain_path,
+        Some(&helen),
+        Some(lock(false)),
+        None,
+    )
+    .await;
+    assert_eq!(unlocked.json[LATCHKEY_USER]["locked"], false);
+    sign_in().await.assert_ok();
+
     // Every user reads their own profile, whatever their roles.
     let plain = token_for(&server, "plain", "openid").await["access_token"]
         .as_str()
@@ -568,7 +619,7 @@ async fn users_crud_filters_paging_and_etags(server: &TestServer) {
         list("filter=userName%20eq%20%22bjensen%22&attributes=userName,name.familyName").await;
     assert_eq!(
         projected.json["Resources"][0],
-        json!({"schemas": [USER_SCHEMA], "id": id, "userName": "bjensen", "name": {"familyName": "Jensen"}})
+        json!({"schemas": [USER_SCHEMA, LATCHKEY_USER], "id": id, "userName": "bjensen", "name": {"familyName": "Jensen"}})
     );
     let excluded =
         list("filter=userName%20eq%20%22bjensen%22&excludedAttributes=emails,meta").await;
