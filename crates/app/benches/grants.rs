@@ -17,9 +17,8 @@
 //!    token chain, persisted in SQLite, with ES256 keys (and, for
 //!    comparison, EdDSA and RS256).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -28,16 +27,25 @@ use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher, PasswordVerifier,
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
 const SECRET: &str = "bench-client-secret-0123456789";
 const PASSWORD: &str = "bench password 0123";
 const AUDIENCE: &str = "https://api.bench.example/";
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+use support::{HttpConnection, Results, Server, env_number};
+
+/// A resource server, the bench app, and `users` users.
+fn grant_domain(users: usize) -> String {
+    let mut domain = format!(
+        "[[resource_servers]]\nname = \"Bench API\"\naudience = \"{AUDIENCE}\"\nscopes = [\"read\"]\n\n\
+         [[apps]]\nname = \"Bench\"\nclient_id = \"bench\"\ntype = \"trusted\"\nclient_secret = \"{SECRET}\"\n\
+         grant_types = [\"password\", \"refresh_token\"]\nscopes = [\"{AUDIENCE}read\", \"offline_access\"]\n\n"
+    );
+    for i in 0..users {
+        domain.push_str(&format!(
+            "[[users]]\nusername = \"user{i}\"\npassword = \"{PASSWORD}\"\n\n"
+        ));
+    }
+    domain
 }
 
 fn main() {
@@ -56,7 +64,7 @@ fn main() {
 
     let only = std::env::var("LATCHKEY_BENCH_ONLY").unwrap_or_default();
     if only.is_empty() || only == "refresh" {
-        let server = Server::start("ES256", connections);
+        let server = Server::start("ES256", &grant_domain(connections));
         let floor = run_load(&server, connections, seconds, |_| Step::Baseline);
         println!(
             "{}",
@@ -74,7 +82,7 @@ fn main() {
     }
 
     for alg in ["ES256", "EdDSA", "RS256"] {
-        let server = Server::start(alg, connections);
+        let server = Server::start(alg, &grant_domain(connections));
         let refresh = run_load(&server, connections, seconds, |_| Step::FirstLogin);
         let label = format!("refresh grant with rotation, {alg}, SQLite");
         println!("{}", refresh.line(&label));
@@ -92,7 +100,7 @@ fn password_figure(connections: usize, seconds: u64, cores: usize) {
         raw_argon2_rate(cores, half, false),
         raw_argon2_rate(cores, half, true),
     );
-    let server = Server::start("ES256", connections);
+    let server = Server::start("ES256", &grant_domain(connections));
     let password = run_load(&server, connections, seconds, |_| Step::Password);
     drop(server);
     let (raw_after, floor_after) = (
@@ -119,127 +127,6 @@ fn password_figure(connections: usize, seconds: u64, cores: usize) {
     );
 }
 
-/// A `latchkey serve` process on a fresh SQLite database.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    dir: std::path::PathBuf,
-}
-
-impl Server {
-    fn start(alg: &str, users: usize) -> Server {
-        let dir = std::env::temp_dir().join(format!("latchkey-bench-{}-{alg}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = format!("sqlite://{}/latchkey.db", dir.display());
-        let mut domain = format!(
-            "[[resource_servers]]\nname = \"Bench API\"\naudience = \"{AUDIENCE}\"\nscopes = [\"read\"]\n\n\
-             [[apps]]\nname = \"Bench\"\nclient_id = \"bench\"\ntype = \"trusted\"\nclient_secret = \"{SECRET}\"\n\
-             grant_types = [\"password\", \"refresh_token\"]\nscopes = [\"{AUDIENCE}read\", \"offline_access\"]\n\n"
-        );
-        for i in 0..users {
-            domain.push_str(&format!(
-                "[[users]]\nusername = \"user{i}\"\npassword = \"{PASSWORD}\"\n\n"
-            ));
-        }
-        let file = dir.join("domain.toml");
-        std::fs::write(&file, domain).unwrap();
-        let master = STANDARD.encode([7u8; 32]);
-        let status = Command::new(BIN)
-            .args(["apply", file.to_str().unwrap()])
-            .env("LATCHKEY_DATABASE_URL", &db)
-            .env("LATCHKEY_MASTER_KEY", &master)
-            .stdout(Stdio::null())
-            .status()
-            .expect("run latchkey apply");
-        assert!(status.success(), "latchkey apply failed");
-        let config = dir.join("latchkey.toml");
-        let db_connections = env_number("LATCHKEY_BENCH_DB_CONNECTIONS", 4);
-        std::fs::write(
-            &config,
-            format!(
-                "[database]\nmax_connections = {db_connections}\n\n\
-                 # The load comes from one address: lift the per-IP and per-client limits.\n\
-                 [rate_limit]\nper_ip = {{ per_second = 1000000, burst = 1000000 }}\n\
-                 per_client = {{ per_second = 1000000, burst = 1000000 }}\n"
-            ),
-        )
-        .unwrap();
-        let port = free_port();
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = Command::new(BIN)
-            .args([
-                "serve",
-                "--listen",
-                &addr.to_string(),
-                "--config",
-                config.to_str().unwrap(),
-            ])
-            .env("LATCHKEY_DATABASE_URL", &db)
-            .env("LATCHKEY_MASTER_KEY", &master)
-            .env("LATCHKEY_KEY_ALGORITHM", alg)
-            .env("LATCHKEY_ADMIN_PASSWORD", "bench-admin-password")
-            .env("LATCHKEY_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start latchkey serve");
-        let started = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Server { child, addr, dir }
-    }
-
-    /// utime + stime of the server process, in milliseconds.
-    fn cpu_ms(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the parenthesised command name; utime and stime are
-        // the 14th and 15th fields of the whole line.
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: f64 = fields
-            .get(11)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            + fields
-                .get(12)
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0);
-        ticks * 1000.0 / clock_ticks_per_second()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// What a connection sends next.
 enum Step {
     /// An unsupported grant type from an authenticated client: the HTTP
@@ -248,40 +135,6 @@ enum Step {
     Password,
     FirstLogin,
     Refresh(String),
-}
-
-struct Results {
-    latencies: Vec<Duration>,
-    elapsed: Duration,
-    cpu_ms: f64,
-    errors: usize,
-}
-
-impl Results {
-    fn rate(&self) -> f64 {
-        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
-    }
-    fn percentile(&self, p: f64) -> Duration {
-        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies.get(i).copied().unwrap_or_default()
-    }
-    fn p50(&self) -> Duration {
-        self.percentile(0.50)
-    }
-    fn p99(&self) -> Duration {
-        self.percentile(0.99)
-    }
-    fn line(&self, label: &str) -> String {
-        format!(
-            "{label}: {:.1} req/s, p50 {:.2} ms, p99 {:.2} ms, server CPU {:.3} ms/req ({} requests, {} errors)",
-            self.rate(),
-            self.p50().as_secs_f64() * 1000.0,
-            self.p99().as_secs_f64() * 1000.0,
-            self.cpu_ms / self.latencies.len().max(1) as f64,
-            self.latencies.len(),
-            self.errors,
-        )
-    }
 }
 
 /// Runs `connections` client threads for `seconds`, each with one
@@ -384,76 +237,6 @@ fn password_body(i: usize, offline: bool) -> String {
 fn json_field(json: &str, name: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_str(json).ok()?;
     value.get(name)?.as_str().map(str::to_owned)
-}
-
-/// A minimal HTTP/1.1 keep-alive client: the load generator must cost far
-/// less than the server it measures.
-struct HttpConnection {
-    stream: TcpStream,
-    addr: SocketAddr,
-    buf: Vec<u8>,
-}
-
-impl HttpConnection {
-    fn open(addr: SocketAddr) -> Self {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream.set_nodelay(true).unwrap();
-        HttpConnection {
-            stream,
-            addr,
-            buf: Vec::with_capacity(4096),
-        }
-    }
-
-    /// POSTs a token request; the body of an answer with the `expected`
-    /// status, `None` otherwise.
-    fn post_token(&mut self, authorization: &str, body: &str, expected: u16) -> Option<String> {
-        let request = format!(
-            "POST /oauth2/v1/token HTTP/1.1\r\nHost: {}\r\nAuthorization: {authorization}\r\n\
-             Content-Type: application/x-www-form-urlencoded;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        );
-        if self.stream.write_all(request.as_bytes()).is_err() {
-            *self = HttpConnection::open(self.addr);
-            return None;
-        }
-        let (status, body) = self.read_response()?;
-        (status == expected).then_some(body)
-    }
-
-    fn read_response(&mut self) -> Option<(u16, String)> {
-        self.buf.clear();
-        let mut chunk = [0u8; 4096];
-        let header_end = loop {
-            if let Some(i) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            let n = self.stream.read(&mut chunk).ok()?;
-            if n == 0 {
-                return None;
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        };
-        let head = std::str::from_utf8(&self.buf[..header_end])
-            .ok()?
-            .to_owned();
-        let status: u16 = head.split(' ').nth(1)?.parse().ok()?;
-        let length: usize = head.lines().find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length:")
-                .map(|v| v.trim().parse().ok())
-        })??;
-        while self.buf.len() < header_end + length {
-            let n = self.stream.read(&mut chunk).ok()?;
-            if n == 0 {
-                return None;
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-        let body = String::from_utf8(self.buf[header_end..header_end + length].to_vec()).ok()?;
-        Some((status, body))
-    }
 }
 
 /// argon2id verifications per second with the server's default

@@ -16,7 +16,7 @@ macro_rules! impl_directory {
             use super::$store;
             use crate::error::map_err;
             use crate::rows::{GroupRow, UserRow};
-            use crate::scim_sql::{Bind, Groups, Sql, Table, Users, order_and_page, where_clause};
+            use crate::scim_sql::{Bind, Groups, Sql, Table, Users, order_and_page, order_by, where_clause};
 
             const USER_COLUMNS: &str = "users.id, users.username, users.password_hash, users.given_name, users.family_name, users.email, users.active, users.created_at, users.updated_at, users.external_id, users.display_name, users.version, users.locked";
             const GROUP_COLUMNS: &str = "groups.id, groups.name, groups.created_at, groups.updated_at, groups.version";
@@ -59,10 +59,15 @@ macro_rules! impl_directory {
                     if query.count == 0 {
                         return Ok(Page { total: total as u64, items: Vec::new() });
                     }
+                    // A deferred join: the page's ids come from an index-only
+                    // scan (OFFSET skips index entries, not whole rows), then
+                    // only those rows are read.
                     let mut sql = Sql::new($collate);
-                    sql.push(&format!("SELECT {columns} FROM {}", T::FROM));
+                    sql.push(&format!("SELECT {columns} FROM {from} WHERE {id} IN (SELECT {id} FROM {from}", from = T::FROM, id = T::ID));
                     where_clause::<T>(&mut sql, query);
                     order_and_page::<T>(&mut sql, query);
+                    sql.push(")");
+                    order_by::<T>(&mut sql, query);
                     let rows: Vec<R> = bind_all(sqlx::query_as(sqlx::AssertSqlSafe(sql.text.clone())), &sql.binds)
                         .fetch_all(&self.pool)
                         .await

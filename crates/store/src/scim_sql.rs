@@ -241,8 +241,7 @@ pub(crate) fn where_clause<T: Table>(sql: &mut Sql, query: &ListQuery<T::Field>)
     }
 }
 
-/// `ORDER BY … LIMIT … OFFSET …` for a query.
-pub(crate) fn order_and_page<T: Table>(sql: &mut Sql, query: &ListQuery<T::Field>) {
+fn order_terms<T: Table>(sql: &Sql, query: &ListQuery<T::Field>) -> String {
     let direction = if query.descending { "DESC" } else { "ASC" };
     let collate = sql.collate;
     let order = match query.sort_by.map(T::column) {
@@ -253,12 +252,21 @@ pub(crate) fn order_and_page<T: Table>(sql: &mut Sql, query: &ListQuery<T::Field
         Some(Column::Bool(c) | Column::Int(c)) => format!("{c} {direction}, "),
         None => String::new(),
     };
+    format!(" ORDER BY {order}{id} {direction}", id = T::ID)
+}
+
+/// `ORDER BY …` for a query (ties broken by id).
+pub(crate) fn order_by<T: Table>(sql: &mut Sql, query: &ListQuery<T::Field>) {
+    let terms = order_terms::<T>(sql, query);
+    sql.push(&terms);
+}
+
+/// `ORDER BY … LIMIT … OFFSET …` for a query.
+pub(crate) fn order_and_page<T: Table>(sql: &mut Sql, query: &ListQuery<T::Field>) {
+    order_by::<T>(sql, query);
     let limit = sql.bind(Bind::Int(i64::from(query.count)));
     let offset = sql.bind(Bind::Int(query.start_index.saturating_sub(1) as i64));
-    sql.push(&format!(
-        " ORDER BY {order}{id} {direction} LIMIT {limit} OFFSET {offset}",
-        id = T::ID
-    ));
+    sql.push(&format!(" LIMIT {limit} OFFSET {offset}"));
 }
 
 #[cfg(test)]

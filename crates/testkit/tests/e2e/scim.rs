@@ -974,3 +974,112 @@ async fn me_and_the_discovery_documents() {
     );
     server.stop().await;
 }
+
+/// Checks attributes against their definitions (RFC 7643 §2, §7): every
+/// attribute is defined, of its type and multiplicity; required ones are
+/// present; `returned: never` ones are absent.
+fn check_attrs(value: &Value, defs: &[Value], at: &str) {
+    let object = value
+        .as_object()
+        .unwrap_or_else(|| panic!("{at} is not an object"));
+    for def in defs {
+        let name = def["name"].as_str().unwrap();
+        let present = object.keys().any(|k| k.eq_ignore_ascii_case(name));
+        if def["required"] == true {
+            assert!(present, "{at}.{name} is required");
+        }
+        if def["returned"] == "never" {
+            assert!(!present, "{at}.{name} must never be returned");
+        }
+    }
+    for (key, v) in object {
+        let def = defs
+            .iter()
+            .find(|d| d["name"].as_str().unwrap().eq_ignore_ascii_case(key))
+            .unwrap_or_else(|| panic!("{at}.{key} is not in the schema"));
+        let values: Vec<&Value> = if def["multiValued"] == true {
+            v.as_array()
+                .unwrap_or_else(|| panic!("{at}.{key} must be an array"))
+                .iter()
+                .collect()
+        } else {
+            vec![v]
+        };
+        for v in values {
+            match def["type"].as_str().unwrap() {
+                "string" | "reference" | "dateTime" => assert!(v.is_string(), "{at}.{key}: {v}"),
+                "boolean" => assert!(v.is_boolean(), "{at}.{key}: {v}"),
+                "complex" => check_attrs(
+                    v,
+                    def["subAttributes"].as_array().unwrap(),
+                    &format!("{at}.{key}"),
+                ),
+                other => panic!("unexpected type {other}"),
+            }
+        }
+    }
+}
+
+/// A resource against its core schema and extensions; `schemas`, `id`
+/// and `meta` are the common attributes of RFC 7643 §3.1.
+fn check_resource(resource: &Value, schemas: &[&Value]) {
+    let mut core = resource.as_object().unwrap().clone();
+    let declared = core.remove("schemas").expect("schemas");
+    assert!(core.remove("id").is_some_and(|id| id.is_string()));
+    let meta = core.remove("meta").expect("meta");
+    for key in [
+        "resourceType",
+        "created",
+        "lastModified",
+        "version",
+        "location",
+    ] {
+        assert!(meta[key].is_string(), "meta.{key}");
+    }
+    for schema in schemas {
+        let id = schema["id"].as_str().unwrap();
+        assert!(declared.as_array().unwrap().iter().any(|s| s == id) || core.get(id).is_none());
+        let defs = schema["attributes"].as_array().unwrap();
+        match core.remove(id) {
+            Some(extension) => check_attrs(&extension, defs, id),
+            None if schemas[0]["id"] == id => {}
+            None => continue,
+        }
+    }
+    core.retain(|k, _| !k.starts_with("urn:"));
+    check_attrs(
+        &Value::Object(core),
+        schemas[0]["attributes"].as_array().unwrap(),
+        "resource",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responses_follow_the_published_schemas() {
+    let server = admin_server(Engine::Sqlite).await.unwrap();
+    let root = bearer_for(&server, "root").await;
+    let mut published = Vec::new();
+    for id in [USER_SCHEMA, GROUP_SCHEMA, LATCHKEY_USER] {
+        published.push(
+            get(&server, &format!("/admin/v1/Schemas/{id}"), &root)
+                .await
+                .json,
+        );
+    }
+    let users = get(&server, "/admin/v1/Users", &root).await;
+    let group = call(
+        &server,
+        Method::POST,
+        "/admin/v1/Groups",
+        Some(&root),
+        Some(json!({"schemas": [GROUP_SCHEMA], "displayName": "Checked", "members": [{"value": users.json["Resources"][0]["id"]}]})),
+        None,
+    )
+    .await;
+    assert_eq!(group.status, 201);
+    for user in users.json["Resources"].as_array().unwrap() {
+        check_resource(user, &[&published[0], &published[2]]);
+    }
+    check_resource(&group.json, &[&published[1]]);
+    server.stop().await;
+}
