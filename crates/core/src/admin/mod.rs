@@ -5,6 +5,7 @@
 mod caller;
 mod groups;
 mod permission;
+mod sessions;
 mod users;
 
 use std::sync::Arc;

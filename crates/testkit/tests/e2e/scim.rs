@@ -1083,3 +1083,95 @@ async fn responses_follow_the_published_schemas() {
     check_resource(&group.json, &[&published[1]]);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_listed_and_ended_through_the_admin_api() {
+    let server = admin_server(Engine::Sqlite).await.unwrap();
+    let root = bearer_for(&server, "root").await;
+    let sam = bearer_for(&server, "sam").await;
+    let signed_in = token_for(&server, "plain", &format!("{MY_SCOPES} offline_access")).await;
+    let plain = signed_in["access_token"].as_str().unwrap().to_owned();
+    let refresh = signed_in["refresh_token"].as_str().unwrap().to_owned();
+    let me = get(&server, "/admin/v1/Me", &plain).await;
+    let id = me.json["id"].as_str().unwrap().to_owned();
+    let path = format!("/admin/v1/Users/{id}/Sessions");
+
+    let listed = get(&server, &path, &root).await;
+    assert_eq!(listed.status, 200, "{}", listed.json);
+    assert_eq!(listed.json["totalResults"], 1);
+    assert_eq!(listed.json["Resources"][0]["clientId"], "console");
+    let sid = listed.json["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        get(&server, &path, &plain).await.status,
+        200,
+        "one's own sessions"
+    );
+    let (_, claims) = verify_jwt(&server, &plain, server.issuer()).await;
+    assert_eq!(claims["sid"], sid.as_str());
+
+    let session_path = format!("/admin/v1/Sessions/{sid}");
+    let refused = call(
+        &server,
+        Method::DELETE,
+        &session_path,
+        Some(&sam),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        refused.status, 403,
+        "reading users is not ending their sessions"
+    );
+    let ended = call(
+        &server,
+        Method::DELETE,
+        &session_path,
+        Some(&root),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(ended.status, 204);
+    // Every token of the session stops working.
+    token_basic(
+        &server,
+        "console",
+        CONSOLE_SECRET,
+        &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+    )
+    .await
+    .assert_error(400, "invalid_grant");
+    assert_eq!(get(&server, "/admin/v1/Me", &plain).await.status, 401);
+    assert_scim_error(
+        &call(
+            &server,
+            Method::DELETE,
+            &session_path,
+            Some(&root),
+            None,
+            None,
+        )
+        .await,
+        404,
+        None,
+    );
+    // A user ends their own session.
+    let again = token_for(&server, "plain", MY_SCOPES).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, claims) = verify_jwt(&server, &again, server.issuer()).await;
+    let own = format!("/admin/v1/Sessions/{}", claims["sid"].as_str().unwrap());
+    assert_eq!(
+        call(&server, Method::DELETE, &own, Some(&again), None, None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(get(&server, "/admin/v1/Me", &again).await.status, 401);
+    server.stop().await;
+}

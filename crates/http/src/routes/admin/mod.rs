@@ -39,6 +39,11 @@ pub(crate) fn routes() -> Router<AppState> {
                 .patch(patch_group)
                 .delete(delete_group),
         )
+        .route("/admin/v1/Users/{id}/Sessions", get(list_sessions))
+        .route(
+            "/admin/v1/Sessions/{sid}",
+            axum::routing::delete(end_session),
+        )
         .route("/admin/v1/Me", get(get_me).put(replace_me).patch(patch_me))
         .route(
             "/admin/v1/ServiceProviderConfig",
@@ -363,6 +368,26 @@ async fn patch_me(
         &state,
         state.directory.patch_me(&caller, &doc, version).await,
     )
+}
+
+async fn list_sessions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    respond(&state, state.directory.list_sessions(&caller, &id).await)
+}
+
+async fn end_session(
+    State(state): State<AppState>,
+    Path(sid): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    respond(&state, state.directory.end_session(&caller, &sid).await)
 }
 
 fn document(body: Value) -> Response {
