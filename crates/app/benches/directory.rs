@@ -125,6 +125,7 @@ fn main() {
         println!("{}", results.line(label));
     }
     println!("\n  target: p50 < 5 ms for userName eq and for a page of 100");
+    drop(conn);
 }
 
 /// Builds a request path from a random source and the user count.

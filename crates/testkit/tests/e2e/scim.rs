@@ -44,6 +44,15 @@ client_secret = "console-secret-0123456789"
 grant_types = ["password", "refresh_token"]
 scopes = ["urn:opc:idm:__myscopes__", "openid", "offline_access", "https://hr.example.com/employees.read"]
 app_roles = ["Identity Domain Administrator", "User Administrator", "Help Desk Administrator", "Application Administrator", "Security Administrator", "Audit Administrator"]
+
+[[apps]]
+name = "Blink Console"
+type = "trusted"
+client_secret = "blink-console-secret-0123"
+grant_types = ["password"]
+scopes = ["urn:opc:idm:__myscopes__"]
+app_roles = ["Identity Domain Administrator"]
+access_token_ttl = "1s"
 "#;
 
 async fn admin_server(engine: Engine) -> Option<TestServer> {
@@ -206,6 +215,58 @@ async fn every_rfc_6750_answer() {
     let c = challenge(&answer);
     assert!(c.contains("error=\"insufficient_scope\""), "{c}");
     assert!(c.contains(&format!("scope=\"{MY_SCOPES}\"")), "{c}");
+
+    // Expired.
+    let blink = token_basic(
+        &server,
+        "blink-console",
+        "blink-console-secret-0123",
+        &[
+            ("grant_type", "password"),
+            ("username", "root"),
+            ("password", "root password 0123"),
+            ("scope", MY_SCOPES),
+        ],
+    )
+    .await;
+    let blink = blink.assert_ok()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let answer = get(&server, users, &blink).await;
+    assert_eq!(answer.status, 401, "expired: {}", answer.json);
+    assert!(challenge(&answer).contains("invalid_token"));
+
+    // Another issuer (a node of the same database configured with another
+    // issuer signs with the same keys): the token is not ours.
+    let mut settings = server.settings();
+    settings.issuer = Some("https://elsewhere.example.com".into());
+    let other = latchkey::server::start(settings).await.unwrap();
+    let foreign = Answer::read(
+        reqwest::Client::new()
+            .post(format!("http://{}/oauth2/v1/token", other.addr))
+            .header("authorization", basic("console", CONSOLE_SECRET))
+            .header("content-type", FORM_CT)
+            .body(form(&[
+                ("grant_type", "password"),
+                ("username", "root"),
+                ("password", "root password 0123"),
+                ("scope", MY_SCOPES),
+            ]))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let foreign = foreign.assert_ok()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer = get(&server, users, &foreign).await;
+    assert_eq!(answer.status, 401, "another issuer: {}", answer.json);
+    assert!(challenge(&answer).contains("invalid_token"));
+    other.stop().await.unwrap();
 
     // Revoked: refused at once.
     assert_eq!(get(&server, users, &token).await.status, 200);
