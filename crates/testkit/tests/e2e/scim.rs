@@ -533,7 +533,8 @@ async fn roles_are_the_intersection_and_the_table_is_enforced() {
 
 on_both_engines!(
     users_crud_filters_paging_and_etags,
-    groups_and_their_members
+    groups_and_their_members,
+    revoking_a_refresh_token_cuts_off_its_access_tokens_at_the_users_api
 );
 
 async fn users_crud_filters_paging_and_etags(server: &TestServer) {
@@ -1235,4 +1236,29 @@ async fn sessions_are_listed_and_ended_through_the_admin_api() {
     );
     assert_eq!(get(&server, "/admin/v1/Me", &again).await.status, 401);
     server.stop().await;
+}
+
+/// The cascade: refresh token → session → access tokens, as the protected
+/// API sees it.
+async fn revoking_a_refresh_token_cuts_off_its_access_tokens_at_the_users_api(server: &TestServer) {
+    server.apply(ADMIN_DOMAIN).await.unwrap();
+    let signed_in = token_for(server, "root", &format!("{MY_SCOPES} offline_access")).await;
+    let access = signed_in["access_token"].as_str().unwrap().to_owned();
+    let refresh = signed_in["refresh_token"].as_str().unwrap().to_owned();
+    assert_eq!(get(server, "/admin/v1/Users", &access).await.status, 200);
+    let revoked = reqwest::Client::new()
+        .post(server.url("/oauth2/v1/revoke"))
+        .header("authorization", basic("console", CONSOLE_SECRET))
+        .header("content-type", FORM_CT)
+        .body(form(&[
+            ("token", &refresh),
+            ("token_type_hint", "refresh_token"),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let answer = get(server, "/admin/v1/Users", &access).await;
+    assert_eq!(answer.status, 401, "{}", answer.json);
+    assert!(challenge(&answer).contains("invalid_token"));
 }
