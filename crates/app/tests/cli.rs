@@ -890,3 +890,142 @@ fn serve_speaks_https_with_a_certificate() {
     let status = child.wait().unwrap();
     assert!(status.success(), "graceful shutdown under TLS: {status}");
 }
+
+/// Two `latchkey serve` processes on one PostgreSQL database, as behind a
+/// load balancer: a revocation at one node is honoured by the other at
+/// once (they share nothing but the database).
+#[test]
+fn two_server_processes_share_revocations_through_postgres() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let Some(db) = runtime.block_on(latchkey_store::testing::TestDatabase::postgres()) else {
+        return;
+    };
+    let s = Scratch::new();
+    let master = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    let domain = s.file(
+        "domain.toml",
+        r#"[[resource_servers]]
+name = "HR API"
+audience = "https://hr.example.com/"
+scopes = ["employees.read"]
+
+[[users]]
+username = "alice"
+password = "correct horse battery staple"
+
+[[apps]]
+name = "HR Mobile"
+type = "confidential"
+client_secret = "hr-mobile-secret-0123456789"
+grant_types = ["password", "refresh_token"]
+scopes = ["https://hr.example.com/employees.read", "offline_access"]
+"#,
+    );
+    let with_db = |command: &mut Command| {
+        command
+            .env("LATCHKEY_DATABASE_URL", &db.url)
+            .env("LATCHKEY_MASTER_KEY", master)
+            .env("LATCHKEY_LOG", "warn");
+    };
+    let mut apply = Command::new(BIN);
+    apply.args(["apply", domain.to_str().unwrap()]);
+    with_db(&mut apply);
+    let applied = apply.output().unwrap();
+    assert!(applied.status.success(), "{}", stderr(&applied));
+
+    let ports: Vec<u16> = (0..2)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
+        .collect();
+    // Every node of a deployment advertises the one public issuer.
+    let issuer = "https://login.example.com";
+    let mut nodes: Vec<std::process::Child> = ports
+        .iter()
+        .map(|port| {
+            let mut serve = Command::new(BIN);
+            serve
+                .args([
+                    "serve",
+                    "--listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--issuer",
+                    issuer,
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            with_db(&mut serve);
+            serve.spawn().unwrap()
+        })
+        .collect();
+    for port in &ports {
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", *port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "a node did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let node = |i: usize, path: &str| format!("http://127.0.0.1:{}{path}", ports[i]);
+    let basic = format!(
+        "Basic {}",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            "hr-mobile:hr-mobile-secret-0123456789"
+        )
+    );
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let post = |url: String, body: String| {
+            client
+                .post(url)
+                .header("authorization", &basic)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+        };
+        let tokens: serde_json::Value = post(
+            node(0, "/oauth2/v1/token"),
+            "grant_type=password&username=alice&password=correct+horse+battery+staple&scope=offline_access+https%3A%2F%2Fhr.example.com%2Femployees.read".into(),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let access = tokens["access_token"].as_str().expect("tokens from node 0");
+        let refresh = tokens["refresh_token"].as_str().unwrap();
+        let introspect = |i: usize| {
+            let body = format!("token={access}");
+            let response = post(node(i, "/oauth2/v1/introspect"), body);
+            async move { response.await.unwrap().json::<serde_json::Value>().await.unwrap()["active"].clone() }
+        };
+        assert_eq!(introspect(1).await, true, "node 1 accepts node 0's token");
+        let revoked = post(node(1, "/oauth2/v1/revoke"), format!("token={refresh}"))
+            .await
+            .unwrap();
+        assert_eq!(revoked.status().as_u16(), 200);
+        assert_eq!(introspect(0).await, false, "node 0 honours node 1's revocation at once");
+        let refreshed = post(
+            node(0, "/oauth2/v1/token"),
+            format!("grant_type=refresh_token&refresh_token={refresh}"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(refreshed.status().as_u16(), 400);
+    });
+    for node in &mut nodes {
+        let _ = node.kill();
+        let _ = node.wait();
+    }
+    drop(db);
+}
