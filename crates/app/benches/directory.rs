@@ -64,15 +64,18 @@ fn main() {
     let bearer = format!("Bearer {}", token["access_token"].as_str().unwrap());
 
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
-    let figures: [(&str, PathOf); 4] = [
+    let figures: [(&str, PathOf); 5] = [
         ("userName eq (one user by name)", |r, n| {
             format!(
                 "/admin/v1/Users?filter=userName%20eq%20%22user{:06}%22",
                 r.below(n)
             )
         }),
+        ("the first page of 100 (startIndex=1)", |_, _| {
+            "/admin/v1/Users?startIndex=1&count=100".to_owned()
+        }),
         (
-            "a page of 100 (startIndex anywhere, creation order)",
+            "a page of 100 at a random depth (OFFSET up to 100,000)",
             |r, n| {
                 format!(
                     "/admin/v1/Users?startIndex={}&count=100",

@@ -5,6 +5,7 @@ use serde_json::Value;
 use super::{AdminError, AdminResult, Answer, Caller, DirectoryService, ListParams, Permission};
 use crate::admin::BearerError;
 use crate::model::User;
+use crate::password::{Password, Verification};
 use crate::scim::ScimError;
 use crate::scim::discovery::USER_EXTENSION;
 use crate::scim::patch::{self, OpKind, Operation};
@@ -50,6 +51,12 @@ fn is_lock_op(op: &Operation) -> bool {
     op.path
         .as_deref()
         .is_some_and(|p| p.eq_ignore_ascii_case(&format!("{USER_EXTENSION}:locked")))
+}
+
+fn is_current_password_op(op: &Operation) -> bool {
+    op.path
+        .as_deref()
+        .is_some_and(|p| p.eq_ignore_ascii_case(&format!("{USER_EXTENSION}:currentPassword")))
 }
 
 fn is_password_op(op: &Operation) -> bool {
@@ -177,6 +184,9 @@ impl DirectoryService {
             )
             .into());
         }
+        if writer == Writer::Self_ && write.password.is_some() {
+            self.check_current_password(&current, doc).await?;
+        }
         let hash = match &write.password {
             Some(p) => Some(self.hash_password(p).await?),
             None => None,
@@ -194,6 +204,40 @@ impl DirectoryService {
             .await?;
         tracing::info!(user_id = %id, by = %by, password_changed = hash.is_some(), "user replaced through SCIM");
         Ok(Answer::resource(200, self.render_user(&user).await?))
+    }
+
+    /// A user changing their own password proves they know the current
+    /// one (`urn:…:latchkey:2.0:User:currentPassword`): a stolen access
+    /// token alone must not be enough to take the account over.
+    async fn check_current_password(&self, user: &User, doc: &Value) -> AdminResult<()> {
+        let given = doc
+            .as_object()
+            .and_then(|o| get_ci(o, USER_EXTENSION))
+            .and_then(Value::as_object)
+            .and_then(|e| get_ci(e, "currentPassword"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                ScimError::invalid_value(format!(
+                    "changing your own password needs {USER_EXTENSION}:currentPassword"
+                ))
+            })?;
+        let verified = self
+            .hasher
+            .verify(&Password::new(given), user.password_hash.as_deref())
+            .await
+            .map_err(|e| match e {
+                crate::password::HashError::Busy => {
+                    ScimError::unavailable("password hashing is busy; retry shortly")
+                }
+                other => ScimError::server(other.to_string()),
+            })?;
+        match verified {
+            Verification::Valid { .. } => Ok(()),
+            Verification::Invalid => {
+                tracing::info!(user_id = %user.id, "self-service password change with a wrong current password");
+                Err(ScimError::invalid_value("currentPassword is not the current password").into())
+            }
+        }
     }
 
     pub async fn patch_user(
@@ -236,6 +280,9 @@ impl DirectoryService {
     ) -> AdminResult<Answer> {
         let (locks, operations): (Vec<Operation>, Vec<Operation>) =
             operations.into_iter().partition(is_lock_op);
+        let (proofs, operations): (Vec<Operation>, Vec<Operation>) =
+            operations.into_iter().partition(is_current_password_op);
+        let current_password = proofs.last().and_then(|op| op.value.clone());
         // The last lock operation decides: lock (true) or unlock.
         let mut lock = None;
         for op in &locks {
@@ -269,6 +316,9 @@ impl DirectoryService {
             if !operations.is_empty() {
                 let mut doc = self.render_user(&current).await?;
                 patch::apply(&mut doc, &operations, &READ_ONLY, USER_SCHEMA)?;
+                if let Some(proof) = &current_password {
+                    doc[USER_EXTENSION]["currentPassword"] = proof.clone();
+                }
                 match self.put(id, &doc, Some(current.version), writer, by).await {
                     Err(AdminError::Scim(e))
                         if e.status == 412 && if_version.is_none() && attempt < PATCH_ATTEMPTS =>

@@ -168,10 +168,16 @@ pub fn schemas(base: &str) -> Vec<Value> {
         USER_EXTENSION,
         "LatchkeyUser",
         "Latchkey's user extension",
-        vec![with(
-            attr("locked", "boolean", "readWrite", "default", false),
-            json!({"description": "Locked by an administrator: no sign-in until unlocked. Writing false also clears the failed-login throttle."}),
-        )],
+        vec![
+            with(
+                attr("locked", "boolean", "readWrite", "default", false),
+                json!({"description": "Locked by an administrator: no sign-in until unlocked. Writing false also clears the failed-login throttle."}),
+            ),
+            with(
+                attr("currentPassword", "string", "writeOnly", "never", false),
+                json!({"description": "Required with a new password written through /Me: proof that the caller knows the current one."}),
+            ),
+        ],
     );
     vec![user, group, extension]
 }

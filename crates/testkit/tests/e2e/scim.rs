@@ -64,6 +64,26 @@ async fn admin_server(engine: Engine) -> Option<TestServer> {
     Some(server)
 }
 
+/// An openid token for `username` with an explicit password.
+async fn token_for_password(server: &TestServer, username: &str, password: &str) -> String {
+    token_basic(
+        server,
+        "console",
+        CONSOLE_SECRET,
+        &[
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+            ("scope", "openid"),
+        ],
+    )
+    .await
+    .assert_ok()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// A token for `username` through the console app.
 async fn token_for(server: &TestServer, username: &str, scope: &str) -> Value {
     let password = format!("{username} password 0123");
@@ -1005,6 +1025,49 @@ async fn me_and_the_discovery_documents() {
     )
     .await;
     assert_scim_error(&deactivate, 400, Some("mutability"));
+
+    // A new password through /Me needs the current one.
+    let change = |ops: Value| {
+        call(
+            &server,
+            Method::PATCH,
+            "/admin/v1/Me",
+            Some(&plain),
+            Some(json!({"schemas": [PATCH_SCHEMA], "Operations": ops})),
+            None,
+        )
+    };
+    let new_password =
+        json!({"op": "replace", "path": "password", "value": "plain's new password"});
+    let proof = |p: &str| json!({"op": "add", "path": format!("{LATCHKEY_USER}:currentPassword"), "value": p});
+    assert_scim_error(
+        &change(json!([new_password])).await,
+        400,
+        Some("invalidValue"),
+    );
+    assert_scim_error(
+        &change(json!([new_password, proof("a wrong guess")])).await,
+        400,
+        Some("invalidValue"),
+    );
+    let changed = change(json!([proof("plain password 0123"), new_password])).await;
+    assert_eq!(changed.status, 200, "{}", changed.json);
+    assert!(changed.json.to_string().find("currentPassword").is_none());
+    token_basic(
+        &server,
+        "console",
+        CONSOLE_SECRET,
+        &[
+            ("grant_type", "password"),
+            ("username", "plain"),
+            ("password", "plain's new password"),
+        ],
+    )
+    .await
+    .assert_ok();
+    // The change ended the session the token belonged to.
+    assert_eq!(get(&server, "/admin/v1/Me", &plain).await.status, 401);
+    let plain = token_for_password(&server, "plain", "plain's new password").await;
 
     let spc = get(&server, "/admin/v1/ServiceProviderConfig", &plain).await;
     assert_eq!(spc.json["patch"]["supported"], true);
