@@ -39,6 +39,14 @@ macro_rules! impl_directory {
                 query
             }
 
+            /// A unique violation, said in the resource's terms.
+            fn taken(what: String) -> impl FnOnce(sqlx::Error) -> StoreError {
+                move |e| match map_err(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict(what),
+                    other => other,
+                }
+            }
+
             fn placeholders(count: usize) -> String {
                 (1..=count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
             }
@@ -185,10 +193,7 @@ macro_rules! impl_directory {
                     .bind(&user.display_name)
                     .execute(&self.writer)
                     .await
-                    .map_err(|e| match map_err(e) {
-                        StoreError::Conflict(_) => StoreError::Conflict(format!("the userName {:?} is taken", user.username)),
-                        other => other,
-                    })?;
+                    .map_err(taken(format!("the userName {:?} is taken", user.username)))?;
                     self.user_by_id(&id).await
                 }
 
@@ -213,10 +218,7 @@ macro_rules! impl_directory {
                     .bind(id)
                     .execute(&mut *tx)
                     .await
-                    .map_err(|e| match map_err(e) {
-                        StoreError::Conflict(_) => StoreError::Conflict(format!("the userName {:?} is taken", user.username)),
-                        other => other,
-                    })?;
+                    .map_err(taken(format!("the userName {:?} is taken", user.username)))?;
                     // A new password or a deactivation ends every session.
                     if password_hash.is_some() || (was_active && !user.active) {
                         sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
@@ -270,10 +272,7 @@ macro_rules! impl_directory {
                         .bind(now)
                         .execute(&mut *tx)
                         .await
-                        .map_err(|e| match map_err(e) {
-                            StoreError::Conflict(_) => StoreError::Conflict(format!("a group named {name:?} exists")),
-                            other => other,
-                        })?;
+                        .map_err(taken(format!("a group named {name:?} exists")))?;
                     Self::insert_members(&mut tx, &id, members).await?;
                     tx.commit().await.map_err(map_err)?;
                     self.group_by_id(&id, true).await?.ok_or(StoreError::NotFound)
@@ -288,10 +287,7 @@ macro_rules! impl_directory {
                         .bind(id)
                         .execute(&mut *tx)
                         .await
-                        .map_err(|e| match map_err(e) {
-                            StoreError::Conflict(_) => StoreError::Conflict(format!("a group named {name:?} exists")),
-                            other => other,
-                        })?;
+                        .map_err(taken(format!("a group named {name:?} exists")))?;
                     sqlx::query("DELETE FROM user_groups WHERE group_id = $1")
                         .bind(id)
                         .execute(&mut *tx)

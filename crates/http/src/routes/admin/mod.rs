@@ -156,179 +156,96 @@ macro_rules! authorized {
     };
 }
 
-async fn list_users(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let caller = authorized!(state, headers, query.as_deref());
-    let params = try_or!(list_params(query.as_deref()));
-    respond(&state, state.directory.list_users(&caller, &params).await)
+/// The handlers of one SCIM resource type, each a thin shell around a
+/// `DirectoryService` method: who is calling, what was sent, the answer.
+macro_rules! resource_handlers {
+    (
+        list: $list:ident => $list_m:ident,
+        get: $get:ident => $get_m:ident,
+        create: $create:ident => $create_m:ident,
+        replace: $replace:ident => $replace_m:ident,
+        patch: $patch:ident => $patch_m:ident,
+        delete: $delete:ident => $delete_m:ident $(,)?
+    ) => {
+        async fn $list(
+            State(state): State<AppState>,
+            headers: HeaderMap,
+            RawQuery(query): RawQuery,
+        ) -> Response {
+            let caller = authorized!(state, headers, query.as_deref());
+            let params = try_or!(list_params(query.as_deref()));
+            respond(&state, state.directory.$list_m(&caller, &params).await)
+        }
+
+        async fn $get(
+            State(state): State<AppState>,
+            Path(id): Path<String>,
+            headers: HeaderMap,
+            RawQuery(query): RawQuery,
+        ) -> Response {
+            let caller = authorized!(state, headers, query.as_deref());
+            let projection = try_or!(projection(query.as_deref()));
+            respond(&state, state.directory.$get_m(&caller, &id, &projection).await)
+        }
+
+        async fn $create(
+            State(state): State<AppState>,
+            headers: HeaderMap,
+            RawQuery(query): RawQuery,
+            body: Result<Bytes, BytesRejection>,
+        ) -> Response {
+            let caller = authorized!(state, headers, query.as_deref());
+            let doc = try_or!(json_body(&headers, body));
+            respond(&state, state.directory.$create_m(&caller, &doc).await)
+        }
+
+        resource_handlers!(@write $replace => $replace_m);
+        resource_handlers!(@write $patch => $patch_m);
+
+        async fn $delete(
+            State(state): State<AppState>,
+            Path(id): Path<String>,
+            headers: HeaderMap,
+            RawQuery(query): RawQuery,
+        ) -> Response {
+            let caller = authorized!(state, headers, query.as_deref());
+            let version = try_or!(version(&headers));
+            respond(&state, state.directory.$delete_m(&caller, &id, version).await)
+        }
+    };
+    (@write $name:ident => $method:ident) => {
+        async fn $name(
+            State(state): State<AppState>,
+            Path(id): Path<String>,
+            headers: HeaderMap,
+            RawQuery(query): RawQuery,
+            body: Result<Bytes, BytesRejection>,
+        ) -> Response {
+            let caller = authorized!(state, headers, query.as_deref());
+            let doc = try_or!(json_body(&headers, body));
+            let version = try_or!(version(&headers));
+            respond(&state, state.directory.$method(&caller, &id, &doc, version).await)
+        }
+    };
 }
 
-async fn get_user(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let caller = authorized!(state, headers, query.as_deref());
-    let projection = try_or!(projection(query.as_deref()));
-    respond(
-        &state,
-        state.directory.get_user(&caller, &id, &projection).await,
-    )
-}
+resource_handlers!(
+    list: list_users => list_users,
+    get: get_user => get_user,
+    create: create_user => create_user,
+    replace: replace_user => replace_user,
+    patch: patch_user => patch_user,
+    delete: delete_user => delete_user,
+);
 
-async fn create_user(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let caller = authorized!(state, headers, query.as_deref());
-    let doc = try_or!(json_body(&headers, body));
-    respond(&state, state.directory.create_user(&caller, &doc).await)
-}
-
-async fn replace_user(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let caller = authorized!(state, headers, query.as_deref());
-    let doc = try_or!(json_body(&headers, body));
-    let version = try_or!(version(&headers));
-    respond(
-        &state,
-        state
-            .directory
-            .replace_user(&caller, &id, &doc, version)
-            .await,
-    )
-}
-
-async fn patch_user(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let caller = authorized!(state, headers, query.as_deref());
-    let doc = try_or!(json_body(&headers, body));
-    let version = try_or!(version(&headers));
-    respond(
-        &state,
-        state
-            .directory
-            .patch_user(&caller, &id, &doc, version)
-            .await,
-    )
-}
-
-async fn delete_user(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let caller = authorized!(state, headers, query.as_deref());
-    let version = try_or!(version(&headers));
-    respond(
-        &state,
-        state.directory.delete_user(&caller, &id, version).await,
-    )
-}
-
-async fn list_groups(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let caller = authorized!(state, headers, query.as_deref());
-    let params = try_or!(list_params(query.as_deref()));
-    respond(&state, state.directory.list_groups(&caller, &params).await)
-}
-
-async fn get_group(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let caller = authorized!(state, headers, query.as_deref());
-    let projection = try_or!(projection(query.as_deref()));
-    respond(
-        &state,
-        state.directory.get_group(&caller, &id, &projection).await,
-    )
-}
-
-async fn create_group(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let caller = authorized!(state, headers, query.as_deref());
-    let doc = try_or!(json_body(&headers, body));
-    respond(&state, state.directory.create_group(&caller, &doc).await)
-}
-
-async fn replace_group(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let caller = authorized!(state, headers, query.as_deref());
-    let doc = try_or!(json_body(&headers, body));
-    let version = try_or!(version(&headers));
-    respond(
-        &state,
-        state
-            .directory
-            .replace_group(&caller, &id, &doc, version)
-            .await,
-    )
-}
-
-async fn patch_group(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let caller = authorized!(state, headers, query.as_deref());
-    let doc = try_or!(json_body(&headers, body));
-    let version = try_or!(version(&headers));
-    respond(
-        &state,
-        state
-            .directory
-            .patch_group(&caller, &id, &doc, version)
-            .await,
-    )
-}
-
-async fn delete_group(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let caller = authorized!(state, headers, query.as_deref());
-    let version = try_or!(version(&headers));
-    respond(
-        &state,
-        state.directory.delete_group(&caller, &id, version).await,
-    )
-}
+resource_handlers!(
+    list: list_groups => list_groups,
+    get: get_group => get_group,
+    create: create_group => create_group,
+    replace: replace_group => replace_group,
+    patch: patch_group => patch_group,
+    delete: delete_group => delete_group,
+);
 
 async fn get_me(
     State(state): State<AppState>,
@@ -426,12 +343,18 @@ async fn resource_type(
     RawQuery(query): RawQuery,
 ) -> Response {
     authorized!(state, headers, query.as_deref());
-    match discovery::resource_types(&state.directory.base_url)
-        .into_iter()
-        .find(|t| t["id"] == id.as_str())
-    {
-        Some(t) => document(t),
-        None => scim_error(&ScimError::not_found(format!("no resource type {id}"))),
+    one_of(
+        discovery::resource_types(&state.directory.base_url),
+        &id,
+        "resource type",
+    )
+}
+
+/// The discovery document with this `id`, or a SCIM 404.
+fn one_of(documents: Vec<Value>, id: &str, what: &str) -> Response {
+    match documents.into_iter().find(|d| d["id"] == id) {
+        Some(d) => document(d),
+        None => scim_error(&ScimError::not_found(format!("no {what} {id}"))),
     }
 }
 
@@ -451,11 +374,5 @@ async fn schema(
     RawQuery(query): RawQuery,
 ) -> Response {
     authorized!(state, headers, query.as_deref());
-    match discovery::schemas(&state.directory.base_url)
-        .into_iter()
-        .find(|s| s["id"] == id.as_str())
-    {
-        Some(s) => document(s),
-        None => scim_error(&ScimError::not_found(format!("no schema {id}"))),
-    }
+    one_of(discovery::schemas(&state.directory.base_url), &id, "schema")
 }
