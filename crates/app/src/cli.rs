@@ -82,6 +82,25 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Read the audit trail, newest first.
+    Audit {
+        /// Only this event type (e.g. user.signin, user.locked).
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// Only events about this subject (a user id or name, a group id).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Only events of the last DURATION (e.g. 24h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many events.
+        #[arg(long, default_value_t = 100)]
+        count: u32,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+        #[command(flatten)]
+        db: DbArgs,
+    },
 }
 
 #[derive(Debug, Args)]

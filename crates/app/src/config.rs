@@ -52,6 +52,15 @@ pub struct ConfigFile {
     pub password_policy: latchkey_core::password_policy::PasswordPolicy,
     #[serde(default)]
     pub client_assertions: ClientAssertionsSection,
+    #[serde(default)]
+    pub audit: AuditSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// How long audit events are kept ("90d").
+    pub retention: Option<String>,
 }
 
 /// Limits on JWT client assertions (private_key_jwt, client_secret_jwt).
@@ -202,6 +211,7 @@ pub struct Settings {
     pub rate_limit: latchkey_http::RateLimitConfig,
     pub password_policy: latchkey_core::password_policy::PasswordPolicy,
     pub client_assertions: AssertionPolicy,
+    pub audit_retention_secs: i64,
 }
 
 /// Values given on the command line or in the environment.
@@ -342,6 +352,17 @@ impl Settings {
             .validate()
             .map_err(|e| format!("password_policy: {e}"))?;
         let client_assertions = assertion_policy(&file.client_assertions)?;
+        let audit_retention_secs = match &file.audit.retention {
+            None => 90 * 86_400,
+            Some(text) => {
+                let secs = latchkey_core::duration::parse_duration(text)
+                    .map_err(|e| format!("audit.retention: {e}"))?;
+                if secs < 86_400 {
+                    return Err("audit.retention: must be at least 1d".to_owned());
+                }
+                secs
+            }
+        };
         let tls = match (
             overrides.tls_cert.or(file.tls_cert),
             overrides.tls_key.or(file.tls_key),
@@ -377,6 +398,7 @@ impl Settings {
             rate_limit: file.rate_limit,
             password_policy: file.password_policy,
             client_assertions,
+            audit_retention_secs,
         })
     }
 

@@ -180,6 +180,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
             rotate_every: settings.key_rotate_every,
             key_algorithm: settings.key_algorithm,
             failure_window: settings.throttle.window_secs,
+            audit_retention: settings.audit_retention_secs,
         },
     };
     let housekeeping = spawn_housekeeping(

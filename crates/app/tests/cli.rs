@@ -628,6 +628,21 @@ certificate = """
         .unwrap_or_else(|_| panic!("{}{}", stdout(&out), stderr(&out)));
     assert!(json["access_token"].is_string(), "{json}");
     assert_eq!(json["scope"], "https://hr.example.com/employees.read");
+
+    // The sign-in is in the audit trail.
+    let events: serde_json::Value = serde_json::from_str(&stdout(&s.run(&[
+        "audit",
+        "--type",
+        "user.signin",
+        "--since",
+        "1h",
+        "--output",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(events[0]["outcome"], "success", "{events}");
+    assert_eq!(events[0]["clientId"], "reports");
+    assert!(stdout(&s.run(&["audit"])).contains("user.signin"));
 }
 
 /// Nothing secret reaches the log, even at debug level: not a password

@@ -1,6 +1,6 @@
 //! The periodic job that keeps the database small and the keys fresh:
-//! purges expired refresh tokens, deny-list entries, ended sessions and
-//! remembered client-assertion ids in bounded batches (short transactions,
+//! purges expired refresh tokens, deny-list entries, ended sessions,
+//! remembered client-assertion ids and old audit events in bounded batches (short transactions,
 //! no long locks), retires signing keys whose tokens have all expired, and
 //! rotates the active key on schedule.
 
@@ -23,6 +23,8 @@ pub struct HousekeepingConfig {
     pub key_algorithm: KeyAlgorithm,
     /// Failed-login records idle this long are forgotten.
     pub failure_window: i64,
+    /// Audit events older than this are deleted (seconds).
+    pub audit_retention: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,6 +35,7 @@ pub struct HousekeepingReport {
     pub keys_retired: u64,
     pub login_failures: u64,
     pub client_assertions: u64,
+    pub audit_events: u64,
     pub rotated: Option<String>,
 }
 
@@ -89,6 +92,12 @@ impl Housekeeper {
             .await?,
             client_assertions: in_batches(batch, || {
                 self.repos.assertions.purge_assertions(now, batch)
+            })
+            .await?,
+            audit_events: in_batches(batch, || {
+                self.repos
+                    .audit
+                    .purge_audit(now - self.config.audit_retention, batch)
             })
             .await?,
             rotated: None,

@@ -178,6 +178,15 @@ impl IntrospectionService {
                     .revoke_session(&ctx.session.id, now)
                     .await?;
                 tracing::info!(client_id = %app.client_id, sid = %ctx.session.id, "refresh token revoked; session ended");
+                crate::audit::record(
+                    self.repos.audit.as_ref(),
+                    crate::audit::AuditEvent::new(crate::audit::kind::TOKEN_REVOKED, true, now)
+                        .actor(&app.client_id)
+                        .subject(&ctx.user.id)
+                        .client(&app.client_id)
+                        .detail(format!("refresh token; session {} ended", ctx.session.id)),
+                )
+                .await;
             }
             Found::Access(claims)
                 if claims.get("client_id").and_then(Value::as_str)
@@ -191,6 +200,20 @@ impl IntrospectionService {
                 if !jti.is_empty() {
                     self.repos.tokens.revoke_access_token(jti, exp).await?;
                     tracing::info!(client_id = %app.client_id, jti, "access token revoked");
+                    crate::audit::record(
+                        self.repos.audit.as_ref(),
+                        crate::audit::AuditEvent::new(crate::audit::kind::TOKEN_REVOKED, true, now)
+                            .actor(&app.client_id)
+                            .subject(
+                                claims
+                                    .get("sub")
+                                    .and_then(Value::as_str)
+                                    .unwrap_or_default(),
+                            )
+                            .client(&app.client_id)
+                            .detail(format!("access token {jti}")),
+                    )
+                    .await;
                 }
             }
             _ => {

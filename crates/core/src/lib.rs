@@ -2,6 +2,7 @@
 //! authentication, the grants and token issuing. No HTTP, no SQL.
 
 pub mod admin;
+pub mod audit;
 pub mod cache;
 pub mod client_auth;
 pub mod clock;

@@ -292,6 +292,7 @@ pub struct Repos {
     pub throttle: Arc<dyn crate::throttle::ThrottleRepo>,
     pub assertions: Arc<dyn AssertionReplayRepo>,
     pub directory: Arc<dyn DirectoryRepo>,
+    pub audit: Arc<dyn crate::audit::AuditRepo>,
 }
 
 impl Repos {
@@ -307,6 +308,7 @@ impl Repos {
             + crate::throttle::ThrottleRepo
             + AssertionReplayRepo
             + DirectoryRepo
+            + crate::audit::AuditRepo
             + 'static,
     {
         Repos {
@@ -318,6 +320,7 @@ impl Repos {
             throttle: backend.clone(),
             assertions: backend.clone(),
             directory: backend.clone(),
+            audit: backend.clone(),
             domain: backend,
         }
     }

@@ -7,6 +7,7 @@ macro_rules! impl_directory {
             use std::collections::HashMap;
 
             use async_trait::async_trait;
+            use latchkey_core::audit::{AuditEvent, AuditQuery, AuditRepo};
             use latchkey_core::model::{Group, User};
             use latchkey_core::scim::group::{GroupField, MemberRef};
             use latchkey_core::scim::query::{ListQuery, Page};
@@ -145,6 +146,105 @@ macro_rules! impl_directory {
                     }
                     .map_err(map_err)?;
                     Ok(row.map(Into::into))
+                }
+            }
+
+            #[derive(sqlx::FromRow)]
+            struct AuditRow {
+                id: String,
+                at: i64,
+                event_type: String,
+                outcome: String,
+                actor: Option<String>,
+                subject: Option<String>,
+                client_id: Option<String>,
+                ip: Option<String>,
+                detail: Option<String>,
+            }
+
+            impl From<AuditRow> for AuditEvent {
+                fn from(r: AuditRow) -> Self {
+                    AuditEvent {
+                        id: r.id,
+                        at: r.at,
+                        event_type: r.event_type,
+                        outcome: r.outcome,
+                        actor: r.actor,
+                        subject: r.subject,
+                        client_id: r.client_id,
+                        ip: r.ip,
+                        detail: r.detail,
+                    }
+                }
+            }
+
+            #[async_trait]
+            impl AuditRepo for $store {
+                async fn record(&self, e: &AuditEvent) -> StoreResult<()> {
+                    sqlx::query(
+                        "INSERT INTO audit_events (id, at, event_type, outcome, actor, subject, client_id, ip, detail) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    )
+                    .bind(&e.id)
+                    .bind(e.at)
+                    .bind(&e.event_type)
+                    .bind(&e.outcome)
+                    .bind(&e.actor)
+                    .bind(&e.subject)
+                    .bind(&e.client_id)
+                    .bind(&e.ip)
+                    .bind(&e.detail)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
+                }
+
+                async fn query(&self, q: &AuditQuery) -> StoreResult<Page<AuditEvent>> {
+                    let mut conditions = Vec::new();
+                    let mut binds = Vec::new();
+                    for (column, value) in [("event_type", &q.event_type), ("actor", &q.actor), ("subject", &q.subject)] {
+                        if let Some(v) = value {
+                            binds.push(Bind::Text(v.clone()));
+                            conditions.push(format!("{column} = ${}", binds.len()));
+                        }
+                    }
+                    for (symbol, value) in [(">=", q.since), ("<", q.until)] {
+                        if let Some(v) = value {
+                            binds.push(Bind::Int(v));
+                            conditions.push(format!("at {symbol} ${}", binds.len()));
+                        }
+                    }
+                    let filter = if conditions.is_empty() { String::new() } else { format!(" WHERE {}", conditions.join(" AND ")) };
+                    let count_sql = format!("SELECT COUNT(*) FROM audit_events{filter}");
+                    let (total,): (i64,) = bind_all(sqlx::query_as(sqlx::AssertSqlSafe(count_sql)), &binds)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    let mut page_binds = binds.clone();
+                    page_binds.push(Bind::Int(i64::from(q.count)));
+                    page_binds.push(Bind::Int(q.start_index.saturating_sub(1) as i64));
+                    let sql = format!(
+                        "SELECT id, at, event_type, outcome, actor, subject, client_id, ip, detail FROM audit_events{filter} \
+                         ORDER BY at DESC, id DESC LIMIT ${} OFFSET ${}",
+                        page_binds.len() - 1,
+                        page_binds.len()
+                    );
+                    let rows: Vec<AuditRow> = bind_all(sqlx::query_as(sqlx::AssertSqlSafe(sql)), &page_binds)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(Page { total: total as u64, items: rows.into_iter().map(Into::into).collect() })
+                }
+
+                async fn purge_audit(&self, before: i64, limit: u32) -> StoreResult<u64> {
+                    let done = sqlx::query("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < $1 LIMIT $2)")
+                        .bind(before)
+                        .bind(i64::from(limit))
+                        .execute(&self.writer)
+                        .await
+                        .map_err(map_err)?;
+                    Ok(done.rows_affected())
                 }
             }
 

@@ -66,6 +66,7 @@ conformance!(
     secrets_rotate_with_grace_and_deactivated_apps_lose_their_sessions,
     directory_queries_filter_sort_and_page_in_the_database,
     directory_writes_are_versioned_and_end_sessions,
+    audit_events_are_kept_queried_newest_first_and_purged,
 );
 
 fn plan() -> DomainPlan {
@@ -1329,4 +1330,85 @@ async fn directory_writes_are_versioned_and_end_sessions(store: &Store, _: &Test
         dir.delete_user(&bob.id, None).await,
         Err(StoreError::NotFound)
     ));
+}
+
+async fn audit_events_are_kept_queried_newest_first_and_purged(store: &Store, _: &TestDatabase) {
+    use latchkey_core::audit::{AuditEvent, AuditQuery, kind};
+    let audit = &store.repos.audit;
+    for (i, (event, ok, subject)) in [
+        (kind::SIGN_IN, false, "alice"),
+        (kind::SIGN_IN, true, "alice"),
+        (kind::USER_LOCKED, true, "bob"),
+        (kind::SIGN_IN, false, "bob"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        audit
+            .record(
+                &AuditEvent::new(event, ok, 100 + i as i64)
+                    .subject(subject)
+                    .client("hr-mobile")
+                    .detail("x".repeat(1000)),
+            )
+            .await
+            .unwrap();
+    }
+    let query = |q: AuditQuery| {
+        let audit = audit.clone();
+        async move { audit.query(&q).await.unwrap() }
+    };
+    let all = query(AuditQuery {
+        start_index: 1,
+        count: 10,
+        ..AuditQuery::default()
+    })
+    .await;
+    assert_eq!(all.total, 4);
+    assert_eq!(
+        all.items.iter().map(|e| e.at).collect::<Vec<_>>(),
+        [103, 102, 101, 100],
+        "newest first"
+    );
+    assert_eq!(
+        all.items[0].detail.as_ref().unwrap().len(),
+        256,
+        "fields are capped"
+    );
+    let sign_ins = query(AuditQuery {
+        event_type: Some(kind::SIGN_IN.into()),
+        subject: Some("alice".into()),
+        start_index: 1,
+        count: 10,
+        ..AuditQuery::default()
+    })
+    .await;
+    assert_eq!(
+        sign_ins
+            .items
+            .iter()
+            .map(|e| e.outcome.as_str())
+            .collect::<Vec<_>>(),
+        ["success", "failure"]
+    );
+    let window = query(AuditQuery {
+        since: Some(101),
+        until: Some(103),
+        start_index: 2,
+        count: 1,
+        ..AuditQuery::default()
+    })
+    .await;
+    assert_eq!((window.total, window.items[0].at), (2, 101));
+    assert_eq!(audit.purge_audit(102, 10).await.unwrap(), 2);
+    assert_eq!(
+        query(AuditQuery {
+            start_index: 1,
+            count: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .total,
+        2
+    );
 }

@@ -2,6 +2,7 @@
 
 mod app;
 mod apply;
+mod audit;
 mod keys;
 mod user;
 
@@ -19,6 +20,26 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Apply { file, db } => apply::run(&open(db).await?, &file).await,
         Command::User { command, db } => user::run(&open(db).await?, command).await,
         Command::App { command, db } => app::run(&open(db).await?, command).await,
+        Command::Audit {
+            event_type,
+            subject,
+            since,
+            count,
+            output,
+            db,
+        } => {
+            audit::run(
+                &open(db).await?,
+                audit::Filter {
+                    event_type,
+                    subject,
+                    since,
+                    count,
+                },
+                output,
+            )
+            .await
+        }
         Command::Keys { command, db } => {
             let settings = settings(db)?;
             keys::run(

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::{AdminResult, Answer, Caller, DirectoryService, ListParams, Permission};
+use crate::audit::kind;
 use crate::model::Group;
 use crate::scim::ScimError;
 use crate::scim::group::{GROUP_SCHEMA, GroupSchema, GroupWrite, group_resource};
@@ -109,6 +110,13 @@ impl DirectoryService {
             .create_group(&write.display_name, &write.members, self.clock.now())
             .await?;
         tracing::info!(group_id = %group.id, by = %caller.subject, "group created through SCIM");
+        self.audit(
+            kind::GROUP_CREATED,
+            &caller.subject,
+            &group.id,
+            Some(group.name.clone()),
+        )
+        .await;
         Ok(Answer::resource(201, self.render_group(&group).await?))
     }
 
@@ -145,6 +153,13 @@ impl DirectoryService {
             )
             .await?;
         tracing::info!(group_id = %id, by = %by, "group replaced through SCIM");
+        self.audit(
+            kind::GROUP_UPDATED,
+            by,
+            id,
+            Some(format!("{} members", write.members.len())),
+        )
+        .await;
         Ok(Answer::resource(200, self.render_group(&group).await?))
     }
 
@@ -189,6 +204,8 @@ impl DirectoryService {
         caller.require(Permission::WriteUsers)?;
         self.repos.directory.delete_group(id, if_version).await?;
         tracing::info!(group_id = %id, by = %caller.subject, "group deleted through SCIM");
+        self.audit(kind::GROUP_DELETED, &caller.subject, id, None)
+            .await;
         Ok(Answer::no_content())
     }
 }

@@ -2,6 +2,7 @@
 //! role-based permission table, and the SCIM Users, Groups and Me
 //! operations. The HTTP layer only parses requests and renders answers.
 
+mod audit;
 mod caller;
 mod groups;
 mod permission;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+pub use audit::{AUDIT_SCHEMA, AuditParams, event_resource};
 pub use caller::{BearerError, BearerVerifier, Caller};
 pub use permission::Permission;
 
@@ -175,6 +177,17 @@ pub struct DirectoryService {
 }
 
 impl DirectoryService {
+    /// Records an administrative change made by `actor`.
+    async fn audit(&self, event_type: &str, actor: &str, subject: &str, detail: Option<String>) {
+        let mut event = crate::audit::AuditEvent::new(event_type, true, self.clock.now())
+            .actor(actor)
+            .subject(subject);
+        if let Some(detail) = detail {
+            event = event.detail(detail);
+        }
+        crate::audit::record(self.repos.audit.as_ref(), event).await;
+    }
+
     /// Checks and hashes a password written through the API.
     async fn hash_password(&self, password: &Password) -> Result<String, ScimError> {
         self.policy

@@ -62,6 +62,13 @@ impl DirectoryService {
             .revoke_session(&session.id, self.clock.now())
             .await?;
         tracing::info!(sid = %session.id, by = %caller.subject, "session ended through the admin API");
+        self.audit(
+            crate::audit::kind::SESSION_ENDED,
+            &caller.subject,
+            &session.user_id,
+            Some(format!("session {}", session.id)),
+        )
+        .await;
         Ok(Answer::no_content())
     }
 }

@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::{AdminError, AdminResult, Answer, Caller, DirectoryService, ListParams, Permission};
 use crate::admin::BearerError;
+use crate::audit::kind;
 use crate::model::User;
 use crate::password::{Password, Verification};
 use crate::scim::ScimError;
@@ -150,6 +151,13 @@ impl DirectoryService {
             .create_user(&record(&write), hash.as_deref(), self.clock.now())
             .await?;
         tracing::info!(user_id = %user.id, by = %caller.subject, "user created through SCIM");
+        self.audit(
+            kind::USER_CREATED,
+            &caller.subject,
+            &user.id,
+            Some(user.username.clone()),
+        )
+        .await;
         Ok(Answer::resource(201, self.render_user(&user).await?))
     }
 
@@ -203,6 +211,10 @@ impl DirectoryService {
             )
             .await?;
         tracing::info!(user_id = %id, by = %by, password_changed = hash.is_some(), "user replaced through SCIM");
+        self.audit(kind::USER_UPDATED, by, id, None).await;
+        if hash.is_some() {
+            self.audit(kind::PASSWORD_CHANGED, by, id, None).await;
+        }
         Ok(Answer::resource(200, self.render_user(&user).await?))
     }
 
@@ -352,6 +364,12 @@ impl DirectoryService {
                 .await?;
         }
         tracing::info!(user_id = %user.id, by = %by, locked, "user lock changed through SCIM");
+        let event = if locked {
+            kind::USER_LOCKED
+        } else {
+            kind::USER_UNLOCKED
+        };
+        self.audit(event, by, &user.id, None).await;
         Ok(())
     }
 
@@ -367,6 +385,8 @@ impl DirectoryService {
         }
         self.repos.directory.delete_user(id, if_version).await?;
         tracing::info!(user_id = %id, by = %caller.subject, "user deleted through SCIM");
+        self.audit(kind::USER_DELETED, &caller.subject, id, None)
+            .await;
         Ok(Answer::no_content())
     }
 

@@ -1,5 +1,6 @@
 //! RFC 6749 §4.3: the Resource Owner Password Credentials grant.
 
+use crate::audit::{self, AuditEvent, kind};
 use crate::error::OAuthError;
 use crate::issuer::{IssuedTokens, RefreshMode};
 use crate::meta::RequestMeta;
@@ -30,7 +31,17 @@ pub(super) async fn handle(
     let user = match check.check(username, password, meta.ip).await {
         Ok(user) => user,
         Err(e) => {
-            tracing::info!(client_id = %app.client_id, ip = ?meta.ip, reason = e.detail.as_deref().unwrap_or(""), "password grant refused");
+            let reason = e.detail.as_deref().unwrap_or("");
+            tracing::info!(client_id = %app.client_id, ip = ?meta.ip, reason, "password grant refused");
+            audit::record(
+                svc.repos.audit.as_ref(),
+                AuditEvent::new(kind::SIGN_IN, false, svc.now())
+                    .subject(username)
+                    .client(&app.client_id)
+                    .ip(meta.ip)
+                    .detail(reason),
+            )
+            .await;
             return Err(e);
         }
     };
@@ -45,5 +56,14 @@ pub(super) async fn handle(
         .issue(grant, RefreshMode::NewSession, now)
         .await?;
     tracing::info!(client_id = %app.client_id, user_id = %user.id, ip = ?meta.ip, "password grant issued");
+    audit::record(
+        svc.repos.audit.as_ref(),
+        AuditEvent::new(kind::SIGN_IN, true, now)
+            .actor(&user.id)
+            .subject(&user.username)
+            .client(&app.client_id)
+            .ip(meta.ip),
+    )
+    .await;
     Ok(issued)
 }

@@ -38,6 +38,14 @@ pub(super) async fn handle(
             .await?;
         tracing::warn!(sid = %record.session_id, client_id = %app.client_id,
             "rotated-out refresh token presented again; session revoked");
+        crate::audit::record(
+            svc.repos.audit.as_ref(),
+            crate::audit::AuditEvent::new(crate::audit::kind::REFRESH_REUSE, false, now)
+                .subject(&record.user_id)
+                .client(&app.client_id)
+                .detail(format!("session {} revoked", record.session_id)),
+        )
+        .await;
         return Err(rejected("refresh token reuse detected"));
     }
     if record.expires_at <= now {

@@ -137,6 +137,7 @@ async fn old_keys_verify_until_retired_then_fail(server: &TestServer) {
             rotate_every: None,
             key_algorithm: KeyAlgorithm::Es256,
             failure_window: 3600,
+            audit_retention: 90 * 86_400,
         },
     };
     // An hour later its tokens may still live: it stays.

@@ -1325,3 +1325,84 @@ async fn revoking_a_refresh_token_cuts_off_its_access_tokens_at_the_users_api(se
     assert_eq!(answer.status, 401, "{}", answer.json);
     assert!(challenge(&answer).contains("invalid_token"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_ins_and_changes_are_audited() {
+    let server = admin_server(Engine::Sqlite).await.unwrap();
+    let root = bearer_for(&server, "root").await;
+    token_basic(
+        &server,
+        "console",
+        CONSOLE_SECRET,
+        &[
+            ("grant_type", "password"),
+            ("username", "plain"),
+            ("password", "a wrong password"),
+        ],
+    )
+    .await
+    .assert_error(400, "invalid_grant");
+    let plain_id = get(
+        &server,
+        "/admin/v1/Users?filter=userName%20eq%20%22plain%22",
+        &root,
+    )
+    .await
+    .json["Resources"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let locked = call(
+        &server,
+        Method::PATCH,
+        &format!("/admin/v1/Users/{plain_id}"),
+        Some(&root),
+        Some(json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "path": format!("{LATCHKEY_USER}:locked"), "value": true}]})),
+        None,
+    )
+    .await;
+    assert_eq!(locked.status, 200);
+
+    let sam = bearer_for(&server, "sam").await;
+    let failures = get(
+        &server,
+        "/admin/v1/AuditEvents?eventType=user.signin&subject=plain",
+        &sam,
+    )
+    .await;
+    assert_eq!(failures.status, 200, "{}", failures.json);
+    let event = &failures.json["Resources"][0];
+    assert_eq!(event["outcome"], "failure");
+    assert_eq!(event["clientId"], "console");
+    assert_eq!(event["detail"], "wrong password");
+    assert_eq!(event["ip"], "127.0.0.1");
+    assert!(
+        !failures.json.to_string().contains("a wrong password"),
+        "never a password"
+    );
+    let lock = get(&server, "/admin/v1/AuditEvents?eventType=user.locked", &sam).await;
+    assert_eq!(lock.json["Resources"][0]["subject"], plain_id.as_str());
+    let successes = get(
+        &server,
+        "/admin/v1/AuditEvents?eventType=user.signin&count=100",
+        &root,
+    )
+    .await;
+    assert!(
+        successes.json["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["outcome"] == "success")
+    );
+    // A help desk may not read the audit trail.
+    let helen = bearer_for(&server, "helen").await;
+    let refused = get(&server, "/admin/v1/AuditEvents", &helen).await;
+    assert_eq!(refused.status, 403);
+    assert_scim_error(
+        &get(&server, "/admin/v1/AuditEvents?since=yesterday", &root).await,
+        400,
+        Some("invalidValue"),
+    );
+    server.stop().await;
+}

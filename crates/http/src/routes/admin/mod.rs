@@ -44,6 +44,7 @@ pub(crate) fn routes() -> Router<AppState> {
             "/admin/v1/Sessions/{sid}",
             axum::routing::delete(end_session),
         )
+        .route("/admin/v1/AuditEvents", get(audit_events))
         .route("/admin/v1/Me", get(get_me).put(replace_me).patch(patch_me))
         .route(
             "/admin/v1/ServiceProviderConfig",
@@ -305,6 +306,25 @@ async fn end_session(
 ) -> Response {
     let caller = authorized!(state, headers, query.as_deref());
     respond(&state, state.directory.end_session(&caller, &sid).await)
+}
+
+async fn audit_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let caller = authorized!(state, headers, query.as_deref());
+    let mut q = try_or!(query_params(query.as_deref()));
+    let params = latchkey_core::admin::AuditParams {
+        event_type: q.remove("eventType"),
+        actor: q.remove("actor"),
+        subject: q.remove("subject"),
+        since: q.remove("since"),
+        until: q.remove("until"),
+        start_index: q.remove("startIndex"),
+        count: q.remove("count"),
+    };
+    respond(&state, state.directory.audit_events(&caller, &params).await)
 }
 
 fn document(body: Value) -> Response {
