@@ -47,7 +47,7 @@ pub async fn ensure_admin(
         .hash(&Password::new(password))
         .await
         .context("hashing the admin password")?;
-    users
+    let created = users
         .create(
             NewUser {
                 username: ADMIN_USERNAME.to_owned(),
@@ -59,7 +59,16 @@ pub async fn ensure_admin(
             },
             ctx.clock.now(),
         )
-        .await?;
+        .await;
+    match created {
+        Ok(_) => {}
+        // Nodes starting together: another one created it first.
+        Err(latchkey_core::store::StoreError::Conflict(_)) => {
+            tracing::info!("another node created the admin user");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    }
     tracing::info!("created the admin user");
     Ok(generated)
 }

@@ -951,15 +951,16 @@ scopes = ["https://hr.example.com/employees.read", "offline_access"]
     let applied = apply.output().unwrap();
     assert!(applied.status.success(), "{}", stderr(&applied));
 
-    let ports: Vec<u16> = (0..2)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        })
+    // Both listeners are held until both ports are known, so the two
+    // nodes never get the same one.
+    let listeners: Vec<std::net::TcpListener> = (0..2)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
         .collect();
+    let ports: Vec<u16> = listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect();
+    drop(listeners);
     // Every node of a deployment advertises the one public issuer.
     let issuer = "https://login.example.com";
     let mut nodes: Vec<std::process::Child> = ports

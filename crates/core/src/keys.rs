@@ -296,7 +296,16 @@ impl KeyRing {
     pub async fn ensure_active(&self, alg: KeyAlgorithm, now: i64) -> Result<(), KeyError> {
         let published = self.repo.list_published().await?;
         if !published.iter().any(|k| k.state == KeyState::Active) {
-            self.create_and_activate(alg, now).await?;
+            // Nodes starting together on an empty database race to create
+            // the first key: activate only while there is still none (the
+            // check and the insert are one locked transaction), so every
+            // node ends up signing with the one key all of them know.
+            let (record, kid) = self.new_record(alg, now)?;
+            if self.repo.activate_if_due(&record, i64::MIN).await? {
+                tracing::info!(kid = %kid, alg = %alg, "signing key created");
+            } else {
+                tracing::info!("another node created the first signing key");
+            }
         }
         self.reload().await
     }

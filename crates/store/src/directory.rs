@@ -17,7 +17,7 @@ macro_rules! impl_directory {
             use super::$store;
             use crate::error::map_err;
             use crate::rows::{GroupRow, UserRow};
-            use crate::scim_sql::{Bind, Groups, Sql, Table, Users, order_and_page, order_by, where_clause};
+            use crate::scim_sql::{Bind, Groups, Sql, Table, Users, order_and_page, order_by, page_where_clause, where_clause};
 
             const USER_COLUMNS: &str = "users.id, users.username, users.password_hash, users.given_name, users.family_name, users.email, users.active, users.created_at, users.updated_at, users.external_id, users.display_name, users.version, users.locked";
             const GROUP_COLUMNS: &str = "groups.id, groups.name, groups.created_at, groups.updated_at, groups.version";
@@ -66,22 +66,24 @@ macro_rules! impl_directory {
                         .await
                         .map_err(map_err)?;
                     if query.count == 0 {
-                        return Ok(Page { total: total as u64, items: Vec::new() });
+                        return Ok(Page { total: total as u64, items: Vec::new(), more: false });
                     }
                     // A deferred join: the page's ids come from an index-only
                     // scan (OFFSET skips index entries, not whole rows), then
                     // only those rows are read.
                     let mut sql = Sql::new($collate);
                     sql.push(&format!("SELECT {columns} FROM {from} WHERE {id} IN (SELECT {id} FROM {from}", from = T::FROM, id = T::ID));
-                    where_clause::<T>(&mut sql, query);
+                    page_where_clause::<T>(&mut sql, query);
                     order_and_page::<T>(&mut sql, query);
                     sql.push(")");
                     order_by::<T>(&mut sql, query);
-                    let rows: Vec<R> = bind_all(sqlx::query_as(sqlx::AssertSqlSafe(sql.text.clone())), &sql.binds)
+                    let mut rows: Vec<R> = bind_all(sqlx::query_as(sqlx::AssertSqlSafe(sql.text.clone())), &sql.binds)
                         .fetch_all(&self.pool)
                         .await
                         .map_err(map_err)?;
-                    Ok(Page { total: total as u64, items: rows.into_iter().map(Into::into).collect() })
+                    let more = rows.len() > query.count as usize;
+                    rows.truncate(query.count as usize);
+                    Ok(Page { total: total as u64, items: rows.into_iter().map(Into::into).collect(), more })
                 }
 
                 /// Checks `if_version` against the stored version inside `tx`.
@@ -234,7 +236,7 @@ macro_rules! impl_directory {
                         .fetch_all(&self.pool)
                         .await
                         .map_err(map_err)?;
-                    Ok(Page { total: total as u64, items: rows.into_iter().map(Into::into).collect() })
+                    Ok(Page { total: total as u64, items: rows.into_iter().map(Into::into).collect(), more: false })
                 }
 
                 async fn purge_audit(&self, before: i64, limit: u32) -> StoreResult<u64> {

@@ -232,12 +232,31 @@ pub(crate) fn condition<T: Table>(sql: &mut Sql, cond: &Cond<T::Field>) -> Strin
     }
 }
 
-/// `WHERE …` (or nothing) for a query.
+/// `WHERE …` (or nothing) for the filter alone (what `totalResults`
+/// counts).
 pub(crate) fn where_clause<T: Table>(sql: &mut Sql, query: &ListQuery<T::Field>) {
     if let Some(filter) = &query.filter {
         let expression = condition::<T>(sql, filter);
         sql.push(" WHERE ");
         sql.push(&expression);
+    }
+}
+
+/// `WHERE …` for a page: the filter and, with a cursor, "after this id"
+/// (keyset paging: an index seek, however deep the page).
+pub(crate) fn page_where_clause<T: Table>(sql: &mut Sql, query: &ListQuery<T::Field>) {
+    let mut parts = Vec::new();
+    if let Some(filter) = &query.filter {
+        parts.push(condition::<T>(sql, filter));
+    }
+    if let Some(after) = query.cursor.as_deref().filter(|c| !c.is_empty()) {
+        let p = sql.bind(Bind::Text(after.to_owned()));
+        let symbol = if query.descending { "<" } else { ">" };
+        parts.push(format!("{} {symbol} {p}", T::ID));
+    }
+    if !parts.is_empty() {
+        sql.push(" WHERE ");
+        sql.push(&parts.join(" AND "));
     }
 }
 
@@ -264,8 +283,16 @@ pub(crate) fn order_by<T: Table>(sql: &mut Sql, query: &ListQuery<T::Field>) {
 /// `ORDER BY … LIMIT … OFFSET …` for a query.
 pub(crate) fn order_and_page<T: Table>(sql: &mut Sql, query: &ListQuery<T::Field>) {
     order_by::<T>(sql, query);
-    let limit = sql.bind(Bind::Int(i64::from(query.count)));
-    let offset = sql.bind(Bind::Int(query.start_index.saturating_sub(1) as i64));
+    // With a cursor: one row more, to learn whether another page follows.
+    let (limit, offset) = match &query.cursor {
+        Some(_) => (i64::from(query.count) + 1, 0),
+        None => (
+            i64::from(query.count),
+            query.start_index.saturating_sub(1) as i64,
+        ),
+    };
+    let limit = sql.bind(Bind::Int(limit));
+    let offset = sql.bind(Bind::Int(offset));
     sql.push(&format!(" LIMIT {limit} OFFSET {offset}"));
 }
 

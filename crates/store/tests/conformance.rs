@@ -1083,6 +1083,7 @@ fn users_matching(filter: &str) -> ListQuery<UserField> {
         descending: false,
         start_index: 1,
         count: 100,
+        cursor: None,
     }
 }
 
@@ -1212,8 +1213,26 @@ async fn directory_queries_filter_sort_and_page_in_the_database(store: &Store, _
         descending: false,
         start_index: 1,
         count: 10,
+        cursor: None,
     };
     assert_eq!(dir.query_groups(&gq).await.unwrap().items, vec![group]);
+
+    // Cursor paging (RFC 9865) walks every match once, in order.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let mut q = users_matching("userName pr");
+        q.count = 2;
+        q.cursor = Some(cursor.clone());
+        let page = dir.query_users(&q).await.unwrap();
+        assert_eq!(page.total, 4);
+        seen.extend(page.items.iter().map(|u| u.id.clone()));
+        if !page.more {
+            break;
+        }
+        cursor = page.items.last().unwrap().id.clone();
+    }
+    assert_eq!(seen, ids, "every user once, in creation order");
 }
 
 async fn directory_writes_are_versioned_and_end_sessions(store: &Store, _: &TestDatabase) {

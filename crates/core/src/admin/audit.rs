@@ -84,7 +84,7 @@ impl DirectoryService {
     pub async fn audit_events(&self, caller: &Caller, params: &AuditParams) -> AdminResult<Answer> {
         caller.require(Permission::ReadAudit)?;
         let query = params.query()?;
-        let Page { total, items } = self.repos.audit.query(&query).await?;
+        let Page { total, items, .. } = self.repos.audit.query(&query).await?;
         Ok(Answer {
             status: 200,
             body: list_response(

@@ -9,7 +9,7 @@ use crate::model::Group;
 use crate::scim::ScimError;
 use crate::scim::group::{GROUP_SCHEMA, GroupSchema, GroupWrite, group_resource};
 use crate::scim::patch;
-use crate::scim::resource::{Projection, get_ci, list_response};
+use crate::scim::resource::{Projection, cursor_list_response, get_ci, list_response};
 
 const READ_ONLY: [&str; 2] = ["id", "meta"];
 const PATCH_ATTEMPTS: usize = 3;
@@ -80,7 +80,16 @@ impl DirectoryService {
             .collect();
         Ok(Answer {
             status: 200,
-            body: list_response(page.total, query.start_index, resources),
+            body: match &query.cursor {
+                None => list_response(page.total, query.start_index, resources),
+                Some(_) => cursor_list_response(
+                    page.total,
+                    resources,
+                    page.more
+                        .then(|| page.items.last().map(|r| super::encode_cursor(&r.id)))
+                        .flatten(),
+                ),
+            },
             etag: None,
             location: None,
         })

@@ -96,6 +96,8 @@ pub struct ListParams {
     pub count: Option<String>,
     pub attributes: Option<String>,
     pub excluded_attributes: Option<String>,
+    /// RFC 9865: present (even empty) for cursor paging.
+    pub cursor: Option<String>,
 }
 
 impl ListParams {
@@ -152,6 +154,20 @@ impl ListParams {
             self.attributes.as_deref(),
             self.excluded_attributes.as_deref(),
         )?;
+        let cursor = match &self.cursor {
+            None => None,
+            Some(_) if self.start_index.is_some() => {
+                return Err(ScimError::invalid_value(
+                    "use cursor or startIndex, not both",
+                ));
+            }
+            Some(_) if sort_by.is_some() => {
+                return Err(ScimError::invalid_value(
+                    "cursor paging follows the default order: leave out sortBy",
+                ));
+            }
+            Some(token) => Some(decode_cursor(token)?),
+        };
         Ok((
             ListQuery {
                 filter,
@@ -159,10 +175,41 @@ impl ListParams {
                 descending,
                 start_index,
                 count,
+                cursor,
             },
             projection,
         ))
     }
+}
+
+/// A cursor (RFC 9865) is the last resource id of the previous page,
+/// base64url-encoded: opaque to clients, stable (keyset paging never
+/// expires), and cheap however deep the page.
+pub fn encode_cursor(id: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id)
+}
+
+fn decode_cursor(token: &str) -> Result<String, ScimError> {
+    use base64::Engine as _;
+    if token.is_empty() {
+        return Ok(String::new());
+    }
+    let invalid = || {
+        ScimError::new(
+            400,
+            Some("invalidCursor"),
+            "the cursor is not one this server issued",
+        )
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .map_err(|_| invalid())?;
+    let id = String::from_utf8(bytes).map_err(|_| invalid())?;
+    if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(invalid());
+    }
+    Ok(id)
 }
 
 /// The SCIM directory service.

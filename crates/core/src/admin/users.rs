@@ -10,7 +10,7 @@ use crate::password::{Password, Verification};
 use crate::scim::ScimError;
 use crate::scim::discovery::USER_EXTENSION;
 use crate::scim::patch::{self, OpKind, Operation};
-use crate::scim::resource::{Projection, get_ci, list_response};
+use crate::scim::resource::{Projection, cursor_list_response, get_ci, list_response};
 use crate::scim::user::{USER_SCHEMA, UserSchema, UserWrite, user_resource};
 use crate::store::UserRecord;
 
@@ -118,7 +118,16 @@ impl DirectoryService {
             .collect();
         Ok(Answer {
             status: 200,
-            body: list_response(page.total, query.start_index, resources),
+            body: match &query.cursor {
+                None => list_response(page.total, query.start_index, resources),
+                Some(_) => cursor_list_response(
+                    page.total,
+                    resources,
+                    page.more
+                        .then(|| page.items.last().map(|r| super::encode_cursor(&r.id)))
+                        .flatten(),
+                ),
+            },
             etag: None,
             location: None,
         })

@@ -25,6 +25,14 @@ pub fn service_provider_config(base: &str) -> Value {
         "changePassword": {"supported": true},
         "sort": {"supported": true},
         "etag": {"supported": true},
+        // RFC 9865 §4: index paging by default; cursors never expire.
+        "pagination": {
+            "cursor": true,
+            "index": true,
+            "defaultPaginationMethod": "index",
+            "defaultPageSize": super::query::DEFAULT_COUNT,
+            "maxPageSize": MAX_COUNT,
+        },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
             "name": "OAuth Bearer Token",

@@ -278,9 +278,13 @@ pub struct ListQuery<F> {
     pub filter: Option<Cond<F>>,
     pub sort_by: Option<F>,
     pub descending: bool,
-    /// 1-based.
+    /// 1-based; ignored with a cursor.
     pub start_index: u64,
     pub count: u32,
+    /// Cursor paging (RFC 9865): `Some("")` asks for the first page,
+    /// `Some(id)` for the page after that resource id (in the default
+    /// order). `None`: index paging.
+    pub cursor: Option<String>,
 }
 
 impl<F> ListQuery<F> {
@@ -300,4 +304,6 @@ impl<F> ListQuery<F> {
 pub struct Page<T> {
     pub total: u64,
     pub items: Vec<T>,
+    /// With cursor paging: more results follow this page.
+    pub more: bool,
 }

@@ -98,6 +98,25 @@ pub fn list_response(total: u64, start_index: u64, resources: Vec<Value>) -> Val
     })
 }
 
+/// A ListResponse of cursor paging (RFC 9865 §2): `nextCursor` when
+/// another page follows, no `startIndex`.
+pub fn cursor_list_response(
+    total: u64,
+    resources: Vec<Value>,
+    next_cursor: Option<String>,
+) -> Value {
+    let mut out = json!({
+        "schemas": [LIST_SCHEMA],
+        "totalResults": total,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    });
+    if let Some(next) = next_cursor {
+        out["nextCursor"] = json!(next);
+    }
+    out
+}
+
 /// `attributes` or `excludedAttributes` (comma-separated paths, with or
 /// without the schema URI).
 #[derive(Debug, Clone, PartialEq, Eq)]

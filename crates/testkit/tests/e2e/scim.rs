@@ -707,6 +707,30 @@ async fn users_crud_filters_paging_and_etags(server: &TestServer) {
         list("filter=userName%20eq%20%22bjensen%22&excludedAttributes=emails,meta").await;
     assert!(excluded.json["Resources"][0].get("emails").is_none());
     assert!(excluded.json["Resources"][0].get("meta").is_none());
+    // Cursor paging (RFC 9865): every user once, following nextCursor.
+    let mut cursor = String::new();
+    let mut walked = Vec::new();
+    loop {
+        let page = list(&format!("count=3&cursor={cursor}")).await;
+        assert_eq!(page.status, 200, "{}", page.json);
+        assert!(page.json.get("startIndex").is_none());
+        walked.extend(names(&page));
+        match page.json["nextCursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(walked.len(), 8, "{walked:?}");
+    assert_scim_error(
+        &list("cursor=bm90LWFuLWlk!").await,
+        400,
+        Some("invalidCursor"),
+    );
+    assert_scim_error(
+        &list("cursor=&startIndex=2").await,
+        400,
+        Some("invalidValue"),
+    );
     assert_scim_error(
         &list("filter=userName%20eq").await,
         400,
@@ -1072,6 +1096,7 @@ async fn me_and_the_discovery_documents() {
     let spc = get(&server, "/admin/v1/ServiceProviderConfig", &plain).await;
     assert_eq!(spc.json["patch"]["supported"], true);
     assert_eq!(spc.json["etag"]["supported"], true);
+    assert_eq!(spc.json["pagination"]["cursor"], true);
     let types = get(&server, "/admin/v1/ResourceTypes", &plain).await;
     assert_eq!(types.json["totalResults"], 2);
     assert_eq!(

@@ -95,6 +95,7 @@ fn list_params(query: Option<&str>) -> Result<ListParams, ScimError> {
         count: q.remove("count"),
         attributes: q.remove("attributes"),
         excluded_attributes: q.remove("excludedAttributes"),
+        cursor: q.remove("cursor"),
     })
 }
 
