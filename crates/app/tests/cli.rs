@@ -432,6 +432,38 @@ fn the_whole_life_of_an_app() {
             .success()
     );
     assert!(!s.run(&["app", "show", "reports-backend"]).status.success());
+
+    // Every change made here is in the audit trail, by the command line.
+    let events: serde_json::Value =
+        serde_json::from_str(&stdout(&s.run(&["audit", "--output", "json"]))).unwrap();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["eventType"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "app.created",
+        "app.updated",
+        "app.secret_rotated",
+        "app.deactivated",
+        "app.activated",
+        "app.deleted",
+        "domain.applied",
+    ] {
+        assert!(kinds.contains(&kind), "{kind} missing from {kinds:?}");
+    }
+    assert!(
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["actor"] == "cli")
+    );
+    assert!(
+        !events.to_string().contains("batch-secret-from-stdin"),
+        "never a secret"
+    );
 }
 
 #[test]

@@ -23,7 +23,23 @@ pub mod kind {
     pub const GROUP_CREATED: &str = "group.created";
     pub const GROUP_UPDATED: &str = "group.updated";
     pub const GROUP_DELETED: &str = "group.deleted";
+    pub const USER_ACTIVATED: &str = "user.activated";
+    pub const USER_DEACTIVATED: &str = "user.deactivated";
+    pub const SESSIONS_ENDED: &str = "user.sessions_ended";
+    pub const ROLE_GRANTED: &str = "user.role_granted";
+    pub const ROLE_REVOKED: &str = "user.role_revoked";
+    pub const APP_CREATED: &str = "app.created";
+    pub const APP_UPDATED: &str = "app.updated";
+    pub const APP_SECRET_ROTATED: &str = "app.secret_rotated";
+    pub const APP_ACTIVATED: &str = "app.activated";
+    pub const APP_DEACTIVATED: &str = "app.deactivated";
+    pub const APP_DELETED: &str = "app.deleted";
+    pub const KEY_ROTATED: &str = "key.rotated";
+    pub const DOMAIN_APPLIED: &str = "domain.applied";
 }
+
+/// The actor of changes made with the `latchkey` command line.
+pub const CLI_ACTOR: &str = "cli";
 
 /// Longest detail, actor or subject kept (a typo'd username is still a
 /// string the client chose).

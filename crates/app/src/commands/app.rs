@@ -2,6 +2,7 @@
 //! as the domain file (an app the CLI writes is one `apply` accepts).
 
 use anyhow::{Context as _, anyhow, bail};
+use latchkey_core::audit::kind;
 use latchkey_core::client_auth::rotate_secret;
 use latchkey_core::domain::{AppInput, DomainPlan, DurationInput, FieldError};
 use latchkey_core::model::App;
@@ -56,6 +57,7 @@ pub async fn run(ctx: &Context, command: AppCommand) -> anyhow::Result<()> {
                 );
             }
             let secret = write(ctx, &input).await?;
+            super::audited(ctx, kind::APP_CREATED, &client_id, None).await;
             print_app(&find(ctx, &client_id).await?, secret.as_deref(), output);
         }
         AppCommand::Update {
@@ -80,6 +82,7 @@ pub async fn run(ctx: &Context, command: AppCommand) -> anyhow::Result<()> {
             }
             fields.apply_to(&mut input)?;
             write(ctx, &input).await?;
+            super::audited(ctx, kind::APP_UPDATED, &client_id, None).await;
             print_app(&find(ctx, &client_id).await?, None, output);
         }
         AppCommand::RotateSecret { client_id, grace } => {
@@ -98,21 +101,25 @@ pub async fn run(ctx: &Context, command: AppCommand) -> anyhow::Result<()> {
                 ),
                 None => "the previous secret no longer works".to_owned(),
             };
+            super::audited(ctx, kind::APP_SECRET_ROTATED, &client_id, Some(old.clone())).await;
             println!("new client secret for {client_id}: {secret}\n(shown once; {old})");
         }
         AppCommand::Activate { client_id } => {
             let app = find(ctx, &client_id).await?;
             apps.set_active(&app.id, true, ctx.clock.now()).await?;
+            super::audited(ctx, kind::APP_ACTIVATED, &client_id, None).await;
             println!("{client_id} is active");
         }
         AppCommand::Deactivate { client_id } => {
             let app = find(ctx, &client_id).await?;
             apps.set_active(&app.id, false, ctx.clock.now()).await?;
+            super::audited(ctx, kind::APP_DEACTIVATED, &client_id, None).await;
             println!("{client_id} is deactivated; its sessions have ended");
         }
         AppCommand::Delete { client_id } => {
             let app = find(ctx, &client_id).await?;
             apps.delete(&app.id).await?;
+            super::audited(ctx, kind::APP_DELETED, &client_id, None).await;
             println!("deleted {client_id}");
         }
     }

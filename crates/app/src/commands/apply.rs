@@ -20,6 +20,13 @@ pub async fn run(ctx: &Context, file: &Path) -> anyhow::Result<()> {
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }
+    super::audited(
+        ctx,
+        latchkey_core::audit::kind::DOMAIN_APPLIED,
+        &file.display().to_string(),
+        Some(report.summary.to_string()),
+    )
+    .await;
     println!("{}", report.summary);
     for (client_id, secret) in &report.generated_secrets {
         println!(

@@ -43,6 +43,13 @@ pub async fn run(
             };
             let ring = KeyRing::new(repo.clone(), ctx.master.clone());
             let kid = ring.rotate(alg, ctx.clock.now()).await?;
+            super::audited(
+                ctx,
+                latchkey_core::audit::kind::KEY_ROTATED,
+                &kid,
+                Some(alg.to_string()),
+            )
+            .await;
             println!(
                 "new active key {kid} ({alg}); the previous key stays published for tokens it signed.\nRunning servers pick it up within seconds."
             );

@@ -94,6 +94,18 @@ fn read_secret_line() -> anyhow::Result<String> {
     Ok(value)
 }
 
+/// Records an administrative change made from the command line.
+async fn audited(ctx: &Context, event_type: &str, subject: &str, detail: Option<String>) {
+    use latchkey_core::audit::{AuditEvent, CLI_ACTOR, record};
+    let mut event = AuditEvent::new(event_type, true, ctx.clock.now())
+        .actor(CLI_ACTOR)
+        .subject(subject);
+    if let Some(detail) = detail {
+        event = event.detail(detail);
+    }
+    record(ctx.store.repos.audit.as_ref(), event).await;
+}
+
 fn print_json(value: &serde_json::Value) {
     println!(
         "{}",

@@ -1,6 +1,7 @@
 //! `latchkey user …`.
 
 use anyhow::{Context as _, anyhow, bail};
+use latchkey_core::audit::kind;
 use latchkey_core::model::{AppRole, User};
 use latchkey_core::password::Password;
 use latchkey_core::secrets::random_token;
@@ -44,6 +45,13 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
                 )
                 .await
                 .context("cannot create the user (is the username taken?)")?;
+            super::audited(
+                ctx,
+                kind::USER_CREATED,
+                &user.id,
+                Some(user.username.clone()),
+            )
+            .await;
             println!("created user {} ({})", user.username, user.id);
             if let Some(password) = generated {
                 println!("password: {password}\n(shown once)");
@@ -87,6 +95,7 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
             let (password, generated) = password_from(ctx, password_stdin)?;
             let hash = ctx.hasher.hash(&Password::new(password)).await?;
             users.set_password_hash(&user.id, &hash, now).await?;
+            super::audited(ctx, kind::PASSWORD_CHANGED, &user.id, None).await;
             println!("password set for {}", user.username);
             if let Some(password) = generated {
                 println!("password: {password}\n(shown once)");
@@ -95,11 +104,13 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Activate { username } => {
             let user = find(ctx, &username).await?;
             users.set_active(&user.id, true, now).await?;
+            super::audited(ctx, kind::USER_ACTIVATED, &user.id, None).await;
             println!("{} is active", user.username);
         }
         UserCommand::Deactivate { username } => {
             let user = find(ctx, &username).await?;
             users.set_active(&user.id, false, now).await?;
+            super::audited(ctx, kind::USER_DEACTIVATED, &user.id, None).await;
             println!("{} is inactive", user.username);
         }
         UserCommand::Sessions { username, output } => {
@@ -132,11 +143,19 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
                 .tokens
                 .revoke_user_sessions(&user.id, now)
                 .await?;
+            super::audited(
+                ctx,
+                kind::SESSIONS_ENDED,
+                &user.id,
+                Some(format!("{ended} session(s)")),
+            )
+            .await;
             println!("ended {ended} session(s) of {}", user.username);
         }
         UserCommand::Lock { username } => {
             let user = find(ctx, &username).await?;
             users.set_locked(&user.id, true, ctx.clock.now()).await?;
+            super::audited(ctx, kind::USER_LOCKED, &user.id, None).await;
             println!("{} is locked; their sessions have ended", user.username);
         }
         UserCommand::Unlock { username } => {
@@ -149,6 +168,7 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
                 .throttle
                 .clear_username(&username.to_lowercase())
                 .await?;
+            super::audited(ctx, kind::USER_UNLOCKED, &username, None).await;
             println!("{username} is unlocked");
         }
         UserCommand::GrantRole { username, role } => {
@@ -156,6 +176,7 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
             let role: latchkey_core::model::AppRole =
                 role.parse().map_err(|e| anyhow::anyhow!("role: {e}"))?;
             if users.grant_role(&user.id, role).await? {
+                super::audited(ctx, kind::ROLE_GRANTED, &user.id, Some(role.to_string())).await;
                 println!("{} now holds {role}", user.username);
             } else {
                 println!("{} already holds {role}", user.username);
@@ -166,6 +187,7 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
             let role: latchkey_core::model::AppRole =
                 role.parse().map_err(|e| anyhow::anyhow!("role: {e}"))?;
             if users.revoke_role(&user.id, role).await? {
+                super::audited(ctx, kind::ROLE_REVOKED, &user.id, Some(role.to_string())).await;
                 println!("{} no longer holds {role} directly", user.username);
             } else {
                 anyhow::bail!("{} does not hold {role} directly", user.username);
@@ -174,6 +196,13 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Delete { username } => {
             let user = find(ctx, &username).await?;
             users.delete(&user.id).await?;
+            super::audited(
+                ctx,
+                kind::USER_DELETED,
+                &user.id,
+                Some(user.username.clone()),
+            )
+            .await;
             println!("deleted {}", user.username);
         }
     }
