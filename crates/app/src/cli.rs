@@ -54,6 +54,11 @@ pub struct DbArgs {
 pub enum Command {
     /// Run the server.
     Serve(ServeArgs),
+    /// Check the configuration, or print a commented example.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Apply a domain file: create what is missing, update what differs.
     Apply {
         /// The domain file (TOML).
@@ -101,6 +106,16 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate the configuration `serve` would use (file, env, flags)
+    /// without starting; an error names the option.
+    Check(Box<ServeArgs>),
+    /// Print a configuration file with every option, its default and what
+    /// it does.
+    Example,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,9 @@ use latchkey_http::HttpLimits;
 use serde::Deserialize;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// `latchkey config example`: every option with its default (a test
+/// checks it parses and matches the defaults).
+pub const EXAMPLE: &str = include_str!("config_example.toml");
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://latchkey-data/latchkey.db";
 
 /// The optional config file (`--config`). Every field is optional.
@@ -442,6 +445,45 @@ fn validate_issuer(issuer: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The printed example is a valid file, and every value in it is the
+    /// default (so it documents the defaults truthfully).
+    #[test]
+    fn the_example_parses_to_the_defaults() {
+        let dir = std::env::temp_dir().join(format!("latchkey-example-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("latchkey.toml");
+        std::fs::write(&path, EXAMPLE).unwrap();
+        let from_example = Settings::resolve(Overrides {
+            config: Some(path),
+            ..Overrides::default()
+        })
+        .unwrap();
+        let defaults = Settings::resolve(Overrides::default()).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        let view = |s: &Settings| {
+            format!(
+                "{} {} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {:?} {:?} {}",
+                s.listen,
+                s.database_url,
+                s.behind_tls_proxy,
+                s.key_algorithm,
+                s.hash_params,
+                s.limits,
+                s.throttle,
+                s.rate_limit,
+                s.password_policy,
+                s.client_assertions,
+                s.trusted_proxies,
+                s.housekeeping_interval_secs,
+                s.housekeeping_batch,
+                s.key_rotate_every,
+                s.max_sessions_per_user,
+                s.audit_retention_secs,
+            )
+        };
+        assert_eq!(view(&from_example), view(&defaults));
+    }
 
     #[test]
     fn defaults_follow_the_contract() {

@@ -467,6 +467,23 @@ fn the_whole_life_of_an_app() {
 }
 
 #[test]
+fn config_example_is_valid_and_config_check_names_the_option() {
+    let s = Scratch::new();
+    let example = s.run(&["config", "example"]);
+    assert!(example.status.success());
+    let file = s.file("latchkey.toml", &stdout(&example));
+    let checked = s.run(&["config", "check", "--config", file.to_str().unwrap()]);
+    assert!(checked.status.success(), "{}", stderr(&checked));
+    assert!(stdout(&checked).contains("configuration is valid"));
+    let bad = s.file("bad.toml", "[lockout]\npair_threshold = 0\n");
+    let refused = s.run(&["config", "check", "--config", bad.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(stderr(&refused).contains("lockout"), "{}", stderr(&refused));
+    let off_loopback = s.run(&["config", "check", "--listen", "0.0.0.0:8080"]);
+    assert!(stderr(&off_loopback).contains("--behind-tls-proxy"));
+}
+
+#[test]
 fn serve_refuses_plain_http_off_loopback_and_postgres_without_a_master_key() {
     let s = Scratch::new();
     let out = s.run(&["serve", "--listen", "0.0.0.0:0"]);

@@ -10,13 +10,32 @@ use std::io::BufRead;
 
 use anyhow::anyhow;
 
-use crate::cli::{Command, DbArgs, ServeArgs};
+use crate::cli::{Command, ConfigCommand, DbArgs, ServeArgs};
 use crate::config::{Overrides, Settings};
 use crate::context::Context;
 
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => crate::server::serve(serve_settings(args)?).await,
+        Command::Config { command } => match command {
+            ConfigCommand::Check(args) => {
+                let settings = serve_settings(*args)?;
+                settings.check_transport().map_err(|e| anyhow!(e))?;
+                println!(
+                    "configuration is valid: listen {}, database {}, issuer {}",
+                    settings.listen,
+                    latchkey_store::engine_of(&settings.database_url)
+                        .map(|e| format!("{e:?}"))
+                        .unwrap_or_default(),
+                    settings.issuer.as_deref().unwrap_or("(the bound address)")
+                );
+                Ok(())
+            }
+            ConfigCommand::Example => {
+                print!("{}", crate::config::EXAMPLE);
+                Ok(())
+            }
+        },
         Command::Apply { file, db } => apply::run(&open(db).await?, &file).await,
         Command::User { command, db } => user::run(&open(db).await?, command).await,
         Command::App { command, db } => app::run(&open(db).await?, command).await,
