@@ -137,35 +137,11 @@ macro_rules! impl_repos {
             }
 
             async fn set_active(&self, user_id: &str, active: bool, now: i64) -> StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                let done = sqlx::query("UPDATE users SET active = $1, updated_at = $2, version = version + 1 WHERE id = $3")
-                    .bind(active)
-                    .bind(now)
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                found(done.rows_affected())?;
-                if !active {
-                    end_sessions(&mut tx, user_id, now).await.map_err(map_err)?;
-                }
-                tx.commit().await.map_err(map_err)
+                self.set_user_flag("UPDATE users SET active = $1, updated_at = $2, version = version + 1 WHERE id = $3", active, !active, user_id, now).await
             }
 
             async fn set_locked(&self, user_id: &str, locked: bool, now: i64) -> StoreResult<()> {
-                let mut tx = self.begin_write().await?;
-                let done = sqlx::query("UPDATE users SET locked = $1, updated_at = $2, version = version + 1 WHERE id = $3")
-                    .bind(locked)
-                    .bind(now)
-                    .bind(user_id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                found(done.rows_affected())?;
-                if locked {
-                    end_sessions(&mut tx, user_id, now).await.map_err(map_err)?;
-                }
-                tx.commit().await.map_err(map_err)
+                self.set_user_flag("UPDATE users SET locked = $1, updated_at = $2, version = version + 1 WHERE id = $3", locked, locked, user_id, now).await
             }
 
             async fn delete(&self, user_id: &str) -> StoreResult<()> {
@@ -223,6 +199,27 @@ macro_rules! impl_repos {
                 .await
                 .map_err(map_err)?;
                 Ok(row.is_some())
+            }
+        }
+
+        impl $store {
+            /// Sets one boolean of a user (`sql` binds value, now, id) and,
+            /// when `end_sessions_too`, ends the user's sessions in the
+            /// same transaction.
+            async fn set_user_flag(&self, sql: &'static str, value: bool, end_sessions_too: bool, user_id: &str, now: i64) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                let done = sqlx::query(sql)
+                    .bind(value)
+                    .bind(now)
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                found(done.rows_affected())?;
+                if end_sessions_too {
+                    end_sessions(&mut tx, user_id, now).await.map_err(map_err)?;
+                }
+                tx.commit().await.map_err(map_err)
             }
         }
 
