@@ -122,6 +122,9 @@ pub struct HashingSection {
 pub struct LimitsSection {
     pub max_body_bytes: Option<usize>,
     pub request_timeout_secs: Option<u64>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub max_header_bytes: Option<usize>,
+    pub max_headers: Option<usize>,
 }
 
 fn assertion_policy(section: &ClientAssertionsSection) -> Result<AssertionPolicy, String> {
@@ -293,12 +296,34 @@ impl Settings {
                 .limits
                 .request_timeout_secs
                 .unwrap_or(limit_defaults.request_timeout_secs),
+            header_read_timeout_secs: file
+                .limits
+                .header_read_timeout_secs
+                .unwrap_or(limit_defaults.header_read_timeout_secs),
+            max_header_bytes: file
+                .limits
+                .max_header_bytes
+                .unwrap_or(limit_defaults.max_header_bytes),
+            max_headers: file
+                .limits
+                .max_headers
+                .unwrap_or(limit_defaults.max_headers),
         };
         if limits.max_body_bytes < 1024 {
             return Err("limits.max_body_bytes: must be at least 1024".to_owned());
         }
         if limits.request_timeout_secs == 0 {
             return Err("limits.request_timeout_secs: must be at least 1".to_owned());
+        }
+        if limits.header_read_timeout_secs == 0 {
+            return Err("limits.header_read_timeout_secs: must be at least 1".to_owned());
+        }
+        // hyper's read buffer cannot be smaller than 8 KiB.
+        if !(8192..=1024 * 1024).contains(&limits.max_header_bytes) {
+            return Err("limits.max_header_bytes: must be between 8192 and 1048576".to_owned());
+        }
+        if !(16..=1000).contains(&limits.max_headers) {
+            return Err("limits.max_headers: must be between 16 and 1000".to_owned());
         }
         // SQLite has one writer and readers that pay for every commit
         // (their page caches are invalidated), so a few readers beat many.

@@ -206,31 +206,33 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         shutdown.subscribe(),
     );
     let hasher = ctx.hasher.clone();
+    let http_limits = settings.limits;
     let task = tokio::spawn(async move {
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = match tls {
-            None => {
-                axum::serve(listener, service)
-                    .with_graceful_shutdown(async move {
-                        let _ = shutdown_rx.wait_for(|stop| *stop).await;
-                    })
-                    .await
-            }
-            Some(tls) => {
-                let handle = axum_server::Handle::new();
-                let stopper = handle.clone();
-                tokio::spawn(async move {
-                    let _ = shutdown_rx.wait_for(|stop| *stop).await;
-                    stopper.graceful_shutdown(Some(Duration::from_secs(30)));
-                });
-                match listener.into_std() {
-                    Ok(std_listener) => match axum_server::from_tcp_rustls(std_listener, tls) {
-                        Ok(server) => server.handle(handle).serve(service).await,
-                        Err(e) => Err(e),
-                    },
+        let handle = axum_server::Handle::new();
+        let stopper = handle.clone();
+        tokio::spawn(async move {
+            let _ = shutdown_rx.wait_for(|stop| *stop).await;
+            stopper.graceful_shutdown(Some(Duration::from_secs(30)));
+        });
+        let served = match listener.into_std() {
+            Ok(std_listener) => match tls {
+                None => match axum_server::from_tcp(std_listener) {
+                    Ok(mut server) => {
+                        configure_http(server.http_builder(), &http_limits);
+                        server.handle(handle).serve(service).await
+                    }
                     Err(e) => Err(e),
-                }
-            }
+                },
+                Some(tls) => match axum_server::from_tcp_rustls(std_listener, tls) {
+                    Ok(mut server) => {
+                        configure_http(server.http_builder(), &http_limits);
+                        server.handle(handle).serve(service).await
+                    }
+                    Err(e) => Err(e),
+                },
+            },
+            Err(e) => Err(e),
         };
         reload.abort();
         housekeeping.abort();
@@ -248,6 +250,23 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         shutdown,
         task,
     })
+}
+
+/// Connection-level limits, below axum: how long a client may take to send
+/// its headers (a slowloris holds connections open by trickling them), and
+/// how large they may be.
+fn configure_http(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    limits: &latchkey_http::HttpLimits,
+) {
+    builder
+        .http1()
+        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs))
+        .max_buf_size(limits.max_header_bytes)
+        .max_headers(limits.max_headers);
+    builder
+        .http2()
+        .max_header_list_size(limits.max_header_bytes as u32);
 }
 
 /// The repositories as the server uses them: apps and resource servers,

@@ -181,6 +181,18 @@ fn user_app_and_key_commands() {
         "{}",
         stderr(&short)
     );
+    let breached = s.file(
+        "breached.toml",
+        "[[users]]\nusername = \"erin\"\npassword = \"letmein123\"\n",
+    );
+    let refused = s.run(&["apply", breached.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused)
+            .contains("line 3: users[0].password: is one of the most common breached passwords"),
+        "{}",
+        stderr(&refused)
+    );
     let bad_role = s.run(&["user", "add", "carol", "--role", "Boss"]);
     assert!(
         stderr(&bad_role).contains("--role"),

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod audit;
+pub mod breached;
 pub mod cache;
 pub mod client_auth;
 pub mod clock;

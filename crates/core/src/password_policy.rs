@@ -1,6 +1,6 @@
 //! Which passwords may be set (NIST SP 800-63B §5.1.1.2): a minimum and a
-//! maximum length, counted in Unicode characters, and no composition
-//! rules. Enforced whenever a password is set, never at sign-in (a user
+//! maximum length, counted in Unicode characters, no composition rules,
+//! and none of the 100,000 most common breached passwords. Enforced whenever a password is set, never at sign-in (a user
 //! whose old password predates the policy can still sign in).
 
 use serde::Deserialize;
@@ -10,6 +10,8 @@ use serde::Deserialize;
 pub struct PasswordPolicy {
     pub min_length: usize,
     pub max_length: usize,
+    /// Refuse passwords on the built-in breached list (`crate::breached`).
+    pub reject_breached: bool,
 }
 
 impl Default for PasswordPolicy {
@@ -17,6 +19,7 @@ impl Default for PasswordPolicy {
         PasswordPolicy {
             min_length: 8,
             max_length: 256,
+            reject_breached: true,
         }
     }
 }
@@ -38,6 +41,9 @@ impl PasswordPolicy {
         if length > self.max_length {
             return Err(format!("must be at most {} characters", self.max_length));
         }
+        if self.reject_breached && crate::breached::is_breached(password) {
+            return Err("is one of the most common breached passwords; choose another".into());
+        }
         Ok(())
     }
 }
@@ -58,10 +64,24 @@ mod tests {
         assert!(
             PasswordPolicy {
                 min_length: 8,
-                max_length: 32
+                max_length: 32,
+                reject_breached: true,
             }
             .validate()
             .is_err()
         );
+    }
+
+    #[test]
+    fn breached_passwords_are_refused_unless_disabled() {
+        let p = PasswordPolicy::default();
+        let err = p.check("password1").unwrap_err();
+        assert!(err.contains("breached"), "{err}");
+        assert!(p.check("Iloveyou1").is_err(), "case-insensitive");
+        let lax = PasswordPolicy {
+            reject_breached: false,
+            ..p
+        };
+        assert!(lax.check("password1").is_ok());
     }
 }

@@ -12,6 +12,13 @@ pub struct HttpLimits {
     pub max_body_bytes: usize,
     /// Time allowed for a whole request (408 above).
     pub request_timeout_secs: u64,
+    /// Time a client has to send a request's line and headers, once it
+    /// starts one; a slow client (slowloris) is disconnected after it.
+    pub header_read_timeout_secs: u64,
+    /// Largest request line plus headers, in bytes (431 above).
+    pub max_header_bytes: usize,
+    /// Most header fields in one request (431 above).
+    pub max_headers: usize,
 }
 
 impl Default for HttpLimits {
@@ -21,6 +28,9 @@ impl Default for HttpLimits {
         HttpLimits {
             max_body_bytes: 64 * 1024,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
         }
     }
 }

@@ -26,6 +26,7 @@ pub struct Options {
     pub hash_params: HashParams,
     pub hash_pool: PoolConfig,
     pub max_body_bytes: usize,
+    pub header_read_timeout_secs: u64,
     pub admin_password: String,
     pub max_sessions_per_user: Option<u32>,
     pub trusted_proxies: Vec<&'static str>,
@@ -48,6 +49,7 @@ impl Default for Options {
                 max_queue: 1024,
             },
             max_body_bytes: 64 * 1024,
+            header_read_timeout_secs: 10,
             admin_password: "admin-password-for-tests".to_owned(),
             max_sessions_per_user: None,
             trusted_proxies: Vec::new(),
@@ -106,6 +108,7 @@ impl TestServer {
         settings.hash_params = options.hash_params;
         settings.hash_pool = options.hash_pool;
         settings.limits.max_body_bytes = options.max_body_bytes;
+        settings.limits.header_read_timeout_secs = options.header_read_timeout_secs;
         settings.db_max_connections = 4;
         settings.max_sessions_per_user = options.max_sessions_per_user;
         settings.trusted_proxies = options

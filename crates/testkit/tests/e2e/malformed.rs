@@ -1,6 +1,10 @@
 //! Malformed requests get the right 4xx, never a 500.
 
-use latchkey_testkit::{ALICE_PASSWORD, HR_SECRET};
+use std::time::{Duration, Instant};
+
+use latchkey_testkit::{ALICE_PASSWORD, Engine, HR_SECRET, Options, TestServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::support::*;
 
@@ -291,5 +295,70 @@ async fn garbage_never_gets_a_server_error() {
             );
         }
     }
+    server.stop().await;
+}
+
+/// Sends `head` on a fresh connection and returns what the server answers
+/// before it closes the connection (or within 15 s).
+async fn raw_exchange(server: &TestServer, head: &[u8]) -> String {
+    let addr = server.base.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_or_too_many_headers_are_431() {
+    let server = domain_server(Engine::Sqlite).await.unwrap();
+    let big = format!(
+        "GET /health/live HTTP/1.1\r\nhost: x\r\nx-padding: {}\r\nconnection: close\r\n\r\n",
+        "a".repeat(20 * 1024)
+    );
+    let answer = raw_exchange(&server, big.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+
+    let mut many = String::from("GET /health/live HTTP/1.1\r\nhost: x\r\n");
+    for i in 0..100 {
+        many.push_str(&format!("x-h{i}: v\r\n"));
+    }
+    many.push_str("connection: close\r\n\r\n");
+    let answer = raw_exchange(&server, many.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+
+    // Ordinary requests on raw connections still work.
+    let fine = raw_exchange(
+        &server,
+        b"GET /health/live HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(fine.starts_with("HTTP/1.1 200"), "{fine}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_trickling_its_headers_is_disconnected() {
+    let options = Options {
+        header_read_timeout_secs: 1,
+        ..Options::default()
+    };
+    let server = TestServer::start_on(Engine::Sqlite, options).await.unwrap();
+    let started = Instant::now();
+    // Half a request head, then silence (a slowloris connection).
+    let answer = raw_exchange(
+        &server,
+        b"POST /oauth2/v1/token HTTP/1.1\r\nhost: x\r\ncontent-type: application/x-w",
+    )
+    .await;
+    let held = started.elapsed();
+    assert!(
+        held < Duration::from_secs(10),
+        "the server closed the connection itself ({held:?}), it did not wait for the client"
+    );
+    assert!(!answer.contains("200 OK"), "{answer}");
+    // The server is still there for everyone else.
+    let live = reqwest::get(server.url("/health/live")).await.unwrap();
+    assert_eq!(live.status().as_u16(), 200);
     server.stop().await;
 }

@@ -621,6 +621,15 @@ async fn users_crud_filters_paging_and_etags(server: &TestServer) {
         400,
         Some("invalidValue"),
     );
+    // A breached password is refused however it is capitalised (NIST SP 800-63B).
+    let breached =
+        post(json!({"schemas": [USER_SCHEMA], "userName": "x", "password": "Sunshine1"})).await;
+    assert_scim_error(&breached, 400, Some("invalidValue"));
+    assert!(
+        breached.json.to_string().contains("breached"),
+        "{}",
+        breached.json
+    );
     assert_scim_error(
         &post(json!({"userName": "noschema"})).await,
         400,
