@@ -29,6 +29,8 @@ pub struct ConfigFile {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub key_algorithm: Option<String>,
+    /// A separate listener for `GET /metrics` (then not on `listen`).
+    pub metrics_listen: Option<String>,
     #[serde(default)]
     pub database: DatabaseSection,
     #[serde(default)]
@@ -188,6 +190,8 @@ impl ConfigFile {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// `Some`: metrics are served there, and not on `listen`.
+    pub metrics_listen: Option<SocketAddr>,
     /// `None`: `http://` + the bound address.
     pub issuer: Option<String>,
     pub database_url: String,
@@ -224,6 +228,7 @@ pub struct Settings {
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub listen: Option<String>,
+    pub metrics_listen: Option<String>,
     pub issuer: Option<String>,
     pub database_url: Option<String>,
     pub behind_tls_proxy: bool,
@@ -249,6 +254,12 @@ impl Settings {
         let listen: SocketAddr = listen_text.parse().map_err(|_| {
             format!("listen: {listen_text:?} is not an address such as 127.0.0.1:8080")
         })?;
+        let metrics_listen = match overrides.metrics_listen.or(file.metrics_listen) {
+            None => None,
+            Some(text) => Some(text.parse::<SocketAddr>().map_err(|_| {
+                format!("metrics_listen: {text:?} is not an address such as 127.0.0.1:9090")
+            })?),
+        };
         let issuer = overrides
             .issuer
             .or(file.issuer)
@@ -402,6 +413,7 @@ impl Settings {
         };
         Ok(Settings {
             listen,
+            metrics_listen,
             issuer,
             database_url,
             db_max_connections,

@@ -27,6 +27,8 @@ use crate::context::Context;
 /// A server running in this process.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where `GET /metrics` is served when it has a listener of its own.
+    pub metrics_addr: Option<SocketAddr>,
     pub issuer: String,
     /// Printed once at first start, when the admin password was generated.
     pub generated_admin_password: Option<String>,
@@ -155,6 +157,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         clock: ctx.clock.clone(),
         base_url: format!("{issuer}/admin/v1"),
     });
+    let metrics = Arc::new(latchkey_http::Metrics::new());
+    {
+        let waits = metrics.histogram("latchkey_password_hash_wait_seconds");
+        ctx.hasher
+            .observe_waits(Box::new(move |waited| waits.record(waited.as_secs_f64())));
+    }
     let state = AppState {
         bearer,
         directory,
@@ -167,6 +175,18 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
         forwarded_header: settings.trusted_proxy_header,
         rate_limits: rate_limits.clone(),
+        hasher: ctx.hasher.clone(),
+        metrics: metrics.clone(),
+        metrics_route: settings.metrics_listen.is_none(),
+    };
+    let metrics_listener = match settings.metrics_listen {
+        Some(at) => {
+            let listener = TcpListener::bind(at)
+                .await
+                .with_context(|| format!("metrics_listen: cannot bind {at}"))?;
+            Some((listener, latchkey_http::metrics_router(state.clone())))
+        }
+        None => None,
     };
     let app = latchkey_http::router(state);
 
@@ -199,6 +219,37 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
                 }
             }
         })
+    };
+    let metrics_upkeep = {
+        let mut stop = shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => metrics.upkeep(),
+                    _ = stop.changed() => return,
+                }
+            }
+        })
+    };
+    let metrics_addr = match metrics_listener {
+        Some((listener, router)) => {
+            let addr = listener.local_addr()?;
+            let mut stop = shutdown.subscribe();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = stop.wait_for(|stop| *stop).await;
+                    })
+                    .await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "metrics listener failed");
+                }
+            });
+            tracing::info!(%addr, "metrics listening");
+            Some(addr)
+        }
+        None => None,
     };
     let reload = spawn_key_reload(
         keys,
@@ -237,12 +288,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         reload.abort();
         housekeeping.abort();
         limits_maintenance.abort();
+        metrics_upkeep.abort();
         ctx.store.close().await;
         served.context("serving HTTP")
     });
     tracing::info!(%addr, %issuer, "latchkey listening");
     Ok(RunningServer {
         addr,
+        metrics_addr,
         issuer,
         generated_admin_password,
         demo,

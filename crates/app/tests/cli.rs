@@ -706,6 +706,110 @@ certificate = """
     assert!(stdout(&s.run(&["audit"])).contains("user.signin"));
 }
 
+/// `--log-format json`: one JSON line per request, with method, route,
+/// status, latency, client_id and the request id (the caller's
+/// `X-Request-Id`, returned in the response).
+#[test]
+fn json_logs_have_one_line_per_request() {
+    let s = Scratch::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log_path = s.dir.join("server.log");
+    let mut child = Command::new(BIN)
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("LATCHKEY_DATABASE_URL", s.db())
+        .env("LATCHKEY_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let command = loop {
+        let line = lines.next().expect("output").unwrap();
+        if line.starts_with("curl -i") && line.contains("grant_type=password") {
+            break line;
+        }
+    };
+    let between = |start: &str, end: &str| {
+        let from = command.find(start).unwrap() + start.len();
+        command[from..from + command[from..].find(end).unwrap()].to_owned()
+    };
+    let authorization = between("-H 'Authorization: ", "'");
+    let url = between("--request POST ", " ");
+    let body = between("-d '", "'");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (echoed, generated) = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let answer = client
+            .post(&url)
+            .header("Authorization", &authorization)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .header("X-Request-Id", "trace-me-42")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 200);
+        let echoed = answer.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let live = client
+            .get(url.replace("/oauth2/v1/token", "/health/live"))
+            .send()
+            .await
+            .unwrap();
+        let generated = live.headers()["x-request-id"].to_str().unwrap().to_owned();
+        (echoed, generated)
+    });
+    assert_eq!(echoed, "trace-me-42");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let requests: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["span"]["name"] == "request" && e["fields"]["status"].is_number())
+        .collect();
+    let token: Vec<_> = requests
+        .iter()
+        .filter(|e| e["span"]["request_id"] == "trace-me-42")
+        .collect();
+    assert_eq!(token.len(), 1, "one line for the token request: {log}");
+    let line = token[0];
+    assert_eq!(line["span"]["method"], "POST");
+    assert_eq!(line["span"]["route"], "/oauth2/v1/token");
+    assert_eq!(line["span"]["client_id"], "demo-app");
+    assert_eq!(line["fields"]["status"], 200);
+    assert!(line["fields"]["latency"].is_string(), "{line}");
+    let live: Vec<_> = requests
+        .iter()
+        .filter(|e| e["span"]["route"] == "/health/live")
+        .collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0]["span"]["request_id"], generated.as_str());
+    assert!(live[0]["span"].get("client_id").is_none());
+}
+
 /// Nothing secret reaches the log, even at debug level: not a password
 /// (right or wrong), not a client secret, not a token.
 #[test]

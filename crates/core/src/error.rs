@@ -55,6 +55,10 @@ pub struct OAuthError {
     pub description: String,
     /// For the log only. Never holds a secret.
     pub detail: Option<String>,
+    /// A sign-in refused by the brute-force throttle, not for its password:
+    /// the client sees the same `invalid_grant`; the operator's metrics and
+    /// log tell them apart.
+    pub throttled: bool,
 }
 
 impl OAuthError {
@@ -63,6 +67,7 @@ impl OAuthError {
             kind,
             description: description.into(),
             detail: None,
+            throttled: false,
         }
     }
 
@@ -86,6 +91,23 @@ impl OAuthError {
     /// user and a locked user: callers cannot tell them apart.
     pub fn bad_credentials() -> Self {
         Self::new(OAuthErrorKind::InvalidGrant, "invalid username or password")
+    }
+
+    /// `bad_credentials`, marked as the throttle's doing.
+    pub fn throttled(reason: &str) -> Self {
+        let mut err = Self::bad_credentials().with_detail(reason);
+        err.throttled = true;
+        err
+    }
+
+    /// The outcome of a token request that failed with this error, as the
+    /// operator's metrics name it.
+    pub fn outcome(&self) -> &'static str {
+        match self.kind {
+            _ if self.throttled => "throttled",
+            OAuthErrorKind::RateLimited { .. } => "rate_limited",
+            kind => kind.code(),
+        }
     }
 
     pub fn invalid_grant(description: impl Into<String>) -> Self {

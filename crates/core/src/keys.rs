@@ -256,6 +256,8 @@ fn thumbprint(jwk: &Value) -> String {
 /// (to verify what any of them signed).
 struct Ring {
     active: Arc<SigningKey>,
+    /// When the active key was created (its age is a metric).
+    active_created_at: i64,
     jwks: Value,
     kids: Vec<String>,
     verifiers:
@@ -412,6 +414,7 @@ impl KeyRing {
         }
         let ring = Ring {
             active,
+            active_created_at: active_record.created_at,
             jwks: json!({ "keys": keys }),
             kids,
             verifiers,
@@ -444,6 +447,11 @@ impl KeyRing {
     /// The key that signs new tokens.
     pub fn active(&self) -> Result<Arc<SigningKey>, KeyError> {
         Ok(self.current()?.active.clone())
+    }
+
+    /// When the active signing key was created (Unix seconds).
+    pub fn active_created_at(&self) -> Result<i64, KeyError> {
+        Ok(self.current()?.active_created_at)
     }
 
     /// Verifies a JWT signed by one of our published keys: signature (the

@@ -128,7 +128,13 @@ pub struct PasswordHasher {
     /// unknown user costs the same as a wrong password.
     dummy_hash: String,
     verifications: AtomicU64,
+    workers: usize,
+    /// Told how long each job waited for a worker (the metrics histogram).
+    wait_observer: Arc<std::sync::OnceLock<WaitObserver>>,
 }
+
+/// Receives the time each hash job spent queued before a worker took it.
+pub type WaitObserver = Box<dyn Fn(std::time::Duration) + Send + Sync>;
 
 impl fmt::Debug for PasswordHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -180,6 +186,8 @@ impl PasswordHasher {
             capacity,
             dummy_hash,
             verifications: AtomicU64::new(0),
+            workers,
+            wait_observer: Arc::new(std::sync::OnceLock::new()),
         })
     }
 
@@ -196,6 +204,17 @@ impl PasswordHasher {
     /// Jobs queued or running now.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Worker threads (hashes that can run at once).
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// Sets, once, what is told each job's queueing time; later calls are
+    /// ignored (one server owns the hasher).
+    pub fn observe_waits(&self, observer: WaitObserver) {
+        let _ = self.wait_observer.set(observer);
     }
 
     /// Hashes `password` with the current parameters (PHC string).
@@ -242,7 +261,12 @@ impl PasswordHasher {
         }
         let (done, result) = tokio::sync::oneshot::channel();
         let in_flight = self.in_flight.clone();
+        let observer = self.wait_observer.clone();
+        let queued_at = std::time::Instant::now();
         let job: Job = Box::new(move |memory| {
+            if let Some(observe) = observer.get() {
+                observe(queued_at.elapsed());
+            }
             let out = work(memory);
             in_flight.fetch_sub(1, Ordering::AcqRel);
             // The caller may have gone away (client disconnected).

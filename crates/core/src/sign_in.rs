@@ -40,7 +40,7 @@ impl PasswordCheck<'_> {
                 } else {
                     "throttled (this user, unknown IP)"
                 };
-                return Err(OAuthError::bad_credentials().with_detail(reason));
+                return Err(OAuthError::throttled(reason));
             }
         }
 

@@ -214,6 +214,21 @@ pub trait DomainRepo: Send + Sync {
     async fn is_empty(&self) -> StoreResult<bool>;
     /// Round trip to the database (readiness).
     async fn ping(&self) -> StoreResult<()>;
+    /// The connection pool now (metrics).
+    fn pool_stats(&self) -> PoolStats;
+    /// How long taking a connection from the pool takes now (metrics).
+    async fn acquire_latency(&self) -> StoreResult<std::time::Duration>;
+}
+
+/// Connections of the pool(s) serving requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PoolStats {
+    /// Open connections.
+    pub size: u32,
+    /// Open connections nobody is using.
+    pub idle: u32,
+    /// The most the pool will open.
+    pub max: u32,
 }
 
 /// A user's SCIM-writable attributes, as stored.

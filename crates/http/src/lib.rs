@@ -6,12 +6,14 @@ mod client_credentials;
 mod client_ip;
 mod error;
 mod form;
+mod metrics;
 mod rate_limit;
 mod routes;
 mod state;
 
 pub use client_ip::ForwardedHeader;
 pub use ipnet::IpNet;
+pub use metrics::Metrics;
 pub use rate_limit::{Rate, RateLimitConfig, RateLimits};
-pub use routes::router;
+pub use routes::{metrics_router, router};
 pub use state::{AppState, HttpLimits};

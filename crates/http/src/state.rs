@@ -55,4 +55,10 @@ pub struct AppState {
     pub bearer: Arc<latchkey_core::admin::BearerVerifier>,
     /// The SCIM Users, Groups and Me operations.
     pub directory: Arc<latchkey_core::admin::DirectoryService>,
+    /// The password hasher (its queue is a metric).
+    pub hasher: Arc<latchkey_core::password::PasswordHasher>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Serve `GET /metrics` on this router; false when metrics have a
+    /// listener of their own (`--metrics-listen`).
+    pub metrics_route: bool,
 }

@@ -34,6 +34,14 @@ impl PostgresStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    pub(crate) fn stats(&self) -> latchkey_core::store::PoolStats {
+        latchkey_core::store::PoolStats {
+            size: self.pool.size(),
+            idle: self.pool.num_idle() as u32,
+            max: self.pool.options().get_max_connections(),
+        }
+    }
 }
 
 mod repos {

@@ -920,6 +920,18 @@ macro_rules! impl_repos {
                 sqlx::query("SELECT 1").fetch_one(&self.pool).await.map_err(map_err)?;
                 Ok(())
             }
+
+            fn pool_stats(&self) -> latchkey_core::store::PoolStats {
+                self.stats()
+            }
+
+            async fn acquire_latency(&self) -> StoreResult<std::time::Duration> {
+                let started = std::time::Instant::now();
+                let connection = self.pool.acquire().await.map_err(map_err)?;
+                let took = started.elapsed();
+                drop(connection);
+                Ok(took)
+            }
         }
     };
 }

@@ -91,6 +91,16 @@ impl SqliteStore {
         self.pool.close().await;
         self.writer.close().await;
     }
+
+    /// The readers and the one writer together.
+    pub(crate) fn stats(&self) -> latchkey_core::store::PoolStats {
+        latchkey_core::store::PoolStats {
+            size: self.pool.size() + self.writer.size(),
+            idle: (self.pool.num_idle() + self.writer.num_idle()) as u32,
+            max: self.pool.options().get_max_connections()
+                + self.writer.options().get_max_connections(),
+        }
+    }
 }
 
 mod repos {

@@ -27,6 +27,8 @@ pub struct Options {
     pub hash_pool: PoolConfig,
     pub max_body_bytes: usize,
     pub header_read_timeout_secs: u64,
+    /// Serve `/metrics` on a listener of its own (on a random port).
+    pub metrics_listener: bool,
     pub admin_password: String,
     pub max_sessions_per_user: Option<u32>,
     pub trusted_proxies: Vec<&'static str>,
@@ -50,6 +52,7 @@ impl Default for Options {
             },
             max_body_bytes: 64 * 1024,
             header_read_timeout_secs: 10,
+            metrics_listener: false,
             admin_password: "admin-password-for-tests".to_owned(),
             max_sessions_per_user: None,
             trusted_proxies: Vec::new(),
@@ -109,6 +112,9 @@ impl TestServer {
         settings.hash_pool = options.hash_pool;
         settings.limits.max_body_bytes = options.max_body_bytes;
         settings.limits.header_read_timeout_secs = options.header_read_timeout_secs;
+        if options.metrics_listener {
+            settings.metrics_listen = Some("127.0.0.1:0".parse().expect("an address"));
+        }
         settings.db_max_connections = 4;
         settings.max_sessions_per_user = options.max_sessions_per_user;
         settings.trusted_proxies = options
@@ -170,6 +176,12 @@ impl TestServer {
     /// The settings the server runs with (to start another on the same database).
     pub fn settings(&self) -> Settings {
         self.settings.clone()
+    }
+
+    /// The separate metrics listener's base URL, when it has one.
+    pub fn metrics_base(&self) -> Option<String> {
+        let server = self.server.as_ref().expect("running");
+        server.metrics_addr.map(|addr| format!("http://{addr}"))
     }
 
     pub fn hasher(&self) -> Arc<PasswordHasher> {

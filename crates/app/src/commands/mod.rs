@@ -74,6 +74,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
 pub fn serve_settings(args: ServeArgs) -> anyhow::Result<Settings> {
     Settings::resolve(Overrides {
         listen: args.listen,
+        metrics_listen: args.metrics_listen,
         issuer: args.issuer,
         database_url: args.db.database_url,
         behind_tls_proxy: args.behind_tls_proxy,

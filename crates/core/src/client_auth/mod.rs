@@ -71,6 +71,17 @@ impl ClientCredentials {
         }
     }
 
+    /// The client_id the request names, before it is authenticated (an
+    /// assertion without a body `client_id` names it only inside the JWT).
+    pub fn claimed_client_id(&self) -> Option<&str> {
+        match self {
+            ClientCredentials::Basic { client_id, .. }
+            | ClientCredentials::Post { client_id, .. }
+            | ClientCredentials::None { client_id } => Some(client_id),
+            ClientCredentials::Assertion { client_id, .. } => client_id.as_deref(),
+        }
+    }
+
     fn is_basic(&self) -> bool {
         matches!(self, ClientCredentials::Basic { .. })
     }

@@ -63,6 +63,14 @@ impl Refused {
     }
 }
 
+/// Names the client in the request's log line: the `client_id` it claims
+/// (not secret; whether it authenticated shows in the status).
+pub(crate) fn log_client(credentials: &ClientCredentials) {
+    if let Some(client_id) = credentials.claimed_client_id() {
+        tracing::Span::current().record("client_id", client_id);
+    }
+}
+
 /// `read`, behind the per-IP rate limit (client secrets are checked with a
 /// fast hash: unlimited, they could be guessed at network speed). The
 /// per-client limit is charged by the services after authentication.
@@ -83,6 +91,7 @@ pub(crate) fn read_limited(
         .check_ip(ip)
         .map_err(Refused::RateLimited)?;
     let (credentials, params) = read(headers, body)?;
+    log_client(&credentials);
     Ok((credentials, params))
 }
 

@@ -25,6 +25,8 @@ use crate::state::AppState;
 
 pub fn router(state: AppState) -> Router {
     let limits = state.limits;
+    let metrics = state.metrics.clone();
+    let metrics_route = state.metrics_route;
     let security_headers = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -55,13 +57,21 @@ pub fn router(state: AppState) -> Router {
             "/oauth2/v1/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
-        .merge(admin::routes())
+        .merge(admin::routes());
+    if metrics_route {
+        router = router.route("/metrics", get(crate::metrics::scrape));
+    }
+    let mut router = router
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(limits.request_timeout_secs),
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::track,
         ));
     for (name, value) in security_headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
@@ -69,9 +79,9 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static(value),
         ));
     }
-    // One line per request: method, path (never the query string, which a
-    // careless client may fill with credentials), request id, status and
-    // latency. The request id is the caller's `X-Request-Id`, or a new
+    // One line per request: method, route template, path (never the query
+    // string, which a careless client may fill with credentials), request
+    // id, the client_id where there is one, status and latency. The request id is the caller's `X-Request-Id`, or a new
     // UUID, and is returned in the response.
     router
         .layer(
@@ -82,11 +92,18 @@ pub fn router(state: AppState) -> Router {
                         .get("x-request-id")
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("");
+                    let route = request
+                        .extensions()
+                        .get::<axum::extract::MatchedPath>()
+                        .map_or("unmatched", |p| p.as_str());
                     tracing::info_span!(
                         "request",
                         method = %request.method(),
+                        route,
                         path = %request.uri().path(),
-                        request_id
+                        request_id,
+                        // Filled in by the endpoints that authenticate a client.
+                        client_id = tracing::field::Empty,
                     )
                 })
                 .on_request(())
@@ -94,6 +111,14 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// The router of a separate metrics listener (`--metrics-listen`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(crate::metrics::scrape))
+        .fallback(not_found)
+        .with_state(state)
 }
 
 async fn not_found() -> impl IntoResponse {

@@ -20,7 +20,16 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match handle(&state, peer, &headers, body).await {
+    let mut grant_type = String::new();
+    let answer = handle(&state, peer, &headers, body, &mut grant_type).await;
+    let outcome = match &answer {
+        Ok(_) => "issued",
+        Err(Refused::TooLarge) => "invalid_request",
+        Err(Refused::RateLimited(_)) => "rate_limited",
+        Err(Refused::OAuth(error)) => error.outcome(),
+    };
+    crate::metrics::token_outcome(&state.metrics, &grant_type, outcome);
+    match answer {
         Ok(response) => response,
         Err(refused) => refused.into_response(&state.issuer),
     }
@@ -31,6 +40,7 @@ async fn handle(
     peer: SocketAddr,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
+    grant_type: &mut String,
 ) -> Result<Response, Refused> {
     let ip = crate::client_ip::client_ip(
         peer,
@@ -43,6 +53,8 @@ async fn handle(
         .check_ip(ip)
         .map_err(Refused::RateLimited)?;
     let (credentials, params) = client_request::read(headers, body)?;
+    grant_type.push_str(params.get("grant_type").unwrap_or_default());
+    client_request::log_client(&credentials);
     let meta = RequestMeta {
         ip: Some(ip),
         user_agent: headers

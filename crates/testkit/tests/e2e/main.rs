@@ -12,6 +12,7 @@ mod introspection;
 mod lifecycle;
 mod limits;
 mod malformed;
+mod metrics;
 mod nodes;
 mod oauth2_client;
 mod password_grant;
