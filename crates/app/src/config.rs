@@ -10,6 +10,8 @@ use latchkey_core::keys::KeyAlgorithm;
 use latchkey_core::password::{HashParams, PoolConfig};
 use latchkey_core::throttle::ThrottlePolicy;
 use latchkey_http::HttpLimits;
+
+use crate::config_env::EnvOverride;
 use serde::Deserialize;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -61,10 +63,27 @@ pub struct ConfigFile {
     pub audit: AuditSection,
 }
 
+/// A duration written `"90d"` or as whole seconds (`86400`), kept as text
+/// for `parse_duration`: an environment override of `86400` arrives as a
+/// number.
+fn duration_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Text {
+        Seconds(u64),
+        Written(String),
+    }
+    Ok(Option::<Text>::deserialize(d)?.map(|t| match t {
+        Text::Seconds(secs) => secs.to_string(),
+        Text::Written(text) => text,
+    }))
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditSection {
     /// How long audit events are kept ("90d").
+    #[serde(default, deserialize_with = "duration_text")]
     pub retention: Option<String>,
 }
 
@@ -73,8 +92,10 @@ pub struct AuditSection {
 #[serde(deny_unknown_fields)]
 pub struct ClientAssertionsSection {
     /// How far ahead an assertion's exp may lie ("10m").
+    #[serde(default, deserialize_with = "duration_text")]
     pub max_lifetime: Option<String>,
     /// Clock difference tolerated for exp, nbf and iat ("60s").
+    #[serde(default, deserialize_with = "duration_text")]
     pub clock_skew: Option<String>,
     /// Longest accepted assertion, in bytes.
     pub max_bytes: Option<usize>,
@@ -84,6 +105,7 @@ pub struct ClientAssertionsSection {
 #[serde(deny_unknown_fields)]
 pub struct KeysSection {
     /// Rotate the active signing key when it is this old ("90d").
+    #[serde(default, deserialize_with = "duration_text")]
     pub rotate_every: Option<String>,
 }
 
@@ -169,9 +191,33 @@ fn assertion_policy(section: &ClientAssertionsSection) -> Result<AssertionPolicy
 }
 
 impl ConfigFile {
+    /// The file (if any) with the environment's overrides applied; an
+    /// error names the file's line or the variable.
+    pub fn load_with(path: Option<&Path>, env: &[EnvOverride]) -> Result<Self, String> {
+        let (file, text) = match path {
+            Some(path) => (Self::load(path)?, read(path)?),
+            None => (ConfigFile::default(), String::new()),
+        };
+        if env.is_empty() {
+            return Ok(file);
+        }
+        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| e.to_string())?;
+        let mut merged = file;
+        // One variable at a time, so an error names the one that caused it.
+        for over in env {
+            crate::config_env::apply(&mut table, over)?;
+            merged =
+                toml::Value::Table(table.clone())
+                    .try_into()
+                    .map_err(|e: toml::de::Error| {
+                        format!("{}: {}", over.variable, e.message().trim())
+                    })?;
+        }
+        Ok(merged)
+    }
+
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("config: cannot read {}: {e}", path.display()))?;
+        let text = read(path)?;
         toml::from_str(&text).map_err(|e| {
             let line = e
                 .span()
@@ -184,6 +230,11 @@ impl ConfigFile {
             )
         })
     }
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| format!("config: cannot read {}: {e}", path.display()))
 }
 
 /// Everything the server needs, resolved and validated.
@@ -239,14 +290,13 @@ pub struct Overrides {
     pub master_key: Option<String>,
     pub admin_password: Option<String>,
     pub demo: bool,
+    /// `LATCHKEY_<SECTION>__<OPTION>` variables (`config_env`).
+    pub env: Vec<EnvOverride>,
 }
 
 impl Settings {
     pub fn resolve(overrides: Overrides) -> Result<Settings, String> {
-        let file = match &overrides.config {
-            Some(path) => ConfigFile::load(path)?,
-            None => ConfigFile::default(),
-        };
+        let file = ConfigFile::load_with(overrides.config.as_deref(), &overrides.env)?;
         let listen_text = overrides
             .listen
             .or(file.listen)
@@ -612,6 +662,69 @@ mod tests {
         std::fs::write(&path, "[hashing]\nmemory_kib = 1\n").unwrap();
         let err = Settings::resolve(Overrides {
             config: Some(path.clone()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.starts_with("hashing:"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn every_option_can_come_from_the_environment() {
+        let env = |list: &[(&str, &str)]| {
+            crate::config_env::overrides_from(
+                list.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+            )
+        };
+        let dir = std::env::temp_dir().join(format!("latchkey-envcfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "[lockout]\npair_threshold = 7\nuser_threshold = 70\n",
+        )
+        .unwrap();
+        let s = Settings::resolve(Overrides {
+            config: Some(path.clone()),
+            env: env(&[
+                ("LATCHKEY_LOCKOUT__PAIR_THRESHOLD", "10"),
+                ("LATCHKEY_AUDIT__RETENTION", "172800"),
+                ("LATCHKEY_KEYS__ROTATE_EVERY", "30d"),
+                ("LATCHKEY_PASSWORD_POLICY__REJECT_BREACHED", "false"),
+                (
+                    "LATCHKEY_RATE_LIMIT__PER_IP",
+                    "{ per_second = 5, burst = 9 }",
+                ),
+                ("LATCHKEY_TRUSTED_PROXIES", "[\"10.0.0.0/8\"]"),
+                ("LATCHKEY_LIMITS__HEADER_READ_TIMEOUT_SECS", "3"),
+            ]),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.throttle.pair_threshold, 10, "the variable beats the file");
+        assert_eq!(s.throttle.user_threshold, 70, "the rest of the file stays");
+        assert_eq!(s.audit_retention_secs, 172_800);
+        assert_eq!(s.key_rotate_every, Some(30 * 86_400));
+        assert!(!s.password_policy.reject_breached);
+        assert_eq!(s.rate_limit.per_ip.burst, 9);
+        assert_eq!(s.trusted_proxies.len(), 1);
+        assert_eq!(s.limits.header_read_timeout_secs, 3);
+
+        for (variable, value) in [
+            ("LATCHKEY_LOCKOUT__PAIR_THRESHOLD", "many"),
+            ("LATCHKEY_LOCKOUT__NO_SUCH_OPTION", "1"),
+            ("LATCHKEY_NO_SUCH_SECTION__X", "1"),
+        ] {
+            let err = Settings::resolve(Overrides {
+                env: env(&[(variable, value)]),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(err.starts_with(&format!("{variable}: ")), "{err}");
+        }
+        // Values are validated as if written in the file.
+        let err = Settings::resolve(Overrides {
+            env: env(&[("LATCHKEY_HASHING__MEMORY_KIB", "1")]),
             ..Default::default()
         })
         .unwrap_err();

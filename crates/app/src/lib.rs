@@ -6,6 +6,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod config_env;
 pub mod context;
 pub mod master_key;
 pub mod server;

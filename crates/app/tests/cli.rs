@@ -1210,3 +1210,64 @@ scopes = ["https://hr.example.com/employees.read", "offline_access"]
     }
     drop(db);
 }
+
+/// `*_FILE` variables (Docker/systemd credentials) and `LATCHKEY_<SECTION>__<OPTION>`
+/// overrides reach the command line as they reach the server.
+#[test]
+fn secrets_from_files_and_options_from_the_environment() {
+    let s = Scratch::new();
+    let url_file = s.file("database-url", &format!("{}\n", s.db()));
+    let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [7u8; 32]);
+    let key_file = s.file("master-key", &format!("{key}\n"));
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .env_remove("LATCHKEY_DATABASE_URL")
+            .env_remove("LATCHKEY_MASTER_KEY")
+            .env("LATCHKEY_LOG", "warn");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        command.output().unwrap()
+    };
+    let files = [
+        ("LATCHKEY_DATABASE_URL_FILE", url_file.to_str().unwrap()),
+        ("LATCHKEY_MASTER_KEY_FILE", key_file.to_str().unwrap()),
+    ];
+    let added = run(&["user", "add", "frank"], &files);
+    assert!(added.status.success(), "{}", stderr(&added));
+    assert!(
+        !s.dir.join("data/master.key").exists(),
+        "the master key came from the file, none was generated"
+    );
+    // The same database, named directly this time.
+    let listed = s.run(&["user", "list"]);
+    assert!(stdout(&listed).contains("frank"), "{}", stdout(&listed));
+
+    let both = run(
+        &["user", "list"],
+        &[files[0], ("LATCHKEY_DATABASE_URL", &s.db())],
+    );
+    assert!(!both.status.success());
+    assert!(
+        stderr(&both).contains("LATCHKEY_DATABASE_URL and LATCHKEY_DATABASE_URL_FILE are both set"),
+        "{}",
+        stderr(&both)
+    );
+    let bad = run(
+        &["config", "check"],
+        &[files[0], ("LATCHKEY_LOCKOUT__PAIR_THRESHOLD", "lots")],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("LATCHKEY_LOCKOUT__PAIR_THRESHOLD: "),
+        "{}",
+        stderr(&bad)
+    );
+    let good = run(
+        &["config", "check"],
+        &[files[0], ("LATCHKEY_LOCKOUT__PAIR_THRESHOLD", "9")],
+    );
+    assert!(good.status.success(), "{}", stderr(&good));
+}

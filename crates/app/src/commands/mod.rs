@@ -72,31 +72,68 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
 }
 
 pub fn serve_settings(args: ServeArgs) -> anyhow::Result<Settings> {
+    let admin_password = secret("LATCHKEY_ADMIN_PASSWORD", args.admin_password)?;
+    let db = Secrets::of(args.db)?;
     Settings::resolve(Overrides {
         listen: args.listen,
         metrics_listen: args.metrics_listen,
         issuer: args.issuer,
-        database_url: args.db.database_url,
+        database_url: db.database_url,
         behind_tls_proxy: args.behind_tls_proxy,
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
         key_algorithm: args.key_algorithm,
-        config: args.db.config,
-        master_key: args.db.master_key,
-        admin_password: args.admin_password,
+        config: db.config,
+        master_key: db.master_key,
+        admin_password,
         demo: args.demo,
+        env: env_overrides(),
     })
     .map_err(|e| anyhow!(e))
 }
 
 fn settings(db: DbArgs) -> anyhow::Result<Settings> {
+    let db = Secrets::of(db)?;
     Settings::resolve(Overrides {
         database_url: db.database_url,
         config: db.config,
         master_key: db.master_key,
+        env: env_overrides(),
         ..Overrides::default()
     })
     .map_err(|e| anyhow!(e))
+}
+
+/// The process's `LATCHKEY_*` option variables (`config_env`).
+fn env_overrides() -> Vec<crate::config_env::EnvOverride> {
+    crate::config_env::overrides_from(
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
+    )
+}
+
+/// A secret from its flag or variable, or from the file `NAME_FILE` names.
+fn secret(name: &str, value: Option<String>) -> anyhow::Result<Option<String>> {
+    let file = std::env::var(format!("{name}_FILE")).ok();
+    crate::config_env::secret(name, value, file).map_err(|e| anyhow!(e))
+}
+
+/// The database arguments with their secrets resolved: the URL (it may
+/// hold a password) and the master key may each come from a `*_FILE`.
+struct Secrets {
+    database_url: Option<String>,
+    config: Option<std::path::PathBuf>,
+    master_key: Option<String>,
+}
+
+impl Secrets {
+    fn of(db: DbArgs) -> anyhow::Result<Secrets> {
+        Ok(Secrets {
+            database_url: secret("LATCHKEY_DATABASE_URL", db.database_url)?,
+            config: db.config,
+            master_key: secret("LATCHKEY_MASTER_KEY", db.master_key)?,
+        })
+    }
 }
 
 async fn open(db: DbArgs) -> anyhow::Result<Context> {
