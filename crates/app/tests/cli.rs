@@ -1072,10 +1072,13 @@ fn serve_speaks_https_with_a_certificate() {
 }
 
 /// Two `latchkey serve` processes on one PostgreSQL database, as behind a
-/// load balancer: a revocation at one node is honoured by the other at
-/// once (they share nothing but the database).
+/// load balancer, sharing nothing but the database: a token issued at A
+/// verifies at B; a refresh token rotated at A and replayed at B is caught;
+/// a revocation at B holds at A at once; a throttle earned at A holds at B;
+/// a key rotated against the database is served by both JWKS within the
+/// reload interval.
 #[test]
-fn two_server_processes_share_revocations_through_postgres() {
+fn two_server_processes_on_one_postgres_database_act_as_one() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -1108,6 +1111,7 @@ scopes = ["https://hr.example.com/employees.read", "offline_access"]
         command
             .env("LATCHKEY_DATABASE_URL", &db.url)
             .env("LATCHKEY_MASTER_KEY", master)
+            .env("LATCHKEY_LOCKOUT__PAIR_THRESHOLD", "2")
             .env("LATCHKEY_LOG", "warn");
     };
     let mut apply = Command::new(BIN);
@@ -1164,6 +1168,13 @@ scopes = ["https://hr.example.com/employees.read", "offline_access"]
             "hr-mobile:hr-mobile-secret-0123456789"
         )
     );
+    let rotate_keys = || {
+        let mut rotate = Command::new(BIN);
+        rotate.args(["keys", "rotate"]);
+        with_db(&mut rotate);
+        let rotated = rotate.output().unwrap();
+        assert!(rotated.status.success(), "{}", stderr(&rotated));
+    };
     runtime.block_on(async {
         let client = reqwest::Client::new();
         let post = |url: String, body: String| {
@@ -1174,35 +1185,110 @@ scopes = ["https://hr.example.com/employees.read", "offline_access"]
                 .body(body)
                 .send()
         };
-        let tokens: serde_json::Value = post(
-            node(0, "/oauth2/v1/token"),
-            "grant_type=password&username=alice&password=correct+horse+battery+staple&scope=offline_access+https%3A%2F%2Fhr.example.com%2Femployees.read".into(),
-        )
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-        let access = tokens["access_token"].as_str().expect("tokens from node 0");
-        let refresh = tokens["refresh_token"].as_str().unwrap();
-        let introspect = |i: usize| {
-            let body = format!("token={access}");
-            let response = post(node(i, "/oauth2/v1/introspect"), body);
+        let sign_in = |i: usize, password: &str| {
+            let response = post(
+                node(i, "/oauth2/v1/token"),
+                format!("grant_type=password&username=alice&password={password}&scope=offline_access+https%3A%2F%2Fhr.example.com%2Femployees.read"),
+            );
+            async move {
+                let response = response.await.unwrap();
+                let status = response.status().as_u16();
+                (status, response.json::<serde_json::Value>().await.unwrap())
+            }
+        };
+        let refresh_at = |i: usize, token: &str| {
+            let response = post(
+                node(i, "/oauth2/v1/token"),
+                format!("grant_type=refresh_token&refresh_token={token}"),
+            );
+            async move {
+                let response = response.await.unwrap();
+                let status = response.status().as_u16();
+                (status, response.json::<serde_json::Value>().await.unwrap())
+            }
+        };
+        let introspect = |i: usize, token: &str| {
+            let response = post(node(i, "/oauth2/v1/introspect"), format!("token={token}"));
             async move { response.await.unwrap().json::<serde_json::Value>().await.unwrap()["active"].clone() }
         };
-        assert_eq!(introspect(1).await, true, "node 1 accepts node 0's token");
-        let revoked = post(node(1, "/oauth2/v1/revoke"), format!("token={refresh}"))
-            .await
-            .unwrap();
-        assert_eq!(revoked.status().as_u16(), 200);
-        assert_eq!(introspect(0).await, false, "node 0 honours node 1's revocation at once");
-        let refreshed = post(
-            node(0, "/oauth2/v1/token"),
-            format!("grant_type=refresh_token&refresh_token={refresh}"),
+        let kids = |i: usize| {
+            let response = client.get(node(i, "/oauth2/v1/keys")).send();
+            async move {
+                let jwks: serde_json::Value = response.await.unwrap().json().await.unwrap();
+                jwks["keys"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|k| k["kid"].as_str().unwrap().to_owned())
+                    .collect::<Vec<_>>()
+            }
+        };
+
+        // Issued at A, verified at B.
+        let (status, tokens) = sign_in(0, "correct+horse+battery+staple").await;
+        assert_eq!(status, 200, "{tokens}");
+        let access = tokens["access_token"].as_str().unwrap().to_owned();
+        let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+        assert_eq!(introspect(1, &access).await, true, "node B accepts node A's token");
+
+        // Rotated at A, the old token replayed at B: caught, and the whole
+        // family dies, A's fresh token included.
+        let (status, rotated) = refresh_at(0, &refresh).await;
+        assert_eq!(status, 200, "{rotated}");
+        let newest = rotated["refresh_token"].as_str().unwrap().to_owned();
+        let (status, replay) = refresh_at(1, &refresh).await;
+        assert_eq!((status, replay["error"].as_str()), (400, Some("invalid_grant")));
+        let (status, _) = refresh_at(0, &newest).await;
+        assert_eq!(status, 400, "the replay at B revoked the family at A");
+
+        // Revoked at B, dead at A at once.
+        let (_, second) = sign_in(0, "correct+horse+battery+staple").await;
+        let second_access = second["access_token"].as_str().unwrap().to_owned();
+        let revoked = post(
+            node(1, "/oauth2/v1/revoke"),
+            format!("token={}", second["refresh_token"].as_str().unwrap()),
         )
         .await
         .unwrap();
-        assert_eq!(refreshed.status().as_u16(), 400);
+        assert_eq!(revoked.status().as_u16(), 200);
+        assert_eq!(introspect(0, &second_access).await, false, "node A honours node B's revocation at once");
+
+        // A key rotated against the shared database reaches both JWKS
+        // within the reload interval (5 s), and tokens A signs with it
+        // verify at B.
+        let before = kids(1).await;
+        rotate_keys();
+        let started = Instant::now();
+        let new_kid = loop {
+            let (a, b) = (kids(0).await, kids(1).await);
+            if a.len() > before.len() && b.len() > before.len() {
+                assert_eq!(a, b, "both nodes publish the same keys");
+                break a.into_iter().find(|k| !before.contains(k)).unwrap();
+            }
+            assert!(started.elapsed() < Duration::from_secs(15), "the new key never reached both nodes");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        let (_, third) = sign_in(0, "correct+horse+battery+staple").await;
+        let third_access = third["access_token"].as_str().unwrap();
+        let header: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                third_access.split('.').next().unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["kid"], new_kid.as_str(), "node A signs with the new key");
+        assert_eq!(introspect(1, third_access).await, true);
+
+        // Two failures at A (the threshold is 2): B refuses even the right
+        // password from that address.
+        for _ in 0..2 {
+            let (status, _) = sign_in(0, "wrong").await;
+            assert_eq!(status, 400);
+        }
+        let (status, throttled) = sign_in(1, "correct+horse+battery+staple").await;
+        assert_eq!((status, throttled["error"].as_str()), (400, Some("invalid_grant")), "the throttle earned at A holds at B");
     });
     for node in &mut nodes {
         let _ = node.kill();
