@@ -127,6 +127,8 @@ pub struct HousekeepingSection {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSection {
     pub max_connections: Option<u32>,
+    /// How long a query waits for a connection before it is a 503.
+    pub acquire_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -247,6 +249,7 @@ pub struct Settings {
     pub issuer: Option<String>,
     pub database_url: String,
     pub db_max_connections: u32,
+    pub db_acquire_timeout_secs: u64,
     pub behind_tls_proxy: bool,
     /// Certificate chain and private key (PEM): serve HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -393,6 +396,10 @@ impl Settings {
             _ => 16,
         };
         let db_max_connections = file.database.max_connections.unwrap_or(default_connections);
+        let db_acquire_timeout_secs = file.database.acquire_timeout_secs.unwrap_or(5);
+        if !(1..=60).contains(&db_acquire_timeout_secs) {
+            return Err("database.acquire_timeout_secs: must be between 1 and 60".to_owned());
+        }
         if db_max_connections == 0 {
             return Err("database.max_connections: must be at least 1".to_owned());
         }
@@ -467,6 +474,7 @@ impl Settings {
             issuer,
             database_url,
             db_max_connections,
+            db_acquire_timeout_secs,
             behind_tls_proxy: overrides.behind_tls_proxy || file.behind_tls_proxy.unwrap_or(false),
             tls,
             key_algorithm,

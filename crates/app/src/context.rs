@@ -27,8 +27,14 @@ impl Context {
         // before touching the database.
         let master = master_key::load(settings.master_key.as_deref(), &settings.database_url)
             .map_err(|e| anyhow!(e))?;
-        let store =
-            latchkey_store::open(&settings.database_url, settings.db_max_connections).await?;
+        let store = latchkey_store::open_with(
+            &settings.database_url,
+            latchkey_store::PoolSettings {
+                max_connections: settings.db_max_connections,
+                acquire_timeout: std::time::Duration::from_secs(settings.db_acquire_timeout_secs),
+            },
+        )
+        .await?;
         let hasher =
             PasswordHasher::new(settings.hash_params, settings.hash_pool).context("hashing")?;
         Ok(Context {

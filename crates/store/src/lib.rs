@@ -12,6 +12,7 @@ mod sqlite;
 pub mod testing;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use latchkey_core::store::Repos;
 
@@ -67,12 +68,33 @@ pub fn engine_of(url: &str) -> Option<Engine> {
     }
 }
 
+/// How the connection pool behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    /// How long a query waits for a connection (all busy, or the database
+    /// unreachable) before it fails as unavailable (503).
+    pub acquire_timeout: Duration,
+}
+
 /// Opens the database named by `url` (creating an SQLite file and its
 /// folder when missing) and applies pending migrations.
 pub async fn open(url: &str, max_connections: u32) -> Result<Store, OpenError> {
+    open_with(
+        url,
+        PoolSettings {
+            max_connections,
+            acquire_timeout: Duration::from_secs(5),
+        },
+    )
+    .await
+}
+
+/// `open`, with every pool setting.
+pub async fn open_with(url: &str, pool: PoolSettings) -> Result<Store, OpenError> {
     match engine_of(url) {
         Some(Engine::Sqlite) => {
-            let store = Arc::new(sqlite::SqliteStore::open(url, max_connections).await?);
+            let store = Arc::new(sqlite::SqliteStore::open(url, pool).await?);
             Ok(Store {
                 repos: Repos::from_backend(store.clone()),
                 engine: Engine::Sqlite,
@@ -80,7 +102,7 @@ pub async fn open(url: &str, max_connections: u32) -> Result<Store, OpenError> {
             })
         }
         Some(Engine::Postgres) => {
-            let store = Arc::new(postgres::PostgresStore::open(url, max_connections).await?);
+            let store = Arc::new(postgres::PostgresStore::open(url, pool).await?);
             Ok(Store {
                 repos: Repos::from_backend(store.clone()),
                 engine: Engine::Postgres,

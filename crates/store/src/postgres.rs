@@ -1,7 +1,4 @@
 //! The PostgreSQL backend, for several Latchkey nodes sharing one database.
-
-use std::time::Duration;
-
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
@@ -14,10 +11,10 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    pub async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
+    pub async fn open(url: &str, settings: crate::PoolSettings) -> Result<Self, OpenError> {
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
             .connect(url)
             .await
             .map_err(|e| OpenError::new(format!("cannot connect to PostgreSQL: {e}")))?;

@@ -37,7 +37,7 @@ pub fn file_of(url: &str) -> Option<&Path> {
 }
 
 impl SqliteStore {
-    pub async fn open(url: &str, max_connections: u32) -> Result<Self, OpenError> {
+    pub async fn open(url: &str, settings: crate::PoolSettings) -> Result<Self, OpenError> {
         if let Some(parent) = file_of(url)
             .and_then(Path::parent)
             .filter(|p| !p.as_os_str().is_empty())
@@ -63,7 +63,7 @@ impl SqliteStore {
         // checkpoint's copy and fsync.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(settings.acquire_timeout)
             .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await
             .map_err(|e| OpenError::new(format!("cannot open the SQLite database: {e}")))?;
@@ -72,8 +72,8 @@ impl SqliteStore {
             .await
             .map_err(|e| OpenError::new(format!("SQLite migration failed: {e}")))?;
         let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout)
             .connect_with(options)
             .await
             .map_err(|e| OpenError::new(format!("cannot open the SQLite database: {e}")))?;
