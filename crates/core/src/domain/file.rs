@@ -8,8 +8,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::app_input::{self, AppInput};
+use super::entries::{GroupEntry, ResourceServerEntry, SigningKeyEntry, UserEntry};
 use super::plan::{DomainPlan, GroupSpec, HashChange, ResourceServerSpec, UserSpec};
-use crate::model::{AppRole, ResourceServer};
+use crate::model::{AppRole, KeyState, ResourceServer, SigningKeyRecord};
 use crate::password::is_supported_hash;
 use crate::password_policy::PasswordPolicy;
 use crate::scope;
@@ -39,46 +40,15 @@ impl std::error::Error for DomainFileError {}
 #[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
-    resource_servers: Vec<Spanned<RawResourceServer>>,
+    resource_servers: Vec<Spanned<ResourceServerEntry>>,
     #[serde(default)]
-    groups: Vec<Spanned<RawGroup>>,
+    groups: Vec<Spanned<GroupEntry>>,
     #[serde(default)]
-    users: Vec<Spanned<RawUser>>,
+    users: Vec<Spanned<UserEntry>>,
     #[serde(default)]
     apps: Vec<Spanned<AppInput>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawResourceServer {
-    name: String,
-    audience: String,
     #[serde(default)]
-    scopes: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGroup {
-    name: String,
-    #[serde(default)]
-    app_roles: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawUser {
-    username: String,
-    password: Option<String>,
-    password_hash: Option<String>,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    email: Option<String>,
-    active: Option<bool>,
-    #[serde(default)]
-    groups: Vec<String>,
-    #[serde(default)]
-    app_roles: Vec<String>,
+    signing_keys: Vec<Spanned<SigningKeyEntry>>,
 }
 
 /// The validated file: the plan, plus the plaintext secrets still to be
@@ -217,6 +187,7 @@ pub fn parse_domain_file(
     // Groups.
     let mut group_names: HashSet<String> = known_groups.iter().cloned().collect();
     let mut file_groups = HashSet::new();
+    let mut group_ids = HashSet::new();
     for (i, entry) in raw.groups.iter().enumerate() {
         let span = entry.span();
         let g = entry.get_ref();
@@ -230,7 +201,9 @@ pub fn parse_domain_file(
             ));
         }
         group_names.insert(g.name.clone());
+        let id = checked_id(&ctx, &span, field("id"), &g.id, &mut group_ids)?;
         plan.groups.push(GroupSpec {
+            id,
             name: g.name.clone(),
             app_roles: roles(&ctx, &span, field("app_roles"), &g.app_roles)?,
         });
@@ -238,6 +211,7 @@ pub fn parse_domain_file(
 
     // Users.
     let mut usernames = HashSet::new();
+    let mut user_ids = HashSet::new();
     for (i, entry) in raw.users.iter().enumerate() {
         let span = entry.span();
         let u = entry.get_ref();
@@ -266,6 +240,14 @@ pub fn parse_domain_file(
                 HashChange::Keep
             }
             (None, Some(hash)) => {
+                // Keycloak's argon2 credential is stored as the PHC string
+                // it amounts to, which the argon2 verifier reads natively.
+                let hash = match crate::legacy_hash::keycloak_argon2_to_phc(hash) {
+                    Some(converted) => {
+                        &converted.map_err(|m| ctx.err(&span, field("password_hash"), m))?
+                    }
+                    None => hash,
+                };
                 if !is_supported_hash(hash) {
                     return Err(ctx.err(
                         &span,
@@ -273,7 +255,7 @@ pub fn parse_domain_file(
                         "unsupported hash format (expected argon2 $argon2id$/$argon2i$/$argon2d$, bcrypt $2a$/$2b$/$2y$, PBKDF2 pbkdf2_sha256$…, $pbkdf2-sha256$…, $pbkdf2-sha512$… or a Keycloak credential, or scrypt $scrypt$…)",
                     ));
                 }
-                HashChange::Set(hash.clone())
+                HashChange::Set(hash.to_owned())
             }
             (None, None) => HashChange::Keep,
         };
@@ -292,13 +274,26 @@ pub fn parse_domain_file(
         if let Some(missing) = groups.iter().find(|g| !group_names.contains(*g)) {
             return Err(ctx.err(&span, field("groups"), format!("unknown group {missing:?}")));
         }
+        let id = checked_id(&ctx, &span, field("id"), &u.id, &mut user_ids)?;
+        for (name, value) in [
+            ("display_name", &u.display_name),
+            ("external_id", &u.external_id),
+        ] {
+            if let Some(value) = value {
+                check_name(&ctx, &span, field(name), value)?;
+            }
+        }
         plan.users.push(UserSpec {
+            id,
             username: u.username.clone(),
             password,
             given_name: u.given_name.clone(),
             family_name: u.family_name.clone(),
             email: u.email.clone(),
             active: u.active.unwrap_or(true),
+            locked: u.locked,
+            display_name: u.display_name.clone(),
+            external_id: u.external_id.clone(),
             groups,
             app_roles: roles(&ctx, &span, field("app_roles"), &u.app_roles)?,
         });
@@ -306,6 +301,7 @@ pub fn parse_domain_file(
 
     // Apps.
     let mut client_ids = HashSet::new();
+    let mut app_ids = HashSet::new();
     for (i, entry) in raw.apps.iter().enumerate() {
         let span = entry.span();
         let field = |f: &str| format!("apps[{i}].{f}");
@@ -321,6 +317,11 @@ pub fn parse_domain_file(
                 format!("duplicate client_id {client_id:?}"),
             ));
         }
+        if let Some(id) = &app.spec.id
+            && !app_ids.insert(id.clone())
+        {
+            return Err(ctx.err(&span, field("id"), format!("duplicate id {id:?}")));
+        }
         if let Some(secret) = app.client_secret {
             client_secrets.insert(client_id, secret);
         }
@@ -328,11 +329,103 @@ pub fn parse_domain_file(
         plan.apps.push(app.spec);
     }
 
+    // Signing keys.
+    let mut kids = HashSet::new();
+    for (i, entry) in raw.signing_keys.iter().enumerate() {
+        let span = entry.span();
+        let field = |f: &str| format!("signing_keys[{i}].{f}");
+        let record = signing_key(entry.get_ref())
+            .map_err(|(f, message)| ctx.err(&span, field(f), message))?;
+        if !kids.insert(record.kid.clone()) {
+            return Err(ctx.err(
+                &span,
+                field("kid"),
+                format!("duplicate kid {:?}", record.kid),
+            ));
+        }
+        if record.state == KeyState::Active
+            && plan
+                .signing_keys
+                .iter()
+                .any(|k: &SigningKeyRecord| k.state == KeyState::Active)
+        {
+            return Err(ctx.err(&span, field("state"), "only one signing key may be active"));
+        }
+        plan.signing_keys.push(record);
+    }
+
     Ok(ParsedDomain {
         plan,
         passwords,
         client_secrets,
         warnings,
+    })
+}
+
+/// An optional id: canonical UUID, unique among its kind in the file.
+fn checked_id(
+    ctx: &Ctx<'_>,
+    span: &std::ops::Range<usize>,
+    field: String,
+    id: &Option<String>,
+    seen: &mut HashSet<String>,
+) -> Result<Option<String>, DomainFileError> {
+    let Some(id) = id else { return Ok(None) };
+    app_input::check_id("", id).map_err(|e| ctx.err(span, field.clone(), e.message))?;
+    if !seen.insert(id.clone()) {
+        return Err(ctx.err(span, field, format!("duplicate id {id:?}")));
+    }
+    Ok(Some(id.clone()))
+}
+
+/// A signing key entry, checked for form (whether it opens under this
+/// master key is checked by `apply`, which holds the key).
+fn signing_key(entry: &SigningKeyEntry) -> Result<SigningKeyRecord, (&'static str, String)> {
+    use base64::Engine as _;
+    if entry.kid.trim().is_empty() || entry.kid.chars().any(char::is_control) {
+        return Err(("kid", "must not be empty or hold control characters".into()));
+    }
+    entry
+        .alg
+        .parse::<crate::keys::KeyAlgorithm>()
+        .map_err(|e| ("alg", e))?;
+    let state = KeyState::parse(&entry.state).ok_or_else(|| {
+        (
+            "state",
+            format!(
+                "unknown state {:?} (active, retiring or retired)",
+                entry.state
+            ),
+        )
+    })?;
+    let jwk: serde_json::Value = serde_json::from_str(&entry.public_jwk)
+        .map_err(|e| ("public_jwk", format!("not JSON: {e}")))?;
+    if jwk.get("kid").and_then(|k| k.as_str()) != Some(entry.kid.as_str()) {
+        return Err((
+            "public_jwk",
+            "its \"kid\" must equal the entry's kid".into(),
+        ));
+    }
+    let encrypted = base64::engine::general_purpose::STANDARD
+        .decode(&entry.encrypted_private_key)
+        .map_err(|_| ("encrypted_private_key", "not base64".to_owned()))?;
+    // Only the impossible combinations: keys made before retiring_at
+    // existed are retiring without one.
+    if state == KeyState::Active && entry.retiring_at.is_some() {
+        return Err(("retiring_at", "not allowed for the active key".into()));
+    }
+    if state != KeyState::Retired && entry.retired_at.is_some() {
+        return Err(("retired_at", "allowed only for a retired key".into()));
+    }
+    Ok(SigningKeyRecord {
+        kid: entry.kid.clone(),
+        alg: entry.alg.clone(),
+        encrypted_private_key: encrypted,
+        public_jwk: entry.public_jwk.clone(),
+        state,
+        created_at: entry.created_at,
+        retiring_at: entry.retiring_at,
+        retired_at: entry.retired_at,
     })
 }
 
