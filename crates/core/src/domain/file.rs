@@ -620,4 +620,173 @@ refresh_token_ttl = "7d"
         let err = parse(text).err().unwrap();
         assert_eq!((err.line, err.field.as_str()), (4, "users[1].username"));
     }
+
+    const ID: &str = "0192d4e6-7b1c-7cc3-9a2e-3f5d8e1b2a40";
+
+    #[test]
+    fn ids_are_canonical_uuids_unique_per_kind() {
+        let ok = format!(
+            "[[groups]]\nid = \"{ID}\"\nname = \"ops\"\n[[users]]\nid = \"{ID}\"\nusername = \"bob\"\nlocked = true\ndisplay_name = \"Bob B.\"\nexternal_id = \"hr-42\"\n"
+        );
+        let parsed = parse(&ok).unwrap();
+        assert_eq!(
+            parsed.plan.users[0].id.as_deref(),
+            Some(ID),
+            "a group and a user may share an id"
+        );
+        assert_eq!(parsed.plan.users[0].locked, Some(true));
+        assert_eq!(parsed.plan.users[0].display_name.as_deref(), Some("Bob B."));
+        assert_eq!(parsed.plan.users[0].external_id.as_deref(), Some("hr-42"));
+        let unset = parse("[[users]]\nusername = \"bob\"\n").unwrap();
+        assert_eq!(
+            unset.plan.users[0].locked, None,
+            "absent: the stored lock is kept"
+        );
+
+        let upper = ok.replacen(ID, &ID.to_uppercase(), 1);
+        let err = parse(&upper).err().unwrap();
+        assert_eq!((err.line, err.field.as_str()), (2, "groups[0].id"));
+        assert!(
+            err.message.contains("not a UUID in canonical form"),
+            "{err}"
+        );
+        let err = parse(&format!("[[users]]\nid = \"42\"\nusername = \"a\"\n"))
+            .err()
+            .unwrap();
+        assert_eq!(err.field, "users[0].id");
+        let twice = format!(
+            "[[users]]\nid = \"{ID}\"\nusername = \"a\"\n[[users]]\nid = \"{ID}\"\nusername = \"b\"\n"
+        );
+        let err = parse(&twice).err().unwrap();
+        assert_eq!((err.line, err.field.as_str()), (5, "users[1].id"));
+        assert!(err.message.contains("duplicate id"), "{err}");
+        let apps = format!(
+            "[[apps]]\nid = \"{ID}\"\nname = \"a\"\ntype = \"public\"\n[[apps]]\nid = \"{ID}\"\nname = \"b\"\ntype = \"public\"\n"
+        );
+        assert_eq!(parse(&apps).err().unwrap().field, "apps[1].id");
+    }
+
+    const HASH: &str = "hmac-sha256$eNV9tagvdd4OE0h67y_aWlN_T8_s4dWVfifKoudas8g";
+
+    #[test]
+    fn an_exported_secret_hash_is_taken_as_is() {
+        let app = |extra: &str| format!("[[apps]]\nname = \"a\"\ntype = \"confidential\"\n{extra}");
+        let parsed = parse(&app(&format!("client_secret_hash = \"{HASH}\"\n"))).unwrap();
+        assert_eq!(parsed.plan.apps[0].secret, HashChange::Set(HASH.into()));
+        assert!(parsed.client_secrets.is_empty());
+        for (extra, field, message) in [
+            (
+                format!("client_secret_hash = \"{HASH}\"\nclient_secret = \"0123456789abcdef0\"\n"),
+                "apps[0].client_secret_hash",
+                "not both",
+            ),
+            (
+                "client_secret_hash = \"hmac-sha256$short\"\n".to_owned(),
+                "apps[0].client_secret_hash",
+                "written by `latchkey export`",
+            ),
+            (
+                format!("client_secret_hash = \"{HASH}\"\nclient_secret_jwt = true\n"),
+                "apps[0].client_secret_sealed",
+                "required",
+            ),
+            (
+                "client_secret_sealed = \"c2VhbGVk\"\nclient_secret_jwt = true\n".to_owned(),
+                "apps[0].client_secret_sealed",
+                "only with client_secret_hash",
+            ),
+        ] {
+            let err = parse(&app(&extra))
+                .err()
+                .unwrap_or_else(|| panic!("{extra} should fail"));
+            assert_eq!(err.field, field, "{extra}: {err}");
+            assert!(err.message.contains(message), "{extra}: {err}");
+        }
+        let public =
+            format!("[[apps]]\nname = \"a\"\ntype = \"public\"\nclient_secret_hash = \"{HASH}\"\n");
+        assert_eq!(
+            parse(&public).err().unwrap().field,
+            "apps[0].client_secret_hash"
+        );
+    }
+
+    #[test]
+    fn signing_key_entries_are_checked_for_form() {
+        let key = |state: &str, extra: &str| {
+            format!(
+                "[[signing_keys]]\nkid = \"k1\"\nalg = \"ES256\"\nstate = \"{state}\"\ncreated_at = 1\npublic_jwk = '{{\"kid\":\"k1\",\"kty\":\"EC\"}}'\nencrypted_private_key = \"AAAA\"\n{extra}"
+            )
+        };
+        let parsed = parse(&key("retiring", "retiring_at = 2\n")).unwrap();
+        assert_eq!(parsed.plan.signing_keys[0].state, KeyState::Retiring);
+        assert_eq!(
+            parsed.plan.signing_keys[0].encrypted_private_key,
+            vec![0, 0, 0]
+        );
+        for (text, field) in [
+            (key("asleep", ""), "signing_keys[0].state"),
+            (
+                key("active", "retiring_at = 2\n"),
+                "signing_keys[0].retiring_at",
+            ),
+            (
+                key("retiring", "retired_at = 2\n"),
+                "signing_keys[0].retired_at",
+            ),
+            (
+                key("active", "").replace("ES256", "HS256"),
+                "signing_keys[0].alg",
+            ),
+            (
+                key("active", "").replace("\"kid\":\"k1\"", "\"kid\":\"k2\""),
+                "signing_keys[0].public_jwk",
+            ),
+            (
+                key("active", "").replace("\"AAAA\"", "\"not base64!\""),
+                "signing_keys[0].encrypted_private_key",
+            ),
+            (
+                format!(
+                    "{}{}",
+                    key("active", ""),
+                    key("retired", "").replace("k1", "k2")
+                )
+                .replace("retired\"", "active\""),
+                "signing_keys[1].state",
+            ),
+            (
+                format!("{}{}", key("active", ""), key("retiring", "")),
+                "signing_keys[1].kid",
+            ),
+        ] {
+            let err = parse(&text)
+                .err()
+                .unwrap_or_else(|| panic!("{text} should fail"));
+            assert_eq!(err.field, field, "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_keycloak_argon2_credential_is_stored_as_its_phc_string() {
+        let credential = r#"{"type":"password","secretData":"{\"value\":\"/VqFvhfAZ0iizQpCGH4Pq08g5BKw2JxXFNTJ+OapkGw=\",\"salt\":\"ih8Dd8QZXiuQYdNKDrtyFg==\",\"additionalParameters\":{}}","credentialData":"{\"hashIterations\":5,\"algorithm\":\"argon2\",\"additionalParameters\":{\"hashLength\":[\"32\"],\"memory\":[\"7168\"],\"type\":[\"id\"],\"version\":[\"1.3\"],\"parallelism\":[\"1\"]}}"}"#;
+        let parsed = parse(&format!(
+            "[[users]]\nusername = \"carol\"\npassword_hash = '{credential}'\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            parsed.plan.users[0].password,
+            HashChange::Set("$argon2id$v=19$m=7168,t=5,p=1$ih8Dd8QZXiuQYdNKDrtyFg$/VqFvhfAZ0iizQpCGH4Pq08g5BKw2JxXFNTJ+OapkGw".into())
+        );
+        let broken = credential.replace("hashLength", "hashLen");
+        let err = parse(&format!(
+            "[[users]]\nusername = \"carol\"\npassword_hash = '{broken}'\n"
+        ))
+        .err()
+        .unwrap();
+        assert_eq!(
+            (err.line, err.field.as_str()),
+            (3, "users[0].password_hash")
+        );
+        assert!(err.message.contains("hashLength"), "{err}");
+    }
 }

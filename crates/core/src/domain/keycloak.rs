@@ -185,6 +185,7 @@ impl Importer<'_> {
             .cloned()
             .unwrap_or_default();
         let mut includes: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut ids = BTreeMap::new();
         for role in &roles {
             let Some(name) = text(role, "name") else {
                 continue;
@@ -208,6 +209,7 @@ impl Importer<'_> {
                 ));
             }
             includes.insert(name.to_owned(), composites);
+            ids.insert(name.to_owned(), canonical_id(text(role, "id")));
         }
         let names: Vec<String> = includes.keys().cloned().collect();
         for name in names {
@@ -227,7 +229,8 @@ impl Importer<'_> {
             self.groups.insert(
                 name.clone(),
                 GroupEntry {
-                    id: None,
+                    // The role's id: re-importing the realm finds the same group.
+                    id: ids.get(&name).cloned().flatten(),
                     name: name.clone(),
                     app_roles,
                 },
@@ -331,7 +334,10 @@ impl Importer<'_> {
             let audience = match mapped {
                 Some(a) if a.ends_with('/') || a.ends_with(':') => a.to_owned(),
                 Some(a) => format!("{a}/"),
-                None => audience.to_owned(),
+                None => {
+                    self.note(format!("client scope {name:?}: no audience mapper, so it became {audience}{name} (choose the audience with --audience)"));
+                    audience.to_owned()
+                }
             };
             self.scopes
                 .insert(name.to_owned(), format!("{audience}{name}"));
@@ -720,4 +726,238 @@ pub fn import_keycloak(
         file,
         unmapped: importer.unmapped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REALM: &str = include_str!("../../../testkit/tests/fixtures/keycloak-realm-acme.json");
+
+    fn import() -> (KeycloakImport, MasterKey) {
+        let master = MasterKey::generate();
+        let options = KeycloakOptions { audience: None };
+        let imported = import_keycloak(REALM, &options, &master.secret_hasher(), &master).unwrap();
+        (imported, master)
+    }
+
+    #[test]
+    fn users_keep_their_ids_and_hashes_and_roles_become_groups() {
+        let (imported, _) = import();
+        let file = &imported.file;
+        let names: Vec<&str> = file.users.iter().map(|u| u.username.as_str()).collect();
+        assert_eq!(
+            names,
+            ["alice", "bob", "carol", "dave"],
+            "no service account"
+        );
+        let alice = &file.users[0];
+        assert_eq!(
+            alice.id.as_deref(),
+            Some("4c7e1a2b-9f3d-4e5a-8b6c-0d1e2f3a4b5c")
+        );
+        // hr-editor includes hr-viewer; helpdesk's members hold hr-viewer.
+        assert_eq!(alice.groups, ["hr-editor", "hr-viewer", "staff/helpdesk"]);
+        assert!(
+            alice
+                .password_hash
+                .as_deref()
+                .unwrap()
+                .contains("pbkdf2-sha256")
+        );
+        assert!(
+            file.users[2]
+                .password_hash
+                .as_deref()
+                .unwrap()
+                .starts_with("$argon2id$v=19$m=7168,t=5,p=1$")
+        );
+        assert_eq!(file.users[3].active, Some(false));
+        assert_eq!(file.users[3].password_hash, None);
+        let group = |name: &str| file.groups.iter().find(|g| g.name == name).unwrap();
+        assert_eq!(
+            group("User Administrator").app_roles,
+            ["User Administrator"]
+        );
+        assert_eq!(
+            group("staff").id.as_deref(),
+            Some("1e0c2f9a-5d1b-4a6c-a9e4-7f8a3b0d6c19")
+        );
+        assert_eq!(
+            group("hr-viewer").id.as_deref(),
+            Some("4e7c6f3a-9d5b-4a0c-83e8-1f2a7b4d0c53")
+        );
+        assert!(
+            !file
+                .groups
+                .iter()
+                .any(|g| g.name.starts_with("default-roles"))
+        );
+    }
+
+    #[test]
+    fn clients_become_apps_with_hashed_secrets() {
+        let (imported, master) = import();
+        let apps = &imported.file.apps;
+        let ids: Vec<&str> = apps
+            .iter()
+            .map(|a| a.client_id.as_deref().unwrap())
+            .collect();
+        assert_eq!(ids, ["hr-cli", "hr-mobile", "reporting"]);
+        let (cli, mobile, reporting) = (&apps[0], &apps[1], &apps[2]);
+        assert_eq!(cli.app_type, "public");
+        assert_eq!(
+            cli.grant_types.as_deref().unwrap(),
+            ["password"],
+            "use.refresh.tokens = false"
+        );
+        assert_eq!(
+            mobile.grant_types.as_deref().unwrap(),
+            ["password", "refresh_token"]
+        );
+        assert_eq!(
+            mobile.scopes,
+            [
+                "openid",
+                "profile",
+                "email",
+                "https://hr.acme.example/employees.read",
+                "offline_access",
+                "urn:keycloak:acme:employees.write"
+            ]
+        );
+        assert_eq!(mobile.redirect_uris, ["https://hr.acme.example/callback"]);
+        assert_eq!(
+            mobile.access_token_ttl,
+            Some(DurationInput::Seconds(600)),
+            "the client's own lifespan"
+        );
+        assert_eq!(
+            cli.access_token_ttl,
+            Some(DurationInput::Seconds(300)),
+            "the realm's"
+        );
+        let hasher = master.secret_hasher();
+        assert!(hasher.verify(
+            "hr-mobile-kc-secret-0123456789",
+            mobile.client_secret_hash.as_deref().unwrap()
+        ));
+        assert!(mobile.client_secret.is_none(), "no plaintext in the file");
+        assert!(
+            !imported.file.to_toml().contains("kc-secret"),
+            "no plaintext in the file"
+        );
+        assert_eq!(
+            reporting.grant_types.as_deref().unwrap(),
+            ["client_credentials"]
+        );
+        assert_eq!(reporting.client_secret_jwt, Some(true));
+        let sealed = reporting.client_secret_sealed.as_deref().unwrap();
+        assert_eq!(
+            master.open_client_secret("reporting", sealed).unwrap(),
+            "reporting-kc-secret-abcdefghijkl"
+        );
+        let servers: Vec<(&str, &[String])> = imported
+            .file
+            .resource_servers
+            .iter()
+            .map(|r| (r.audience.as_str(), r.scopes.as_slice()))
+            .collect();
+        assert_eq!(
+            servers,
+            [
+                (
+                    "https://hr.acme.example/",
+                    &["employees.read".to_owned()][..]
+                ),
+                ("urn:keycloak:acme:", &["employees.write".to_owned()][..])
+            ]
+        );
+    }
+
+    #[test]
+    fn everything_unmapped_is_reported_once_and_precisely() {
+        let (imported, _) = import();
+        let expected = [
+            "identity provider \"google\": not mapped (Latchkey signs users in only with a password)",
+            "authentication flow \"browser with otp\": not mapped (Latchkey signs users in only with a password)",
+            "user federation \"corp-ldap\" (ldap): not mapped; its users' passwords stay in that directory",
+            "realm passwordPolicy \"length(12) and notUsername(undefined)\": not mapped; set Latchkey's password policy in its configuration",
+            "realm brute-force detection settings: not mapped; Latchkey's throttle (configuration `lockout`) applies",
+            "required action \"CONFIGURE_TOTP\" (a default for new users): not mapped",
+            "client role hr-api/writer: not mapped (Latchkey has no per-client roles)",
+            "realm role \"hr-editor\": its client-role composites are not mapped",
+            "group \"staff\": attributes not mapped",
+            "group \"staff/helpdesk\": client roles not mapped",
+            "client scope \"roles\": shapes Keycloak's tokens only; no Latchkey counterpart",
+            "client scope \"web-origins\": shapes Keycloak's tokens only; no Latchkey counterpart",
+            "client scope \"acr\": shapes Keycloak's tokens only; no Latchkey counterpart",
+            "client scope \"basic\": shapes Keycloak's tokens only; no Latchkey counterpart",
+            "client scope \"address\": shapes Keycloak's tokens only; no Latchkey counterpart",
+            "client scope \"phone\": shapes Keycloak's tokens only; no Latchkey counterpart",
+            "client scope \"microprofile-jwt\": shapes Keycloak's tokens only; no Latchkey counterpart",
+            "client scope \"saml_organization\": protocol saml not mapped",
+            "client scope \"employees.write\": no audience mapper, so it became urn:keycloak:acme:employees.write (choose the audience with --audience)",
+            "client \"hr-mobile\": protocol mapper \"department\" not mapped",
+            "client \"hr-mobile\": redirect URI dropped: \"/*\" is not an absolute URI: relative URL without a base",
+            "client \"hr-web\": only authorization code (standardFlowEnabled) flows, which Latchkey does not offer; not imported",
+            "client \"hr-api\": bearer-only (a resource server in Keycloak), not imported as an app; give it a [[resource_servers]] entry",
+            "client \"hr-cli\": authorization code (standardFlowEnabled) flow not mapped (the app keeps its other grants)",
+            "client \"https://intranet.acme.example/saml\": protocol saml not mapped",
+            "user \"alice\": otp credential not mapped",
+            "user \"alice\": attribute \"department\" not mapped",
+            "user \"bob\": required action \"UPDATE_PASSWORD\" not mapped",
+            "user \"dave\": no password credential; the user cannot sign in until given a password",
+            "user \"dave\": link to identity provider \"google\" not mapped",
+            "user \"service-account-reporting\": service account of client \"reporting\", not imported (client_credentials needs no user)",
+        ];
+        assert_eq!(imported.unmapped, expected);
+    }
+
+    #[test]
+    fn what_is_not_a_realm_is_refused() {
+        let master = MasterKey::generate();
+        let options = KeycloakOptions { audience: None };
+        let run = |text: &str| {
+            import_keycloak(text, &options, &master.secret_hasher(), &master)
+                .err()
+                .unwrap()
+        };
+        assert!(run("{").starts_with("not JSON"));
+        assert!(run("{\"users\": []}").contains("no \"realm\" field"));
+    }
+
+    #[test]
+    fn unsupported_credentials_are_reported_not_guessed() {
+        let master = MasterKey::generate();
+        let realm = r#"{"realm": "r", "users": [
+            {"username": "old", "credentials": [{"type": "password", "hashedSaltedValue": "x", "salt": "y", "hashIterations": 1}]},
+            {"username": "md5", "id": "not-a-uuid", "credentials": [{"type": "password", "secretData": "{\"value\":\"eA==\",\"salt\":\"eQ==\"}", "credentialData": "{\"hashIterations\":1,\"algorithm\":\"md5\"}"}]}
+        ]}"#;
+        let imported = import_keycloak(
+            realm,
+            &KeycloakOptions {
+                audience: Some("https://api.r/".into()),
+            },
+            &master.secret_hasher(),
+            &master,
+        )
+        .unwrap();
+        assert_eq!(imported.file.users.len(), 2);
+        assert!(
+            imported
+                .file
+                .users
+                .iter()
+                .all(|u| u.password_hash.is_none() && u.id.is_none())
+        );
+        assert_eq!(
+            imported.unmapped,
+            [
+                "user \"old\": password credential not imported: the pre-Keycloak-11 credential format (hashedSaltedValue); export from Keycloak 11 or later; the user needs a new password",
+                "user \"md5\": password credential not imported: algorithm \"md5\" is not supported (pbkdf2, pbkdf2-sha256, pbkdf2-sha512 and argon2 are); the user needs a new password",
+                "user \"md5\": id \"not-a-uuid\" is not a UUID; a new id is assigned (tokens get a new sub)",
+            ]
+        );
+    }
 }
