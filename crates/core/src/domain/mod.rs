@@ -101,10 +101,11 @@ impl DomainService {
 
         let mut generated = Vec::new();
         for app in &mut parsed.plan.apps {
-            if let HashChange::Set(hash) = &app.secret {
+            if let HashChange::Set(hash) = app.secret.clone() {
                 // Carried as a hash (client_secret_hash): only its sealed
                 // copy can show whether it belongs to this master key.
-                self.check_sealed(app, hash)?;
+                self.check_sealed(app, &hash)?;
+                self.keep_stored_sealing(app, &hash).await?;
                 continue;
             }
             let given = parsed.client_secrets.remove(&app.client_id);
@@ -144,6 +145,22 @@ impl DomainService {
                 message: "does not open with this master key (an exported secret imports only where the master key of the exporting database is in use)".into(),
             }),
         }
+    }
+
+    /// Sealing is randomised: when the stored secret is the same (same
+    /// hash), keep its stored sealing, so importing again changes nothing.
+    async fn keep_stored_sealing(&self, app: &mut AppSpec, hash: &str) -> Result<(), ApplyError> {
+        if app.sealed_secret.is_none() {
+            return Ok(());
+        }
+        let existing = self.repos.apps.find_by_client_id(&app.client_id).await?;
+        if let Some(stored) = existing
+            .filter(|a| a.secret_hash.as_deref() == Some(hash))
+            .and_then(|a| a.secret_sealed)
+        {
+            app.sealed_secret = Some(stored);
+        }
+        Ok(())
     }
 
     /// Client secrets: hashed with the keyed hash (and sealed for apps
