@@ -20,5 +20,20 @@ pub async fn run(ctx: &Context, include_keys: bool) -> anyhow::Result<()> {
     )?;
     out.write_all(file.to_toml().as_bytes())?;
     out.flush()?;
+    // Hashes and sealed material left the database: worth a trace.
+    super::audited(
+        ctx,
+        latchkey_core::audit::kind::DOMAIN_EXPORTED,
+        "domain",
+        Some(
+            if include_keys {
+                "with signing keys"
+            } else {
+                "without signing keys"
+            }
+            .to_owned(),
+        ),
+    )
+    .await;
     Ok(())
 }

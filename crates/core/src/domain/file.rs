@@ -650,7 +650,7 @@ refresh_token_ttl = "7d"
             err.message.contains("not a UUID in canonical form"),
             "{err}"
         );
-        let err = parse(&format!("[[users]]\nid = \"42\"\nusername = \"a\"\n"))
+        let err = parse("[[users]]\nid = \"42\"\nusername = \"a\"\n")
             .err()
             .unwrap();
         assert_eq!(err.field, "users[0].id");
