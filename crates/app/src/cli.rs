@@ -66,6 +66,20 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Write the whole domain as a domain file (stdout), for `apply`.
+    Export {
+        /// Also export the signing keys, still encrypted under the master
+        /// key: importing them needs the same master key.
+        #[arg(long)]
+        include_keys: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Import a domain from another system.
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
     /// Manage users.
     User {
         #[command(subcommand)]
@@ -103,6 +117,26 @@ pub enum Command {
         count: u32,
         #[arg(long, value_enum, default_value_t)]
         output: Output,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import a Keycloak realm export (JSON): users with their password
+    /// hashes, groups, clients, client scopes, realm roles as groups. What
+    /// cannot be mapped is reported on stderr.
+    Keycloak {
+        /// The realm export (`kc.sh export --realm …` or the admin console's partial export).
+        file: PathBuf,
+        /// Write the domain file here instead of applying it.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Audience of the resource server that receives client scopes
+        /// without an audience mapper (default: urn:keycloak:REALM:).
+        #[arg(long)]
+        audience: Option<String>,
         #[command(flatten)]
         db: DbArgs,
     },

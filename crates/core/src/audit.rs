@@ -36,6 +36,8 @@ pub mod kind {
     pub const APP_DELETED: &str = "app.deleted";
     pub const KEY_ROTATED: &str = "key.rotated";
     pub const DOMAIN_APPLIED: &str = "domain.applied";
+    /// The whole domain, hashes included, was written out.
+    pub const DOMAIN_EXPORTED: &str = "domain.exported";
 }
 
 /// The actor of changes made with the `latchkey` command line.

@@ -75,6 +75,104 @@ fn digest_named(name: &str) -> Option<Digest> {
     }
 }
 
+/// The `secretData` and `credentialData` of a Keycloak credential, each
+/// written either as a JSON string (as Keycloak exports them) or inline.
+fn keycloak_parts(text: &str) -> Option<(Value, Value)> {
+    let credential: Value = serde_json::from_str(text).ok()?;
+    let part = |name: &str| -> Option<Value> {
+        match credential.get(name)? {
+            Value::String(inner) => serde_json::from_str(inner).ok(),
+            other => Some(other.clone()),
+        }
+    };
+    Some((part("secretData")?, part("credentialData")?))
+}
+
+/// One of Keycloak's `additionalParameters`: exported as an array of
+/// strings (a multivalued map), also accepted as a bare string or number.
+fn keycloak_param(data: &Value, name: &str) -> Result<String, String> {
+    let value = data
+        .get("additionalParameters")
+        .and_then(|p| p.get(name))
+        .ok_or_else(|| format!("argon2 credential without additionalParameters.{name}"))?;
+    let first = match value {
+        Value::Array(items) if items.len() == 1 => &items[0],
+        other => other,
+    };
+    match first {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        _ => Err(format!(
+            "additionalParameters.{name} must be one value, e.g. [\"1\"]"
+        )),
+    }
+}
+
+/// A Keycloak argon2 credential (Keycloak 24 and later:
+/// `"algorithm": "argon2"`, with `type`, `version`, `memory`,
+/// `parallelism` and `hashLength` in `additionalParameters` and the
+/// iterations in `hashIterations`) as the equivalent argon2 PHC string,
+/// which Latchkey verifies natively (and upgrades to its own parameters at
+/// the next sign-in). `None` when `text` is not an argon2 credential.
+pub(crate) fn keycloak_argon2_to_phc(text: &str) -> Option<Result<String, String>> {
+    let (secret, data) = keycloak_parts(text)?;
+    if data.get("algorithm")?.as_str()? != "argon2" {
+        return None;
+    }
+    Some(argon2_phc(&secret, &data))
+}
+
+fn argon2_phc(secret: &Value, data: &Value) -> Result<String, String> {
+    let number = |name: &str| -> Result<u32, String> {
+        keycloak_param(data, name)?
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("additionalParameters.{name} must be a positive integer"))
+    };
+    let variant = match keycloak_param(data, "type")?.as_str() {
+        "id" => "argon2id",
+        "i" => "argon2i",
+        "d" => "argon2d",
+        other => return Err(format!("unknown argon2 type {other:?} (id, i or d)")),
+    };
+    let version = match keycloak_param(data, "version")?.as_str() {
+        "1.3" => 19,
+        "1.0" => 16,
+        other => return Err(format!("unknown argon2 version {other:?} (1.3 or 1.0)")),
+    };
+    let (memory, parallelism, length) = (
+        number("memory")?,
+        number("parallelism")?,
+        number("hashLength")?,
+    );
+    let iterations = data
+        .get("hashIterations")
+        .and_then(Value::as_u64)
+        .filter(|i| (1..=u64::from(u32::MAX)).contains(i))
+        .ok_or("hashIterations must be a positive integer")?;
+    let field = |name: &str| -> Result<Vec<u8>, String> {
+        secret
+            .get(name)
+            .and_then(Value::as_str)
+            .and_then(|v| STANDARD.decode(v).ok())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| format!("secretData.{name} must be base64"))
+    };
+    let (salt, hash) = (field("salt")?, field("value")?);
+    if hash.len() != length as usize {
+        return Err(format!(
+            "secretData.value is {} bytes, but hashLength says {length}",
+            hash.len()
+        ));
+    }
+    Ok(format!(
+        "${variant}$v={version}$m={memory},t={iterations},p={parallelism}${}${}",
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(hash)
+    ))
+}
+
 impl LegacyHash {
     pub(crate) fn parse(stored: &str) -> Option<LegacyHash> {
         let stored = stored.trim();
@@ -162,14 +260,7 @@ impl LegacyHash {
     /// base64 `value` and `salt`, `credentialData` the `algorithm` and
     /// `hashIterations` (each either a JSON string or an object).
     fn keycloak(text: &str) -> Option<LegacyHash> {
-        let credential: Value = serde_json::from_str(text).ok()?;
-        let part = |name: &str| -> Option<Value> {
-            match credential.get(name)? {
-                Value::String(inner) => serde_json::from_str(inner).ok(),
-                other => Some(other.clone()),
-            }
-        };
-        let (secret, data) = (part("secretData")?, part("credentialData")?);
+        let (secret, data) = keycloak_parts(text)?;
         Some(LegacyHash::Pbkdf2 {
             digest: digest_named(data.get("algorithm")?.as_str()?)?,
             iterations: iterations(data.get("hashIterations")?.as_u64()?)?,
@@ -307,6 +398,69 @@ mod tests {
             let exported = serde_json::json!({"type": "password", "secretData": secret, "credentialData": data}).to_string();
             check(&exported, "kc-pass");
         }
+    }
+
+    /// A Keycloak argon2 credential, hashed here with the argon2 crate's
+    /// raw interface (not through PHC), as Keycloak's BouncyCastle does.
+    fn keycloak_argon2(password: &str, variant: &str, version: &str) -> String {
+        let salt = b"kc-argon2-salt16";
+        let (m, t, p) = (256u32, 2u32, 1u32);
+        let algorithm = match variant {
+            "id" => argon2::Algorithm::Argon2id,
+            "i" => argon2::Algorithm::Argon2i,
+            _ => argon2::Algorithm::Argon2d,
+        };
+        let v = if version == "1.3" {
+            argon2::Version::V0x13
+        } else {
+            argon2::Version::V0x10
+        };
+        let params = argon2::Params::new(m, t, p, Some(32)).unwrap();
+        let mut out = [0u8; 32];
+        argon2::Argon2::new(algorithm, v, params)
+            .hash_password_into(password.as_bytes(), salt, &mut out)
+            .unwrap();
+        let secret = serde_json::json!({"value": STANDARD.encode(out), "salt": STANDARD.encode(salt), "additionalParameters": {}}).to_string();
+        let data = serde_json::json!({"hashIterations": t, "algorithm": "argon2", "additionalParameters": {
+            "hashLength": ["32"], "memory": [m.to_string()], "type": [variant], "version": [version], "parallelism": [p.to_string()]}}).to_string();
+        serde_json::json!({"type": "password", "secretData": secret, "credentialData": data})
+            .to_string()
+    }
+
+    #[test]
+    fn keycloak_argon2_becomes_a_phc_string_that_verifies() {
+        use argon2::PasswordVerifier as _;
+        for (variant, version, prefix) in [
+            ("id", "1.3", "$argon2id$v=19$m=256,t=2,p=1$"),
+            ("i", "1.3", "$argon2i$v=19$"),
+            ("d", "1.0", "$argon2d$v=16$"),
+        ] {
+            let phc = keycloak_argon2_to_phc(&keycloak_argon2("kc-pass", variant, version))
+                .unwrap()
+                .unwrap();
+            assert!(phc.starts_with(prefix), "{phc}");
+            let parsed = argon2::PasswordHash::new(&phc).unwrap();
+            assert!(
+                argon2::Argon2::default()
+                    .verify_password(b"kc-pass", &parsed)
+                    .is_ok(),
+                "{phc}"
+            );
+            assert!(
+                argon2::Argon2::default()
+                    .verify_password(b"wrong", &parsed)
+                    .is_err()
+            );
+        }
+        assert!(keycloak_argon2_to_phc("$2b$not-keycloak").is_none());
+        let pbkdf2 = r#"{"secretData":"{}","credentialData":"{\"algorithm\":\"pbkdf2-sha256\"}"}"#;
+        assert!(keycloak_argon2_to_phc(pbkdf2).is_none(), "not argon2");
+        let broken = keycloak_argon2("x", "id", "1.3").replace("hashLength", "hashLen");
+        let err = keycloak_argon2_to_phc(&broken).unwrap().unwrap_err();
+        assert!(err.contains("additionalParameters.hashLength"), "{err}");
+        let wrong_type = keycloak_argon2("x", "id", "1.3").replace(r#"[\"id\"]"#, r#"[\"x\"]"#);
+        let err = keycloak_argon2_to_phc(&wrong_type).unwrap().unwrap_err();
+        assert!(err.contains("unknown argon2 type"), "{err}");
     }
 
     #[test]

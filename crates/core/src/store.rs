@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{ApplySummary, DomainPlan};
+use crate::domain::{ApplySummary, DomainPlan, DomainSnapshot};
 use crate::model::{
     App, AppRole, Group, PreviousSecret, RefreshTokenRecord, ResourceServer, Session,
     SigningKeyRecord, User,
@@ -208,6 +208,9 @@ pub trait DomainRepo: Send + Sync {
     /// Applies a validated plan in one transaction: creates what is missing,
     /// updates what differs, touches nothing else.
     async fn apply(&self, plan: &DomainPlan, now: i64) -> StoreResult<ApplySummary>;
+    /// Everything a domain file can describe, read in one transaction and
+    /// sorted by natural key (for `export`, and for `apply` to check ids).
+    async fn snapshot(&self) -> StoreResult<DomainSnapshot>;
     /// Names of every group (so a domain file may refer to them).
     async fn group_names(&self) -> StoreResult<Vec<String>>;
     /// True when the domain holds no resource server and no app.

@@ -8,13 +8,13 @@
 macro_rules! impl_repos {
     ($store:ident, $db:ty, $begin_write:expr, $rotation_lock:expr) => {
         use async_trait::async_trait;
-        use latchkey_core::domain::{ApplySummary, AppSpec, ChangeOutcome, DomainPlan, GroupSpec, HashChange, ResourceServerSpec, UserSpec};
-        use latchkey_core::model::{App, AppRole, RefreshTokenRecord, ResourceServer, Session, SigningKeyRecord, User};
+        use latchkey_core::domain::{ApplySummary, AppSpec, ChangeOutcome, DomainPlan, DomainSnapshot, GroupSpec, HashChange, ResourceServerSpec, SnapshotGroup, SnapshotUser, UserSpec};
+        use latchkey_core::model::{App, AppRole, KeyState, RefreshTokenRecord, ResourceServer, Session, SigningKeyRecord, User};
         use latchkey_core::store::{AppRepo, AssertionReplayRepo, DomainRepo, KeyRepo, NewSecret, NewUser, RefreshContext, ResourceServerRepo, Rotation, StoreResult, TokenRepo, UserRepo};
         use latchkey_core::throttle::{Failures, ThrottleRepo};
 
         use crate::error::map_err;
-        use crate::rows::{grants_json, roles_json, to_json, AppRow, KeyRow, RefreshContextRow, ResourceServerRow, SessionRow, UserRow};
+        use crate::rows::{grants_json, roles_json, to_json, AppRow, GroupRow, KeyRow, RefreshContextRow, ResourceServerRow, SessionRow, UserRow};
 
         type Tx = sqlx::Transaction<'static, $db>;
 
@@ -611,7 +611,7 @@ macro_rules! impl_repos {
                         (id, ChangeOutcome::Updated)
                     }
                     None => {
-                        let id = new_id();
+                        let id = spec.id.clone().unwrap_or_else(new_id);
                         sqlx::query("INSERT INTO groups (id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)")
                             .bind(&id).bind(&spec.name).bind(now).execute(&mut **tx).await?;
                         (id, ChangeOutcome::Created)
@@ -636,22 +636,29 @@ macro_rules! impl_repos {
                         let roles: Vec<(String,)> = sqlx::query_as("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
                             .bind(&row.id).fetch_all(&mut **tx).await?;
                         let hash = match &spec.password { HashChange::Keep => row.password_hash.clone(), HashChange::Set(h) => Some(h.clone()) };
+                        // Absent from the file: kept as stored.
+                        let locked = spec.locked.unwrap_or(row.locked);
+                        let display_name = spec.display_name.clone().or_else(|| row.display_name.clone());
+                        let external_id = spec.external_id.clone().or_else(|| row.external_id.clone());
                         let same_row = row.username == spec.username && row.password_hash == hash
                             && row.given_name == spec.given_name && row.family_name == spec.family_name
-                            && row.email == spec.email && row.active == spec.active;
+                            && row.email == spec.email && row.active == spec.active && row.locked == locked
+                            && row.display_name == display_name && row.external_id == external_id;
                         let same_groups = groups.into_iter().map(|(g,)| g).collect::<Vec<_>>() == spec.groups;
                         let same_roles = roles.into_iter().map(|(r,)| r).collect::<Vec<_>>() == sorted_names(&spec.app_roles);
                         if same_row && same_groups && same_roles {
                             return Ok(ChangeOutcome::Unchanged);
                         }
                         sqlx::query(
-                            "UPDATE users SET username = $1, password_hash = $2, given_name = $3, family_name = $4, email = $5, email_key = LOWER($5), active = $6, updated_at = $7, version = version + 1 WHERE id = $8",
+                            "UPDATE users SET username = $1, password_hash = $2, given_name = $3, family_name = $4, email = $5, email_key = LOWER($5), active = $6, updated_at = $7, version = version + 1, \
+                             locked = $9, display_name = $10, external_id = $11 WHERE id = $8",
                         )
                         .bind(&spec.username).bind(&hash).bind(&spec.given_name).bind(&spec.family_name)
                         .bind(&spec.email).bind(spec.active).bind(now).bind(&row.id)
+                        .bind(locked).bind(&display_name).bind(&external_id)
                         .execute(&mut **tx).await?;
-                        // A new password or a deactivation ends the user's sessions.
-                        if hash != row.password_hash || !spec.active {
+                        // A new password, a deactivation or a lock ends the user's sessions.
+                        if hash != row.password_hash || !spec.active || (locked && !row.locked) {
                             end_sessions(tx, &row.id, now).await?;
                         }
                         sqlx::query("DELETE FROM user_groups WHERE user_id = $1").bind(&row.id).execute(&mut **tx).await?;
@@ -659,14 +666,15 @@ macro_rules! impl_repos {
                         (row.id, ChangeOutcome::Updated)
                     }
                     None => {
-                        let id = new_id();
+                        let id = spec.id.clone().unwrap_or_else(new_id);
                         let hash = match &spec.password { HashChange::Keep => None, HashChange::Set(h) => Some(h.clone()) };
                         sqlx::query(
-                            "INSERT INTO users (id, username, username_key, password_hash, given_name, family_name, email, email_key, active, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, LOWER($7), $8, $9, $9)",
+                            "INSERT INTO users (id, username, username_key, password_hash, given_name, family_name, email, email_key, active, created_at, updated_at, locked, display_name, external_id) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, LOWER($7), $8, $9, $9, $10, $11, $12)",
                         )
                         .bind(&id).bind(&spec.username).bind(username_key(&spec.username)).bind(&hash)
                         .bind(&spec.given_name).bind(&spec.family_name).bind(&spec.email).bind(spec.active).bind(now)
+                        .bind(spec.locked.unwrap_or(false)).bind(&spec.display_name).bind(&spec.external_id)
                         .execute(&mut **tx).await?;
                         (id, ChangeOutcome::Created)
                     }
@@ -737,7 +745,7 @@ macro_rules! impl_repos {
                              access_token_ttl, refresh_token_ttl, created_at, updated_at, session_lifetime, active, secret_sealed) \
                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17)",
                         )
-                        .bind(new_id()).bind(&spec.client_id).bind(&spec.name).bind(spec.app_type.as_str()).bind(&secret)
+                        .bind(spec.id.clone().unwrap_or_else(new_id)).bind(&spec.client_id).bind(&spec.name).bind(spec.app_type.as_str()).bind(&secret)
                         .bind(&grant_types).bind(&redirect_uris).bind(&scopes).bind(&app_roles).bind(&spec.jwks).bind(&spec.certificate)
                         .bind(spec.access_token_ttl).bind(spec.refresh_token_ttl).bind(now).bind(spec.session_lifetime)
                         .bind(spec.active).bind(&sealed)
@@ -745,6 +753,87 @@ macro_rules! impl_repos {
                         Ok(ChangeOutcome::Created)
                     }
                 }
+            }
+        }
+
+        impl $store {
+            /// A key carried over from another database: created when its
+            /// kid is new; otherwise only its lifecycle follows the file
+            /// (the stored ciphertext of the same key stays). An imported
+            /// active key replaces the stored active one, which retires.
+            async fn apply_signing_key(tx: &mut Tx, key: &SigningKeyRecord, now: i64) -> Result<ChangeOutcome, sqlx::Error> {
+                let sql = format!("SELECT {KEY_COLUMNS} FROM signing_keys WHERE kid = $1");
+                let current: Option<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&key.kid).fetch_optional(&mut **tx).await?;
+                if key.state == KeyState::Active {
+                    sqlx::query("UPDATE signing_keys SET state = 'retiring', retiring_at = $1 WHERE state = 'active' AND kid <> $2")
+                        .bind(now).bind(&key.kid).execute(&mut **tx).await?;
+                }
+                match current {
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO signing_keys (kid, alg, encrypted_private_key, public_jwk, state, created_at, retiring_at, retired_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(&key.kid).bind(&key.alg).bind(&key.encrypted_private_key).bind(&key.public_jwk)
+                        .bind(key.state.as_str()).bind(key.created_at).bind(key.retiring_at).bind(key.retired_at)
+                        .execute(&mut **tx).await?;
+                        Ok(ChangeOutcome::Created)
+                    }
+                    Some(row) if row.state == key.state.as_str() && row.created_at == key.created_at
+                        && row.retiring_at == key.retiring_at && row.retired_at == key.retired_at => Ok(ChangeOutcome::Unchanged),
+                    Some(_) => {
+                        sqlx::query("UPDATE signing_keys SET state = $1, created_at = $2, retiring_at = $3, retired_at = $4 WHERE kid = $5")
+                            .bind(key.state.as_str()).bind(key.created_at).bind(key.retiring_at).bind(key.retired_at).bind(&key.kid)
+                            .execute(&mut **tx).await?;
+                        Ok(ChangeOutcome::Updated)
+                    }
+                }
+            }
+
+            /// Everything a domain file describes, in one read transaction.
+            async fn read_snapshot(&self) -> Result<DomainSnapshot, sqlx::Error> {
+                let mut tx = self.pool.begin().await?;
+                let servers: Vec<ResourceServerRow> = sqlx::query_as("SELECT id, name, audience, scopes, created_at, updated_at FROM resource_servers ORDER BY audience")
+                    .fetch_all(&mut *tx).await?;
+                let groups: Vec<GroupRow> = sqlx::query_as("SELECT id, name, created_at, updated_at, version FROM groups ORDER BY name")
+                    .fetch_all(&mut *tx).await?;
+                let group_roles: Vec<(String, String)> = sqlx::query_as("SELECT group_id, role FROM group_roles ORDER BY role")
+                    .fetch_all(&mut *tx).await?;
+                let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username_key");
+                let users: Vec<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
+                let memberships: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT ug.user_id, g.name FROM user_groups ug JOIN groups g ON g.id = ug.group_id ORDER BY g.name",
+                ).fetch_all(&mut *tx).await?;
+                let user_roles: Vec<(String, String)> = sqlx::query_as("SELECT user_id, role FROM user_roles ORDER BY role")
+                    .fetch_all(&mut *tx).await?;
+                let sql = format!("SELECT {APP_COLUMNS} FROM apps ORDER BY client_id");
+                let apps: Vec<AppRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
+                let sql = format!("SELECT {KEY_COLUMNS} FROM signing_keys ORDER BY created_at, kid");
+                let keys: Vec<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+
+                let decode = |e: latchkey_core::store::StoreError| sqlx::Error::Decode(e.to_string().into());
+                let role = |name: &str| name.parse::<AppRole>().map_err(|e| sqlx::Error::Decode(e.to_string().into()));
+                let mut snapshot = DomainSnapshot::default();
+                for row in servers {
+                    snapshot.resource_servers.push(ResourceServer::try_from(row).map_err(decode)?);
+                }
+                for row in groups {
+                    let app_roles = group_roles.iter().filter(|(g, _)| *g == row.id).map(|(_, r)| role(r)).collect::<Result<_, _>>()?;
+                    snapshot.groups.push(SnapshotGroup { group: row.into(), app_roles });
+                }
+                for row in users {
+                    let groups = memberships.iter().filter(|(u, _)| *u == row.id).map(|(_, g)| g.clone()).collect();
+                    let app_roles = user_roles.iter().filter(|(u, _)| *u == row.id).map(|(_, r)| role(r)).collect::<Result<_, _>>()?;
+                    snapshot.users.push(SnapshotUser { user: row.into(), groups, app_roles });
+                }
+                for row in apps {
+                    snapshot.apps.push(App::try_from(row).map_err(decode)?);
+                }
+                for row in keys {
+                    snapshot.signing_keys.push(SigningKeyRecord::try_from(row).map_err(decode)?);
+                }
+                Ok(snapshot)
             }
         }
 
@@ -898,8 +987,16 @@ macro_rules! impl_repos {
                     let outcome = Self::apply_app(&mut tx, spec, now).await.map_err(map_err)?;
                     summary.record("app", &spec.client_id, outcome);
                 }
+                for key in &plan.signing_keys {
+                    let outcome = Self::apply_signing_key(&mut tx, key, now).await.map_err(map_err)?;
+                    summary.record("signing_key", &key.kid, outcome);
+                }
                 tx.commit().await.map_err(map_err)?;
                 Ok(summary)
+            }
+
+            async fn snapshot(&self) -> StoreResult<DomainSnapshot> {
+                self.read_snapshot().await.map_err(map_err)
             }
 
             async fn group_names(&self) -> StoreResult<Vec<String>> {

@@ -67,6 +67,8 @@ conformance!(
     directory_queries_filter_sort_and_page_in_the_database,
     directory_writes_are_versioned_and_end_sessions,
     audit_events_are_kept_queried_newest_first_and_purged,
+    apply_creates_with_given_ids_and_snapshot_reads_everything_back,
+    apply_carries_signing_keys_over,
 );
 
 fn plan() -> DomainPlan {
@@ -77,20 +79,26 @@ fn plan() -> DomainPlan {
             scopes: vec!["employees.read".into(), "employees.write".into()],
         }],
         groups: vec![GroupSpec {
+            id: None,
             name: "helpdesk".into(),
             app_roles: vec![AppRole::HelpDeskAdministrator],
         }],
         users: vec![UserSpec {
+            id: None,
             username: "Alice".into(),
             password: HashChange::Set("$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into()),
             given_name: Some("Alice".into()),
             family_name: Some("Liddell".into()),
             email: Some("alice@example.com".into()),
             active: true,
+            locked: None,
+            display_name: None,
+            external_id: None,
             groups: vec!["helpdesk".into()],
             app_roles: vec![AppRole::UserAdministrator],
         }],
         apps: vec![AppSpec {
+            id: None,
             client_id: "hr-mobile".into(),
             name: "HR Mobile".into(),
             app_type: AppType::Trusted,
@@ -111,6 +119,7 @@ fn plan() -> DomainPlan {
             refresh_token_ttl: 604_800,
             session_lifetime: Some(30 * 86_400),
         }],
+        signing_keys: Vec::new(),
     }
 }
 
@@ -1430,4 +1439,120 @@ async fn audit_events_are_kept_queried_newest_first_and_purged(store: &Store, _:
         .total,
         2
     );
+}
+
+/// What `export` reads and a carried-over domain file writes: given ids,
+/// the lock and SCIM attributes (kept when the file is silent on them).
+async fn apply_creates_with_given_ids_and_snapshot_reads_everything_back(
+    store: &Store,
+    _: &TestDatabase,
+) {
+    const USER: &str = "0192d4e6-7b1c-7cc3-9a2e-3f5d8e1b2a40";
+    const GROUP: &str = "0192d4e6-7b1c-7cc3-9a2e-3f5d8e1b2a41";
+    const APP: &str = "0192d4e6-7b1c-7cc3-9a2e-3f5d8e1b2a42";
+    let mut with_ids = plan();
+    with_ids.groups[0].id = Some(GROUP.into());
+    with_ids.users[0].id = Some(USER.into());
+    with_ids.users[0].locked = Some(true);
+    with_ids.users[0].display_name = Some("Alice L.".into());
+    with_ids.users[0].external_id = Some("hr-1".into());
+    with_ids.apps[0].id = Some(APP.into());
+    store.repos.domain.apply(&with_ids, 100).await.unwrap();
+
+    let snapshot = store.repos.domain.snapshot().await.unwrap();
+    assert_eq!(snapshot.groups[0].group.id, GROUP);
+    assert_eq!(
+        snapshot.groups[0].app_roles,
+        [AppRole::HelpDeskAdministrator]
+    );
+    let alice = &snapshot.users[0];
+    assert_eq!(alice.user.id, USER);
+    assert!(alice.user.locked);
+    assert_eq!(alice.user.display_name.as_deref(), Some("Alice L."));
+    assert_eq!(alice.user.external_id.as_deref(), Some("hr-1"));
+    assert_eq!(alice.groups, ["helpdesk"]);
+    assert_eq!(
+        alice.app_roles,
+        [AppRole::UserAdministrator],
+        "direct roles only"
+    );
+    assert_eq!(snapshot.apps[0].id, APP);
+    assert_eq!(
+        snapshot.resource_servers[0].audience,
+        "https://hr.example.com/"
+    );
+
+    // A file silent on lock and SCIM attributes keeps them.
+    let silent = plan();
+    let summary = store.repos.domain.apply(&silent, 200).await.unwrap();
+    assert_eq!(summary.count(ChangeOutcome::Unchanged), 4, "{summary}");
+    let mut unlocked = plan();
+    unlocked.users[0].locked = Some(false);
+    store.repos.domain.apply(&unlocked, 300).await.unwrap();
+    let again = store.repos.domain.snapshot().await.unwrap();
+    assert!(!again.users[0].user.locked);
+    assert_eq!(
+        again.users[0].user.display_name.as_deref(),
+        Some("Alice L.")
+    );
+}
+
+async fn apply_carries_signing_keys_over(store: &Store, _: &TestDatabase) {
+    let key = |kid: &str, state: KeyState, retiring_at: Option<i64>| SigningKeyRecord {
+        kid: kid.into(),
+        alg: "ES256".into(),
+        encrypted_private_key: vec![9, 8, 7, 0, 255],
+        public_jwk: format!("{{\"kid\":\"{kid}\"}}"),
+        state,
+        created_at: 50,
+        retiring_at,
+        retired_at: None,
+    };
+    // This database made its own key before the import.
+    store
+        .repos
+        .keys
+        .activate(&SigningKeyRecord {
+            created_at: 90,
+            ..key("local", KeyState::Active, None)
+        })
+        .await
+        .unwrap();
+    let carried = DomainPlan {
+        signing_keys: vec![
+            key("old", KeyState::Retiring, Some(60)),
+            key("new", KeyState::Active, None),
+        ],
+        ..DomainPlan::default()
+    };
+    let summary = store.repos.domain.apply(&carried, 100).await.unwrap();
+    assert_eq!(summary.count(ChangeOutcome::Created), 2, "{summary}");
+    let keys = store.repos.domain.snapshot().await.unwrap().signing_keys;
+    let state = |kid: &str| {
+        keys.iter()
+            .find(|k| k.kid == kid)
+            .map(|k| (k.state, k.retiring_at))
+            .unwrap()
+    };
+    assert_eq!(
+        state("new"),
+        (KeyState::Active, None),
+        "the imported key signs"
+    );
+    assert_eq!(
+        state("local"),
+        (KeyState::Retiring, Some(100)),
+        "the local key retires"
+    );
+    assert_eq!(state("old"), (KeyState::Retiring, Some(60)));
+    assert_eq!(
+        keys.iter()
+            .find(|k| k.kid == "new")
+            .unwrap()
+            .encrypted_private_key,
+        vec![9, 8, 7, 0, 255],
+        "stored exactly as carried"
+    );
+    let again = store.repos.domain.apply(&carried, 200).await.unwrap();
+    assert_eq!(again.to_string(), "nothing changed (2 unchanged)");
 }

@@ -3,6 +3,8 @@
 mod app;
 mod apply;
 mod audit;
+mod export;
+mod import_keycloak;
 mod keys;
 mod user;
 
@@ -10,7 +12,7 @@ use std::io::BufRead;
 
 use anyhow::anyhow;
 
-use crate::cli::{Command, ConfigCommand, DbArgs, ServeArgs};
+use crate::cli::{Command, ConfigCommand, DbArgs, ImportCommand, ServeArgs};
 use crate::config::{Overrides, Settings};
 use crate::context::Context;
 
@@ -37,6 +39,16 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             }
         },
         Command::Apply { file, db } => apply::run(&open(db).await?, &file).await,
+        Command::Export { include_keys, db } => export::run(&open(db).await?, include_keys).await,
+        Command::Import {
+            command:
+                ImportCommand::Keycloak {
+                    file,
+                    output,
+                    audience,
+                    db,
+                },
+        } => import_keycloak::run(&open(db).await?, &file, output.as_deref(), audience).await,
         Command::User { command, db } => user::run(&open(db).await?, command).await,
         Command::App { command, db } => app::run(&open(db).await?, command).await,
         Command::Audit {

@@ -2,7 +2,7 @@
 //! entry or as `latchkey app create` flags, and its validation. Both paths
 //! share this code, so an app the CLI accepts is one `apply` accepts.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::plan::{AppSpec, HashChange};
 use crate::client_auth::ClientKeys;
@@ -18,7 +18,7 @@ pub(crate) const MIN_CLIENT_SECRET_LEN: usize = 16;
 pub(crate) const MAX_NAME_LEN: usize = 256;
 
 /// A duration as written: whole seconds or `"15m"`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum DurationInput {
     Seconds(i64),
@@ -26,29 +26,50 @@ pub enum DurationInput {
 }
 
 /// An app as written by an administrator; `None` means "the default".
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppInput {
+    /// The immutable id (a UUID); given only to keep it across databases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     #[serde(rename = "type")]
     pub app_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    /// The keyed hash of the secret as `export` writes it: valid only
+    /// under the master key that made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_hash: Option<String>,
+    /// The secret sealed under the master key, beside its hash, for an app
+    /// that accepts `client_secret_jwt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_sealed: Option<String>,
     /// Also accept `client_secret_jwt` (the secret is then kept sealed
     /// under the master key as well as hashed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_jwt: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grant_types: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redirect_uris: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub app_roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwks: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token_ttl: Option<DurationInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refresh_token_ttl: Option<DurationInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_lifetime: Option<DurationInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
 }
 
@@ -86,6 +107,42 @@ pub(crate) fn check_name(field: &'static str, value: &str) -> Result<(), FieldEr
         ));
     }
     Ok(())
+}
+
+/// An id given in a domain file: a UUID in its canonical form (lower-case
+/// hex, hyphenated), so it is stored and appears in tokens exactly as written.
+pub(crate) fn check_id(field: &'static str, value: &str) -> Result<(), FieldError> {
+    match uuid::Uuid::parse_str(value) {
+        Ok(id) if id.hyphenated().to_string() == value => Ok(()),
+        _ => Err(bad(
+            field,
+            format!(
+                "{value:?} is not a UUID in canonical form (lower-case, hyphenated, e.g. \"0192d4e6-7b1c-7cc3-9a2e-3f5d8e1b2a40\")"
+            ),
+        )),
+    }
+}
+
+/// A client-secret hash as `export` writes it: `hmac-sha256$` and 32
+/// bytes in base64url.
+fn check_secret_hash(value: &str) -> Result<(), FieldError> {
+    use base64::Engine as _;
+    let ok = value
+        .strip_prefix("hmac-sha256$")
+        .and_then(|tag| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(tag)
+                .ok()
+        })
+        .is_some_and(|tag| tag.len() == 32);
+    if ok {
+        Ok(())
+    } else {
+        Err(bad(
+            "client_secret_hash",
+            "must be a hash written by `latchkey export` (hmac-sha256$ and 43 base64url characters)",
+        ))
+    }
 }
 
 pub(crate) fn parse_roles(
@@ -132,10 +189,13 @@ impl AppInput {
     /// secret, which only exists as a hash).
     pub fn from_app(app: &crate::model::App) -> Self {
         AppInput {
+            id: None,
             name: app.name.clone(),
             client_id: Some(app.client_id.clone()),
             app_type: app.app_type.as_str().to_owned(),
             client_secret: None,
+            client_secret_hash: None,
+            client_secret_sealed: None,
             client_secret_jwt: Some(app.accepts_client_secret_jwt()),
             grant_types: Some(
                 app.grant_types
@@ -193,11 +253,47 @@ impl AppInput {
                 ));
             }
         }
+        if let Some(id) = &self.id {
+            check_id("id", id)?;
+        }
         let client_secret_jwt = self.client_secret_jwt.unwrap_or(false);
         if client_secret_jwt && app_type == AppType::Public {
             return Err(bad(
                 "client_secret_jwt",
                 "a public app has no secret to sign assertions with",
+            ));
+        }
+        let mut secret = HashChange::Keep;
+        if let Some(hash) = &self.client_secret_hash {
+            if app_type == AppType::Public {
+                return Err(bad(
+                    "client_secret_hash",
+                    "a public app has no client secret",
+                ));
+            }
+            if self.client_secret.is_some() {
+                return Err(bad(
+                    "client_secret_hash",
+                    "give either client_secret or client_secret_hash, not both",
+                ));
+            }
+            check_secret_hash(hash)?;
+            // An HMAC cannot verify a client_secret_jwt assertion: such an
+            // app must bring its sealed secret along.
+            if client_secret_jwt && self.client_secret_sealed.is_none() {
+                return Err(bad(
+                    "client_secret_sealed",
+                    "required with client_secret_hash when client_secret_jwt = true",
+                ));
+            }
+            secret = HashChange::Set(hash.clone());
+        }
+        if self.client_secret_sealed.is_some()
+            && (self.client_secret_hash.is_none() || !client_secret_jwt)
+        {
+            return Err(bad(
+                "client_secret_sealed",
+                "only with client_secret_hash and client_secret_jwt = true",
             ));
         }
         for (name, value) in [("jwks", &self.jwks), ("certificate", &self.certificate)] {
@@ -297,12 +393,13 @@ impl AppInput {
 
         Ok(ValidatedApp {
             spec: AppSpec {
+                id: self.id.clone(),
                 client_id,
                 name: self.name.clone(),
                 app_type,
                 active: self.active.unwrap_or(true),
-                secret: HashChange::Keep,
-                sealed_secret: None,
+                secret,
+                sealed_secret: self.client_secret_sealed.clone(),
                 client_secret_jwt,
                 grant_types,
                 redirect_uris: self.redirect_uris.clone(),

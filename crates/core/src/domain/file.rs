@@ -8,8 +8,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::app_input::{self, AppInput};
+use super::entries::{GroupEntry, ResourceServerEntry, SigningKeyEntry, UserEntry};
 use super::plan::{DomainPlan, GroupSpec, HashChange, ResourceServerSpec, UserSpec};
-use crate::model::{AppRole, ResourceServer};
+use crate::model::{AppRole, KeyState, ResourceServer, SigningKeyRecord};
 use crate::password::is_supported_hash;
 use crate::password_policy::PasswordPolicy;
 use crate::scope;
@@ -39,46 +40,15 @@ impl std::error::Error for DomainFileError {}
 #[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
-    resource_servers: Vec<Spanned<RawResourceServer>>,
+    resource_servers: Vec<Spanned<ResourceServerEntry>>,
     #[serde(default)]
-    groups: Vec<Spanned<RawGroup>>,
+    groups: Vec<Spanned<GroupEntry>>,
     #[serde(default)]
-    users: Vec<Spanned<RawUser>>,
+    users: Vec<Spanned<UserEntry>>,
     #[serde(default)]
     apps: Vec<Spanned<AppInput>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawResourceServer {
-    name: String,
-    audience: String,
     #[serde(default)]
-    scopes: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGroup {
-    name: String,
-    #[serde(default)]
-    app_roles: Vec<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawUser {
-    username: String,
-    password: Option<String>,
-    password_hash: Option<String>,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    email: Option<String>,
-    active: Option<bool>,
-    #[serde(default)]
-    groups: Vec<String>,
-    #[serde(default)]
-    app_roles: Vec<String>,
+    signing_keys: Vec<Spanned<SigningKeyEntry>>,
 }
 
 /// The validated file: the plan, plus the plaintext secrets still to be
@@ -217,6 +187,7 @@ pub fn parse_domain_file(
     // Groups.
     let mut group_names: HashSet<String> = known_groups.iter().cloned().collect();
     let mut file_groups = HashSet::new();
+    let mut group_ids = HashSet::new();
     for (i, entry) in raw.groups.iter().enumerate() {
         let span = entry.span();
         let g = entry.get_ref();
@@ -230,7 +201,9 @@ pub fn parse_domain_file(
             ));
         }
         group_names.insert(g.name.clone());
+        let id = checked_id(&ctx, &span, field("id"), &g.id, &mut group_ids)?;
         plan.groups.push(GroupSpec {
+            id,
             name: g.name.clone(),
             app_roles: roles(&ctx, &span, field("app_roles"), &g.app_roles)?,
         });
@@ -238,6 +211,7 @@ pub fn parse_domain_file(
 
     // Users.
     let mut usernames = HashSet::new();
+    let mut user_ids = HashSet::new();
     for (i, entry) in raw.users.iter().enumerate() {
         let span = entry.span();
         let u = entry.get_ref();
@@ -266,6 +240,14 @@ pub fn parse_domain_file(
                 HashChange::Keep
             }
             (None, Some(hash)) => {
+                // Keycloak's argon2 credential is stored as the PHC string
+                // it amounts to, which the argon2 verifier reads natively.
+                let hash = match crate::legacy_hash::keycloak_argon2_to_phc(hash) {
+                    Some(converted) => {
+                        &converted.map_err(|m| ctx.err(&span, field("password_hash"), m))?
+                    }
+                    None => hash,
+                };
                 if !is_supported_hash(hash) {
                     return Err(ctx.err(
                         &span,
@@ -273,7 +255,7 @@ pub fn parse_domain_file(
                         "unsupported hash format (expected argon2 $argon2id$/$argon2i$/$argon2d$, bcrypt $2a$/$2b$/$2y$, PBKDF2 pbkdf2_sha256$…, $pbkdf2-sha256$…, $pbkdf2-sha512$… or a Keycloak credential, or scrypt $scrypt$…)",
                     ));
                 }
-                HashChange::Set(hash.clone())
+                HashChange::Set(hash.to_owned())
             }
             (None, None) => HashChange::Keep,
         };
@@ -292,13 +274,26 @@ pub fn parse_domain_file(
         if let Some(missing) = groups.iter().find(|g| !group_names.contains(*g)) {
             return Err(ctx.err(&span, field("groups"), format!("unknown group {missing:?}")));
         }
+        let id = checked_id(&ctx, &span, field("id"), &u.id, &mut user_ids)?;
+        for (name, value) in [
+            ("display_name", &u.display_name),
+            ("external_id", &u.external_id),
+        ] {
+            if let Some(value) = value {
+                check_name(&ctx, &span, field(name), value)?;
+            }
+        }
         plan.users.push(UserSpec {
+            id,
             username: u.username.clone(),
             password,
             given_name: u.given_name.clone(),
             family_name: u.family_name.clone(),
             email: u.email.clone(),
             active: u.active.unwrap_or(true),
+            locked: u.locked,
+            display_name: u.display_name.clone(),
+            external_id: u.external_id.clone(),
             groups,
             app_roles: roles(&ctx, &span, field("app_roles"), &u.app_roles)?,
         });
@@ -306,6 +301,7 @@ pub fn parse_domain_file(
 
     // Apps.
     let mut client_ids = HashSet::new();
+    let mut app_ids = HashSet::new();
     for (i, entry) in raw.apps.iter().enumerate() {
         let span = entry.span();
         let field = |f: &str| format!("apps[{i}].{f}");
@@ -321,6 +317,11 @@ pub fn parse_domain_file(
                 format!("duplicate client_id {client_id:?}"),
             ));
         }
+        if let Some(id) = &app.spec.id
+            && !app_ids.insert(id.clone())
+        {
+            return Err(ctx.err(&span, field("id"), format!("duplicate id {id:?}")));
+        }
         if let Some(secret) = app.client_secret {
             client_secrets.insert(client_id, secret);
         }
@@ -328,11 +329,103 @@ pub fn parse_domain_file(
         plan.apps.push(app.spec);
     }
 
+    // Signing keys.
+    let mut kids = HashSet::new();
+    for (i, entry) in raw.signing_keys.iter().enumerate() {
+        let span = entry.span();
+        let field = |f: &str| format!("signing_keys[{i}].{f}");
+        let record = signing_key(entry.get_ref())
+            .map_err(|(f, message)| ctx.err(&span, field(f), message))?;
+        if !kids.insert(record.kid.clone()) {
+            return Err(ctx.err(
+                &span,
+                field("kid"),
+                format!("duplicate kid {:?}", record.kid),
+            ));
+        }
+        if record.state == KeyState::Active
+            && plan
+                .signing_keys
+                .iter()
+                .any(|k: &SigningKeyRecord| k.state == KeyState::Active)
+        {
+            return Err(ctx.err(&span, field("state"), "only one signing key may be active"));
+        }
+        plan.signing_keys.push(record);
+    }
+
     Ok(ParsedDomain {
         plan,
         passwords,
         client_secrets,
         warnings,
+    })
+}
+
+/// An optional id: canonical UUID, unique among its kind in the file.
+fn checked_id(
+    ctx: &Ctx<'_>,
+    span: &std::ops::Range<usize>,
+    field: String,
+    id: &Option<String>,
+    seen: &mut HashSet<String>,
+) -> Result<Option<String>, DomainFileError> {
+    let Some(id) = id else { return Ok(None) };
+    app_input::check_id("", id).map_err(|e| ctx.err(span, field.clone(), e.message))?;
+    if !seen.insert(id.clone()) {
+        return Err(ctx.err(span, field, format!("duplicate id {id:?}")));
+    }
+    Ok(Some(id.clone()))
+}
+
+/// A signing key entry, checked for form (whether it opens under this
+/// master key is checked by `apply`, which holds the key).
+fn signing_key(entry: &SigningKeyEntry) -> Result<SigningKeyRecord, (&'static str, String)> {
+    use base64::Engine as _;
+    if entry.kid.trim().is_empty() || entry.kid.chars().any(char::is_control) {
+        return Err(("kid", "must not be empty or hold control characters".into()));
+    }
+    entry
+        .alg
+        .parse::<crate::keys::KeyAlgorithm>()
+        .map_err(|e| ("alg", e))?;
+    let state = KeyState::parse(&entry.state).ok_or_else(|| {
+        (
+            "state",
+            format!(
+                "unknown state {:?} (active, retiring or retired)",
+                entry.state
+            ),
+        )
+    })?;
+    let jwk: serde_json::Value = serde_json::from_str(&entry.public_jwk)
+        .map_err(|e| ("public_jwk", format!("not JSON: {e}")))?;
+    if jwk.get("kid").and_then(|k| k.as_str()) != Some(entry.kid.as_str()) {
+        return Err((
+            "public_jwk",
+            "its \"kid\" must equal the entry's kid".into(),
+        ));
+    }
+    let encrypted = base64::engine::general_purpose::STANDARD
+        .decode(&entry.encrypted_private_key)
+        .map_err(|_| ("encrypted_private_key", "not base64".to_owned()))?;
+    // Only the impossible combinations: keys made before retiring_at
+    // existed are retiring without one.
+    if state == KeyState::Active && entry.retiring_at.is_some() {
+        return Err(("retiring_at", "not allowed for the active key".into()));
+    }
+    if state != KeyState::Retired && entry.retired_at.is_some() {
+        return Err(("retired_at", "allowed only for a retired key".into()));
+    }
+    Ok(SigningKeyRecord {
+        kid: entry.kid.clone(),
+        alg: entry.alg.clone(),
+        encrypted_private_key: encrypted,
+        public_jwk: entry.public_jwk.clone(),
+        state,
+        created_at: entry.created_at,
+        retiring_at: entry.retiring_at,
+        retired_at: entry.retired_at,
     })
 }
 
@@ -526,5 +619,174 @@ refresh_token_ttl = "7d"
         let text = "[[users]]\nusername = \"bob\"\n[[users]]\nusername = \"BOB\"\n";
         let err = parse(text).err().unwrap();
         assert_eq!((err.line, err.field.as_str()), (4, "users[1].username"));
+    }
+
+    const ID: &str = "0192d4e6-7b1c-7cc3-9a2e-3f5d8e1b2a40";
+
+    #[test]
+    fn ids_are_canonical_uuids_unique_per_kind() {
+        let ok = format!(
+            "[[groups]]\nid = \"{ID}\"\nname = \"ops\"\n[[users]]\nid = \"{ID}\"\nusername = \"bob\"\nlocked = true\ndisplay_name = \"Bob B.\"\nexternal_id = \"hr-42\"\n"
+        );
+        let parsed = parse(&ok).unwrap();
+        assert_eq!(
+            parsed.plan.users[0].id.as_deref(),
+            Some(ID),
+            "a group and a user may share an id"
+        );
+        assert_eq!(parsed.plan.users[0].locked, Some(true));
+        assert_eq!(parsed.plan.users[0].display_name.as_deref(), Some("Bob B."));
+        assert_eq!(parsed.plan.users[0].external_id.as_deref(), Some("hr-42"));
+        let unset = parse("[[users]]\nusername = \"bob\"\n").unwrap();
+        assert_eq!(
+            unset.plan.users[0].locked, None,
+            "absent: the stored lock is kept"
+        );
+
+        let upper = ok.replacen(ID, &ID.to_uppercase(), 1);
+        let err = parse(&upper).err().unwrap();
+        assert_eq!((err.line, err.field.as_str()), (2, "groups[0].id"));
+        assert!(
+            err.message.contains("not a UUID in canonical form"),
+            "{err}"
+        );
+        let err = parse("[[users]]\nid = \"42\"\nusername = \"a\"\n")
+            .err()
+            .unwrap();
+        assert_eq!(err.field, "users[0].id");
+        let twice = format!(
+            "[[users]]\nid = \"{ID}\"\nusername = \"a\"\n[[users]]\nid = \"{ID}\"\nusername = \"b\"\n"
+        );
+        let err = parse(&twice).err().unwrap();
+        assert_eq!((err.line, err.field.as_str()), (5, "users[1].id"));
+        assert!(err.message.contains("duplicate id"), "{err}");
+        let apps = format!(
+            "[[apps]]\nid = \"{ID}\"\nname = \"a\"\ntype = \"public\"\n[[apps]]\nid = \"{ID}\"\nname = \"b\"\ntype = \"public\"\n"
+        );
+        assert_eq!(parse(&apps).err().unwrap().field, "apps[1].id");
+    }
+
+    const HASH: &str = "hmac-sha256$eNV9tagvdd4OE0h67y_aWlN_T8_s4dWVfifKoudas8g";
+
+    #[test]
+    fn an_exported_secret_hash_is_taken_as_is() {
+        let app = |extra: &str| format!("[[apps]]\nname = \"a\"\ntype = \"confidential\"\n{extra}");
+        let parsed = parse(&app(&format!("client_secret_hash = \"{HASH}\"\n"))).unwrap();
+        assert_eq!(parsed.plan.apps[0].secret, HashChange::Set(HASH.into()));
+        assert!(parsed.client_secrets.is_empty());
+        for (extra, field, message) in [
+            (
+                format!("client_secret_hash = \"{HASH}\"\nclient_secret = \"0123456789abcdef0\"\n"),
+                "apps[0].client_secret_hash",
+                "not both",
+            ),
+            (
+                "client_secret_hash = \"hmac-sha256$short\"\n".to_owned(),
+                "apps[0].client_secret_hash",
+                "written by `latchkey export`",
+            ),
+            (
+                format!("client_secret_hash = \"{HASH}\"\nclient_secret_jwt = true\n"),
+                "apps[0].client_secret_sealed",
+                "required",
+            ),
+            (
+                "client_secret_sealed = \"c2VhbGVk\"\nclient_secret_jwt = true\n".to_owned(),
+                "apps[0].client_secret_sealed",
+                "only with client_secret_hash",
+            ),
+        ] {
+            let err = parse(&app(&extra))
+                .err()
+                .unwrap_or_else(|| panic!("{extra} should fail"));
+            assert_eq!(err.field, field, "{extra}: {err}");
+            assert!(err.message.contains(message), "{extra}: {err}");
+        }
+        let public =
+            format!("[[apps]]\nname = \"a\"\ntype = \"public\"\nclient_secret_hash = \"{HASH}\"\n");
+        assert_eq!(
+            parse(&public).err().unwrap().field,
+            "apps[0].client_secret_hash"
+        );
+    }
+
+    #[test]
+    fn signing_key_entries_are_checked_for_form() {
+        let key = |state: &str, extra: &str| {
+            format!(
+                "[[signing_keys]]\nkid = \"k1\"\nalg = \"ES256\"\nstate = \"{state}\"\ncreated_at = 1\npublic_jwk = '{{\"kid\":\"k1\",\"kty\":\"EC\"}}'\nencrypted_private_key = \"AAAA\"\n{extra}"
+            )
+        };
+        let parsed = parse(&key("retiring", "retiring_at = 2\n")).unwrap();
+        assert_eq!(parsed.plan.signing_keys[0].state, KeyState::Retiring);
+        assert_eq!(
+            parsed.plan.signing_keys[0].encrypted_private_key,
+            vec![0, 0, 0]
+        );
+        for (text, field) in [
+            (key("asleep", ""), "signing_keys[0].state"),
+            (
+                key("active", "retiring_at = 2\n"),
+                "signing_keys[0].retiring_at",
+            ),
+            (
+                key("retiring", "retired_at = 2\n"),
+                "signing_keys[0].retired_at",
+            ),
+            (
+                key("active", "").replace("ES256", "HS256"),
+                "signing_keys[0].alg",
+            ),
+            (
+                key("active", "").replace("\"kid\":\"k1\"", "\"kid\":\"k2\""),
+                "signing_keys[0].public_jwk",
+            ),
+            (
+                key("active", "").replace("\"AAAA\"", "\"not base64!\""),
+                "signing_keys[0].encrypted_private_key",
+            ),
+            (
+                format!(
+                    "{}{}",
+                    key("active", ""),
+                    key("retired", "").replace("k1", "k2")
+                )
+                .replace("retired\"", "active\""),
+                "signing_keys[1].state",
+            ),
+            (
+                format!("{}{}", key("active", ""), key("retiring", "")),
+                "signing_keys[1].kid",
+            ),
+        ] {
+            let err = parse(&text)
+                .err()
+                .unwrap_or_else(|| panic!("{text} should fail"));
+            assert_eq!(err.field, field, "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_keycloak_argon2_credential_is_stored_as_its_phc_string() {
+        let credential = r#"{"type":"password","secretData":"{\"value\":\"/VqFvhfAZ0iizQpCGH4Pq08g5BKw2JxXFNTJ+OapkGw=\",\"salt\":\"ih8Dd8QZXiuQYdNKDrtyFg==\",\"additionalParameters\":{}}","credentialData":"{\"hashIterations\":5,\"algorithm\":\"argon2\",\"additionalParameters\":{\"hashLength\":[\"32\"],\"memory\":[\"7168\"],\"type\":[\"id\"],\"version\":[\"1.3\"],\"parallelism\":[\"1\"]}}"}"#;
+        let parsed = parse(&format!(
+            "[[users]]\nusername = \"carol\"\npassword_hash = '{credential}'\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            parsed.plan.users[0].password,
+            HashChange::Set("$argon2id$v=19$m=7168,t=5,p=1$ih8Dd8QZXiuQYdNKDrtyFg$/VqFvhfAZ0iizQpCGH4Pq08g5BKw2JxXFNTJ+OapkGw".into())
+        );
+        let broken = credential.replace("hashLength", "hashLen");
+        let err = parse(&format!(
+            "[[users]]\nusername = \"carol\"\npassword_hash = '{broken}'\n"
+        ))
+        .err()
+        .unwrap();
+        assert_eq!(
+            (err.line, err.field.as_str()),
+            (3, "users[0].password_hash")
+        );
+        assert!(err.message.contains("hashLength"), "{err}");
     }
 }

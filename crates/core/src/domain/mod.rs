@@ -2,15 +2,24 @@
 //! everything, resolve secrets, then write it all in one transaction.
 
 mod app_input;
+mod entries;
+mod export;
 mod file;
+mod identity;
+mod keycloak;
 mod plan;
+mod snapshot;
 
 pub use app_input::{AppInput, DurationInput, FieldError, ValidatedApp, check_redirect_uri};
+pub use entries::{DomainFile, GroupEntry, ResourceServerEntry, SigningKeyEntry, UserEntry};
+pub use export::export;
 pub use file::{DomainFileError, MAX_ACCESS_TTL_SECS, parse_domain_file};
+pub use keycloak::{KeycloakImport, KeycloakOptions, import_keycloak};
 pub use plan::{
     AppSpec, ApplyReport, ApplySummary, Change, ChangeOutcome, DomainPlan, GroupSpec, HashChange,
     ResourceServerSpec, UserSpec,
 };
+pub use snapshot::{DomainSnapshot, SnapshotGroup, SnapshotUser};
 
 use std::sync::Arc;
 
@@ -30,6 +39,14 @@ pub enum ApplyError {
     Hash(String),
     #[error("{field}: {message}")]
     Field { field: String, message: String },
+}
+
+/// Ids and keys must be checked against what is stored.
+fn needs_identity_check(plan: &DomainPlan) -> bool {
+    !plan.signing_keys.is_empty()
+        || plan.users.iter().any(|u| u.id.is_some())
+        || plan.groups.iter().any(|g| g.id.is_some())
+        || plan.apps.iter().any(|a| a.id.is_some())
 }
 
 pub struct DomainService {
@@ -84,8 +101,19 @@ impl DomainService {
 
         let mut generated = Vec::new();
         for app in &mut parsed.plan.apps {
+            if let HashChange::Set(hash) = app.secret.clone() {
+                // Carried as a hash (client_secret_hash): only its sealed
+                // copy can show whether it belongs to this master key.
+                self.check_sealed(app, &hash)?;
+                self.keep_stored_sealing(app, &hash).await?;
+                continue;
+            }
             let given = parsed.client_secrets.remove(&app.client_id);
             generated.extend(self.resolve_secret(app, given).await?);
+        }
+        if needs_identity_check(&parsed.plan) {
+            let snapshot = self.repos.domain.snapshot().await?;
+            identity::check(&parsed.plan, &snapshot, &self.master)?;
         }
 
         let summary = self
@@ -98,6 +126,41 @@ impl DomainService {
             generated_secrets: generated,
             warnings: parsed.warnings,
         })
+    }
+
+    /// A sealed secret given with its hash must open under this master key,
+    /// for this client, to a secret with that very hash.
+    fn check_sealed(&self, app: &AppSpec, hash: &str) -> Result<(), ApplyError> {
+        let Some(sealed) = &app.sealed_secret else {
+            return Ok(());
+        };
+        match self.master.open_client_secret(&app.client_id, sealed) {
+            Ok(secret) if self.secrets.verify(&secret, hash) => Ok(()),
+            Ok(_) => Err(ApplyError::Field {
+                field: format!("apps[{}].client_secret_sealed", app.client_id),
+                message: "does not match client_secret_hash".into(),
+            }),
+            Err(_) => Err(ApplyError::Field {
+                field: format!("apps[{}].client_secret_sealed", app.client_id),
+                message: "does not open with this master key (an exported secret imports only where the master key of the exporting database is in use)".into(),
+            }),
+        }
+    }
+
+    /// Sealing is randomised: when the stored secret is the same (same
+    /// hash), keep its stored sealing, so importing again changes nothing.
+    async fn keep_stored_sealing(&self, app: &mut AppSpec, hash: &str) -> Result<(), ApplyError> {
+        if app.sealed_secret.is_none() {
+            return Ok(());
+        }
+        let existing = self.repos.apps.find_by_client_id(&app.client_id).await?;
+        if let Some(stored) = existing
+            .filter(|a| a.secret_hash.as_deref() == Some(hash))
+            .and_then(|a| a.secret_sealed)
+        {
+            app.sealed_secret = Some(stored);
+        }
+        Ok(())
     }
 
     /// Client secrets: hashed with the keyed hash (and sealed for apps

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::model::{AppRole, AppType, GrantType};
+use crate::model::{AppRole, AppType, GrantType, SigningKeyRecord};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HashChange {
@@ -20,6 +20,8 @@ pub struct ResourceServerSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupSpec {
+    /// The id to create the group with (checked against the stored one).
+    pub id: Option<String>,
     pub name: String,
     /// Sorted, deduplicated.
     pub app_roles: Vec<AppRole>,
@@ -27,12 +29,20 @@ pub struct GroupSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSpec {
+    /// The id to create the user with (checked against the stored one).
+    pub id: Option<String>,
     pub username: String,
     pub password: HashChange,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
     pub email: Option<String>,
     pub active: bool,
+    /// `None`: keep what is stored (false for a new user).
+    pub locked: Option<bool>,
+    /// `None`: keep what is stored.
+    pub display_name: Option<String>,
+    /// `None`: keep what is stored.
+    pub external_id: Option<String>,
     /// Group names, sorted.
     pub groups: Vec<String>,
     /// Sorted, deduplicated.
@@ -41,6 +51,8 @@ pub struct UserSpec {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppSpec {
+    /// The id to create the app with (checked against the stored one).
+    pub id: Option<String>,
     pub client_id: String,
     pub name: String,
     pub app_type: AppType,
@@ -69,6 +81,8 @@ pub struct DomainPlan {
     pub groups: Vec<GroupSpec>,
     pub users: Vec<UserSpec>,
     pub apps: Vec<AppSpec>,
+    /// Signing keys carried over, still encrypted under the master key.
+    pub signing_keys: Vec<SigningKeyRecord>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +94,7 @@ pub enum ChangeOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
-    /// `resource_server`, `group`, `user` or `app`.
+    /// `resource_server`, `group`, `user`, `app` or `signing_key`.
     pub kind: &'static str,
     /// The natural key.
     pub key: String,

@@ -9,6 +9,7 @@ mod client_auth;
 mod discovery;
 mod imported_hashes;
 mod introspection;
+mod keycloak_import;
 mod lifecycle;
 mod limits;
 mod malformed;
