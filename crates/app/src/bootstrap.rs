@@ -73,6 +73,47 @@ pub async fn ensure_admin(
     Ok(generated)
 }
 
+/// Creates the built-in console app, or puts it back as it must be (its
+/// secret, roles and lifetimes follow the master key and the console
+/// settings). Idempotent: a start that finds it right changes nothing.
+pub async fn ensure_console_app(
+    ctx: &Context,
+    policy: &latchkey_core::console::ConsolePolicy,
+) -> anyhow::Result<()> {
+    let file = latchkey_core::console::console_app_file(
+        &latchkey_core::console::ConsoleKeys::new(&ctx.master),
+        policy,
+    );
+    let domain = ctx.domain_service();
+    match domain.apply(&file).await {
+        Ok(_) => Ok(()),
+        // Nodes starting together: another one created it first; applying
+        // again finds it and settles any difference.
+        Err(latchkey_core::domain::ApplyError::Store(
+            latchkey_core::store::StoreError::Conflict(_),
+        )) => {
+            domain.apply(&file).await.context("the console app")?;
+            Ok(())
+        }
+        Err(e) => Err(e).context("the console app"),
+    }
+}
+
+/// No domain yet: nothing but the built-in console app.
+async fn domain_is_empty(ctx: &Context) -> anyhow::Result<bool> {
+    let repos = &ctx.store.repos;
+    if repos.domain.is_empty().await? {
+        return Ok(true);
+    }
+    Ok(repos.resource_servers.list().await?.is_empty()
+        && repos
+            .apps
+            .list()
+            .await?
+            .iter()
+            .all(|a| a.client_id == latchkey_core::console::CONSOLE_CLIENT_ID))
+}
+
 pub const DEMO_AUDIENCE: &str = "https://api.demo.latchkey/";
 pub const DEMO_CLIENT_ID: &str = "demo-app";
 pub const DEMO_USERNAME: &str = "demo.user";
@@ -95,7 +136,7 @@ pub async fn seed_demo(ctx: &Context) -> anyhow::Result<Option<Demo>> {
         .find_by_client_id(DEMO_CLIENT_ID)
         .await?
         .is_some();
-    if !has_demo && !ctx.store.repos.domain.is_empty().await? {
+    if !has_demo && !domain_is_empty(ctx).await? {
         return Ok(None);
     }
     let demo = Demo {

@@ -61,6 +61,8 @@ pub struct ConfigFile {
     pub client_assertions: ClientAssertionsSection,
     #[serde(default)]
     pub audit: AuditSection,
+    #[serde(default)]
+    pub console: ConsoleSection,
 }
 
 /// A duration written `"90d"` or as whole seconds (`86400`), kept as text
@@ -77,6 +79,53 @@ fn duration_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String
         Text::Seconds(secs) => secs.to_string(),
         Text::Written(text) => text,
     }))
+}
+
+/// The console's session timeouts.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleSection {
+    /// A console session ends after this long without a request ("30m").
+    #[serde(default, deserialize_with = "duration_text")]
+    pub idle_timeout: Option<String>,
+    /// ... and this long after sign-in, however active ("8h").
+    #[serde(default, deserialize_with = "duration_text")]
+    pub absolute_timeout: Option<String>,
+}
+
+fn console_policy(
+    section: &ConsoleSection,
+) -> Result<latchkey_core::console::ConsolePolicy, String> {
+    let defaults = latchkey_core::console::ConsolePolicy::default();
+    let seconds = |name: &str, value: &Option<String>, default: i64| match value {
+        None => Ok(default),
+        Some(text) => {
+            let secs = latchkey_core::duration::parse_duration(text)
+                .map_err(|e| format!("console.{name}: {e}"))?;
+            if !(60..=30 * 86_400).contains(&secs) {
+                return Err(format!("console.{name}: must be between 1m and 30d"));
+            }
+            Ok(secs)
+        }
+    };
+    let policy = latchkey_core::console::ConsolePolicy {
+        idle_timeout_secs: seconds(
+            "idle_timeout",
+            &section.idle_timeout,
+            defaults.idle_timeout_secs,
+        )?,
+        absolute_timeout_secs: seconds(
+            "absolute_timeout",
+            &section.absolute_timeout,
+            defaults.absolute_timeout_secs,
+        )?,
+    };
+    if policy.idle_timeout_secs > policy.absolute_timeout_secs {
+        return Err(
+            "console.idle_timeout: must not be longer than console.absolute_timeout".to_owned(),
+        );
+    }
+    Ok(policy)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -276,6 +325,7 @@ pub struct Settings {
     pub password_policy: latchkey_core::password_policy::PasswordPolicy,
     pub client_assertions: AssertionPolicy,
     pub audit_retention_secs: i64,
+    pub console: latchkey_core::console::ConsolePolicy,
 }
 
 /// Values given on the command line or in the environment.
@@ -448,6 +498,7 @@ impl Settings {
             .validate()
             .map_err(|e| format!("password_policy: {e}"))?;
         let client_assertions = assertion_policy(&file.client_assertions)?;
+        let console = console_policy(&file.console)?;
         let audit_retention_secs = match &file.audit.retention {
             None => 90 * 86_400,
             Some(text) => {
@@ -497,6 +548,7 @@ impl Settings {
             password_policy: file.password_policy,
             client_assertions,
             audit_retention_secs,
+            console,
         })
     }
 
@@ -558,7 +610,7 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         let view = |s: &Settings| {
             format!(
-                "{} {} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {:?} {:?} {}",
+                "{} {} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {:?} {:?} {} {:?}",
                 s.listen,
                 s.database_url,
                 s.behind_tls_proxy,
@@ -575,6 +627,7 @@ mod tests {
                 s.key_rotate_every,
                 s.max_sessions_per_user,
                 s.audit_retention_secs,
+                s.console,
             )
         };
         assert_eq!(view(&from_example), view(&defaults));

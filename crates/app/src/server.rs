@@ -9,6 +9,7 @@ use anyhow::{Context as _, anyhow};
 use latchkey_core::admin::{BearerVerifier, DirectoryService};
 use latchkey_core::cache::{CachedApps, CachedResourceServers};
 use latchkey_core::client_auth::ClientAuthenticator;
+use latchkey_core::console::{ConsoleKeys, ConsoleService};
 use latchkey_core::grant::TokenService;
 use latchkey_core::housekeeping::{Housekeeper, HousekeepingConfig, HousekeepingReport};
 use latchkey_core::introspection::IntrospectionService;
@@ -79,6 +80,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     } else {
         None
     };
+    // After the demo: the demo seeds only an empty domain.
+    bootstrap::ensure_console_app(&ctx, &settings.console).await?;
     if settings.demo && demo.is_none() {
         tracing::warn!(
             "--demo: the database already holds a domain without the demo app; not seeding"
@@ -157,6 +160,15 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         clock: ctx.clock.clone(),
         base_url: format!("{issuer}/admin/v1"),
     });
+    let console = Arc::new(ConsoleService {
+        tokens: tokens.clone(),
+        introspection: introspection.clone(),
+        bearer: bearer.clone(),
+        sessions: repos.console_sessions.clone(),
+        clock: ctx.clock.clone(),
+        policy: settings.console,
+        keys: ConsoleKeys::new(&ctx.master),
+    });
     let metrics = Arc::new(latchkey_http::Metrics::new());
     {
         let waits = metrics.histogram("latchkey_password_hash_wait_seconds");
@@ -178,6 +190,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         hasher: ctx.hasher.clone(),
         metrics: metrics.clone(),
         metrics_route: settings.metrics_listen.is_none(),
+        console: console.clone(),
     };
     let metrics_listener = match settings.metrics_listen {
         Some(at) => {
@@ -208,6 +221,26 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         Duration::from_secs(settings.housekeeping_interval_secs),
         shutdown.subscribe(),
     );
+    let console_upkeep = {
+        let (every, batch) = (
+            Duration::from_secs(settings.housekeeping_interval_secs),
+            settings.housekeeping_batch,
+        );
+        let mut stop = shutdown.subscribe();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => match console.purge(batch).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(purged = n, "console sessions past their timeouts deleted"),
+                        Err(e) => tracing::warn!(error = %e, "console session purge failed"),
+                    },
+                    _ = stop.changed() => return,
+                }
+            }
+        })
+    };
     let limits_maintenance = {
         let (rate_limits, mut stop) = (rate_limits.clone(), shutdown.subscribe());
         tokio::spawn(async move {
@@ -288,6 +321,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         reload.abort();
         housekeeping.abort();
         limits_maintenance.abort();
+        console_upkeep.abort();
         metrics_upkeep.abort();
         ctx.store.close().await;
         served.context("serving HTTP")

@@ -7,6 +7,7 @@ pub mod breached;
 pub mod cache;
 pub mod client_auth;
 pub mod clock;
+pub mod console;
 pub mod domain;
 pub mod duration;
 pub mod error;

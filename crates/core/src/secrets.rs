@@ -75,7 +75,7 @@ impl MasterKey {
 
     /// A subkey for one purpose, so the master key itself is used for
     /// nothing but deriving (HMAC as a PRF, as in HKDF-Expand).
-    fn derive(&self, purpose: &str) -> [u8; 32] {
+    pub(crate) fn derive(&self, purpose: &str) -> [u8; 32] {
         let key = hmac::Key::new(hmac::HMAC_SHA256, &self.0);
         let tag = hmac::sign(&key, purpose.as_bytes());
         tag.as_ref().try_into().expect("HMAC-SHA256 is 32 bytes")

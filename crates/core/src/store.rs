@@ -311,6 +311,8 @@ pub struct Repos {
     pub assertions: Arc<dyn AssertionReplayRepo>,
     pub directory: Arc<dyn DirectoryRepo>,
     pub audit: Arc<dyn crate::audit::AuditRepo>,
+    /// Signed-in console browsers.
+    pub console_sessions: Arc<dyn crate::console::ConsoleSessionRepo>,
 }
 
 impl Repos {
@@ -327,6 +329,7 @@ impl Repos {
             + AssertionReplayRepo
             + DirectoryRepo
             + crate::audit::AuditRepo
+            + crate::console::ConsoleSessionRepo
             + 'static,
     {
         Repos {
@@ -339,6 +342,7 @@ impl Repos {
             assertions: backend.clone(),
             directory: backend.clone(),
             audit: backend.clone(),
+            console_sessions: backend.clone(),
             domain: backend,
         }
     }

@@ -4,6 +4,7 @@
 
 mod client_credentials;
 mod client_ip;
+mod console;
 mod error;
 mod form;
 mod metrics;

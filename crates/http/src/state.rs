@@ -61,4 +61,6 @@ pub struct AppState {
     /// Serve `GET /metrics` on this router; false when metrics have a
     /// listener of their own (`--metrics-listen`).
     pub metrics_route: bool,
+    /// The console's sign-in and sessions (`/console`).
+    pub console: Arc<latchkey_core::console::ConsoleService>,
 }

@@ -2,6 +2,7 @@
 //! implemented on SQLite (the default) and PostgreSQL. The engine is chosen
 //! by the URL scheme.
 
+mod console;
 mod directory;
 mod error;
 mod postgres;

@@ -55,6 +55,7 @@ mod repos {
     // Order strings by code point, whatever the database's locale, so
     // both engines sort and compare alike.
     crate::directory::impl_directory!(PostgresStore, sqlx::Postgres, " COLLATE \"C\"");
+    crate::console::impl_console!(PostgresStore);
 }
 
 /// The whole rotation as one statement (one round trip, one implicit

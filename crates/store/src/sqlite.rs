@@ -110,6 +110,7 @@ mod repos {
     crate::repos::impl_repos!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE", None::<&str>);
     // SQLite compares strings by code point already (BINARY).
     crate::directory::impl_directory!(SqliteStore, sqlx::Sqlite, "");
+    crate::console::impl_console!(SqliteStore);
 }
 
 /// Refresh-token rotations are group-committed: concurrent rotations wait

@@ -57,7 +57,8 @@ pub fn router(state: AppState) -> Router {
             "/oauth2/v1/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
-        .merge(admin::routes());
+        .merge(admin::routes())
+        .merge(crate::console::routes());
     if metrics_route {
         router = router.route("/metrics", get(crate::metrics::scrape));
     }

@@ -1,0 +1,63 @@
+//! The server-rendered console at `/console`: askama templates (checked
+//! at compile time), one small stylesheet, no script. Every page acts
+//! through the same core services as the admin API, with the `Caller` of
+//! the signed-in user's own access token, so what a page shows and does
+//! is what the user's application roles allow there.
+
+mod fields;
+mod form;
+mod pages;
+mod session;
+mod view;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::state::AppState;
+
+/// The console's own policy: its stylesheet and forms come from this
+/// origin, and nothing else loads (no script at all).
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const STYLESHEET: &str = include_str!("../../static/console.css");
+
+pub(crate) fn routes() -> Router<AppState> {
+    use pages::{audit, home, profile, signin, user, users};
+    Router::new()
+        .route("/console", get(home::home))
+        .route("/console/", get(home::home))
+        .route("/console/static/console.css", get(stylesheet))
+        .route("/console/signin", get(signin::show).post(signin::submit))
+        .route("/console/signout", post(signin::sign_out))
+        .route("/console/profile", get(profile::show))
+        .route("/console/profile/password", post(profile::change_password))
+        .route("/console/users", get(users::list).post(users::create))
+        .route("/console/users/new", get(users::new_form))
+        .route("/console/users/{id}", get(user::show).post(user::save))
+        .route("/console/users/{id}/password", post(user::set_password))
+        .route("/console/users/{id}/lock", post(user::lock))
+        .route("/console/users/{id}/active", post(user::activate))
+        .route(
+            "/console/users/{id}/signout",
+            post(user::sign_out_everywhere),
+        )
+        .route("/console/users/{id}/delete", post(user::delete))
+        .route("/console/audit", get(audit::list))
+        .layer(SetResponseHeaderLayer::overriding(
+            HeaderName::from_static("content-security-policy"),
+            HeaderValue::from_static(CSP),
+        ))
+}
+
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+}

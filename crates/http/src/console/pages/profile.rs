@@ -1,0 +1,153 @@
+//! `/console/profile`: every signed-in user sees their own profile and
+//! may change their own password (proving the current one).
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use latchkey_core::scim::discovery::USER_EXTENSION;
+use latchkey_core::scim::resource::Projection;
+use serde_json::json;
+
+use super::{refused, text};
+use crate::console::fields::{FieldErrors, Refusal, refusal};
+use crate::console::session::{SESSION_COOKIE, Signed, set_cookie, signed_in, signed_post};
+use crate::console::view::{self, Chrome, Section};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "console/profile.html")]
+struct ProfilePage {
+    chrome: Chrome,
+    username: String,
+    name: String,
+    email: String,
+    groups: String,
+    roles: String,
+    errors: FieldErrors,
+}
+
+async fn render(
+    state: &AppState,
+    signed: &Signed,
+    notice: Option<&'static str>,
+    errors: FieldErrors,
+) -> Response {
+    let caller = &signed.session.caller;
+    let me = match state.directory.get_me(caller, &Projection::All).await {
+        Ok(answer) => answer.body,
+        Err(e) => return refused(state, signed, e, "viewing your profile").await,
+    };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    view::page(
+        status,
+        &ProfilePage {
+            chrome: Chrome::signed(state, signed, "My profile", Section::Profile, notice).await,
+            username: text(&me, "/userName"),
+            name: text(&me, "/name/formatted"),
+            email: text(&me, "/emails/0/value"),
+            groups: me["groups"]
+                .as_array()
+                .map(|g| {
+                    g.iter()
+                        .filter_map(|g| g["display"].as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default(),
+            roles: caller
+                .roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            errors,
+        },
+    )
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    match signed_in(&state, &headers).await {
+        Ok(signed) => {
+            render(
+                &state,
+                &signed,
+                view::notice(query.get("done").map(String::as_str)),
+                FieldErrors::default(),
+            )
+            .await
+        }
+        Err(r) => r,
+    }
+}
+
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (signed, form) = match signed_post(&state, &headers, &body).await {
+        Ok(ok) => ok,
+        Err(r) => return r,
+    };
+    let mut errors = FieldErrors::default();
+    if form.get("current_password").is_empty() {
+        errors.add("current_password", "Enter your current password.");
+    }
+    if form.get("password").is_empty() {
+        errors.add("password", "Enter a new password.");
+    } else if form.get("password") != form.get("confirm_password") {
+        errors.add("confirm_password", "The two passwords differ.");
+    }
+    if !errors.is_empty() {
+        return render(&state, &signed, None, errors).await;
+    }
+    let body = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [
+            {"op": "replace", "path": "password", "value": form.get("password")},
+            {"op": "replace", "path": format!("{USER_EXTENSION}:currentPassword"), "value": form.get("current_password")},
+        ],
+    });
+    match state
+        .directory
+        .patch_me(&signed.session.caller, &body, None)
+        .await
+    {
+        Ok(_) => {
+            // A new password ends every session of the user, this one's
+            // tokens included: sign in again with the new password.
+            if state.console.sign_out(&signed.cookie).await.is_err() {
+                return view::unavailable();
+            }
+            let mut response = view::redirect("/console/signin?done=own-password");
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                set_cookie(&state, SESSION_COOKIE, None, None),
+            );
+            response
+        }
+        Err(e) => match refusal(e.clone(), &[]) {
+            Refusal::Form(mut found) => {
+                for (field, message) in &mut found.fields {
+                    if *field == "current_password" {
+                        *message = "This is not your current password.".into();
+                    }
+                }
+                render(&state, &signed, None, found).await
+            }
+            _ => refused(&state, &signed, e, "changing your password").await,
+        },
+    }
+}

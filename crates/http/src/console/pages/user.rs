@@ -1,0 +1,459 @@
+//! `/console/users/{id}`: one user — profile, password, lock, active
+//! state, sessions ("sign out everywhere") and deletion. Destructive
+//! actions ask for confirmation first.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use latchkey_core::admin::Permission;
+use latchkey_core::scim::discovery::USER_EXTENSION;
+use latchkey_core::scim::resource::Projection;
+use serde_json::{Value, json};
+
+use super::users::{badges, user_document};
+use super::{refused, text, valid_id, when};
+use crate::console::fields::{FieldErrors, Refusal, refusal};
+use crate::console::form::Form;
+use crate::console::session::{Signed, signed_in, signed_post};
+use crate::console::view::{self, Chrome, Section};
+use crate::state::AppState;
+
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+struct UserView {
+    id: String,
+    username: String,
+    name: String,
+    email: String,
+    groups: String,
+    created: String,
+    active: bool,
+    locked: bool,
+    badges: Vec<(&'static str, &'static str)>,
+}
+
+/// The profile form's values.
+struct ProfileForm {
+    username: String,
+    given_name: String,
+    family_name: String,
+    email: String,
+}
+
+struct SessionRow {
+    id: String,
+    client_id: String,
+    auth_time: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/user.html")]
+struct UserPage {
+    chrome: Chrome,
+    user: UserView,
+    form: ProfileForm,
+    errors: FieldErrors,
+    password_errors: FieldErrors,
+    sessions: Vec<SessionRow>,
+    may_write: bool,
+    may_reset: bool,
+    may_unlock: bool,
+    is_self: bool,
+}
+
+fn user_view(r: &Value) -> UserView {
+    UserView {
+        id: text(r, "/id"),
+        username: text(r, "/userName"),
+        name: text(r, "/name/formatted"),
+        email: text(r, "/emails/0/value"),
+        groups: r["groups"]
+            .as_array()
+            .map(|g| {
+                g.iter()
+                    .filter_map(|g| g["display"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default(),
+        created: when(&text(r, "/meta/created")),
+        active: r["active"].as_bool().unwrap_or(false),
+        locked: r[USER_EXTENSION]["locked"].as_bool().unwrap_or(false),
+        badges: badges(r),
+    }
+}
+
+/// What a page render may carry over from a refused form.
+#[derive(Default)]
+struct Redo<'a> {
+    profile: Option<&'a Form>,
+    errors: FieldErrors,
+    password_errors: FieldErrors,
+}
+
+async fn render(
+    state: &AppState,
+    signed: &Signed,
+    id: &str,
+    notice: Option<&'static str>,
+    redo: Redo<'_>,
+) -> Response {
+    let caller = &signed.session.caller;
+    let resource = match state.directory.get_user(caller, id, &Projection::All).await {
+        Ok(answer) => answer.body,
+        Err(e) => return refused(state, signed, e, "viewing users").await,
+    };
+    let sessions = match state.directory.list_sessions(caller, id).await {
+        Ok(answer) => answer.body["Resources"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|s| SessionRow {
+                        id: text(s, "/id"),
+                        client_id: text(s, "/clientId"),
+                        auth_time: when(&text(s, "/authTime")),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        Err(e) => return refused(state, signed, e, "viewing sessions").await,
+    };
+    let form = match redo.profile {
+        Some(f) => ProfileForm {
+            username: f.get("username").trim().to_owned(),
+            given_name: f.get("given_name").trim().to_owned(),
+            family_name: f.get("family_name").trim().to_owned(),
+            email: f.get("email").trim().to_owned(),
+        },
+        None => ProfileForm {
+            username: text(&resource, "/userName"),
+            given_name: text(&resource, "/name/givenName"),
+            family_name: text(&resource, "/name/familyName"),
+            email: text(&resource, "/emails/0/value"),
+        },
+    };
+    let user = user_view(&resource);
+    let status = if redo.errors.is_empty() && redo.password_errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    view::page(
+        status,
+        &UserPage {
+            chrome: Chrome::signed(state, signed, user.username.clone(), Section::Users, notice)
+                .await,
+            is_self: caller.user_id.as_deref() == Some(id),
+            user,
+            form,
+            errors: redo.errors,
+            password_errors: redo.password_errors,
+            sessions,
+            may_write: caller.may(Permission::WriteUsers),
+            may_reset: caller.may(Permission::ResetPasswords),
+            may_unlock: caller.may(Permission::UnlockUsers),
+        },
+    )
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let signed = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !valid_id(&id) {
+        return view::not_found(&state, &signed, "user").await;
+    }
+    let notice = view::notice(query.get("done").map(String::as_str));
+    render(&state, &signed, &id, notice, Redo::default()).await
+}
+
+/// The common start of every POST on one user.
+async fn post(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    body: &[u8],
+) -> Result<(Signed, Form), Response> {
+    let (signed, form) = signed_post(state, headers, body).await?;
+    if !valid_id(id) {
+        return Err(view::not_found(state, &signed, "user").await);
+    }
+    Ok((signed, form))
+}
+
+fn done(id: &str, code: &str) -> Response {
+    view::redirect(&format!("/console/users/{id}?done={code}"))
+}
+
+fn patch(operations: Value) -> Value {
+    json!({"schemas": [PATCH_OP], "Operations": operations})
+}
+
+pub(crate) async fn save(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (signed, form) = match post(&state, &headers, &id, &body).await {
+        Ok(ok) => ok,
+        Err(r) => return r,
+    };
+    let caller = &signed.session.caller;
+    let current = match state
+        .directory
+        .get_user(caller, &id, &Projection::All)
+        .await
+    {
+        Ok(answer) => answer.body,
+        Err(e) => return refused(&state, &signed, e, "changing users").await,
+    };
+    // A PUT replaces every writable attribute: keep what the form does
+    // not show.
+    let mut doc = user_document(&form, current["active"].as_bool().unwrap_or(true));
+    for kept in ["externalId", "displayName"] {
+        if let Some(value) = current.get(kept) {
+            doc[kept] = value.clone();
+        }
+    }
+    let mut errors = FieldErrors::default();
+    if form.text("username").is_none() {
+        errors.add("username", "Enter a username.");
+    }
+    if errors.is_empty() {
+        match state.directory.replace_user(caller, &id, &doc, None).await {
+            Ok(_) => return done(&id, "saved"),
+            Err(e) => match refusal(e.clone(), &[]) {
+                Refusal::Form(found) => errors = found,
+                _ => return refused(&state, &signed, e, "changing users").await,
+            },
+        }
+    }
+    render(
+        &state,
+        &signed,
+        &id,
+        None,
+        Redo {
+            profile: Some(&form),
+            errors,
+            ..Redo::default()
+        },
+    )
+    .await
+}
+
+pub(crate) async fn set_password(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (signed, form) = match post(&state, &headers, &id, &body).await {
+        Ok(ok) => ok,
+        Err(r) => return r,
+    };
+    let mut errors = FieldErrors::default();
+    let password = form.get("password");
+    if password.is_empty() {
+        errors.add("password", "Enter the new password.");
+    } else if password != form.get("confirm_password") {
+        errors.add("confirm_password", "The two passwords differ.");
+    }
+    if errors.is_empty() {
+        let body = patch(json!([{"op": "replace", "path": "password", "value": password}]));
+        match state
+            .directory
+            .patch_user(&signed.session.caller, &id, &body, None)
+            .await
+        {
+            Ok(_) => return done(&id, "password"),
+            Err(e) => match refusal(e.clone(), &[]) {
+                Refusal::Form(found) => errors = found,
+                _ => return refused(&state, &signed, e, "setting passwords").await,
+            },
+        }
+    }
+    render(
+        &state,
+        &signed,
+        &id,
+        None,
+        Redo {
+            password_errors: errors,
+            ..Redo::default()
+        },
+    )
+    .await
+}
+
+pub(crate) async fn lock(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (signed, form) = match post(&state, &headers, &id, &body).await {
+        Ok(ok) => ok,
+        Err(r) => return r,
+    };
+    let locked = form.get("locked") == "true";
+    if locked && !form.confirmed() {
+        return view::confirm(
+            &state,
+            &signed,
+            &form,
+            format!("/console/users/{id}/lock"),
+            format!("/console/users/{id}"),
+            "Lock this user?",
+            "A locked user cannot sign in until unlocked, and every session of theirs ends now."
+                .into(),
+            "Lock user",
+        )
+        .await;
+    }
+    let body = patch(
+        json!([{"op": "replace", "path": format!("{USER_EXTENSION}:locked"), "value": locked}]),
+    );
+    match state
+        .directory
+        .patch_user(&signed.session.caller, &id, &body, None)
+        .await
+    {
+        Ok(_) => done(&id, if locked { "locked" } else { "unlocked" }),
+        Err(e) => {
+            refused(
+                &state,
+                &signed,
+                e,
+                if locked {
+                    "locking users"
+                } else {
+                    "unlocking users"
+                },
+            )
+            .await
+        }
+    }
+}
+
+pub(crate) async fn activate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (signed, form) = match post(&state, &headers, &id, &body).await {
+        Ok(ok) => ok,
+        Err(r) => return r,
+    };
+    let active = form.get("active") == "true";
+    if !active && !form.confirmed() {
+        return view::confirm(
+            &state,
+            &signed,
+            &form,
+            format!("/console/users/{id}/active"),
+            format!("/console/users/{id}"),
+            "Deactivate this user?",
+            "An inactive user cannot sign in, and every session of theirs ends now.".into(),
+            "Deactivate user",
+        )
+        .await;
+    }
+    let body = patch(json!([{"op": "replace", "path": "active", "value": active}]));
+    match state
+        .directory
+        .patch_user(&signed.session.caller, &id, &body, None)
+        .await
+    {
+        Ok(_) => done(&id, if active { "activated" } else { "deactivated" }),
+        Err(e) => refused(&state, &signed, e, "changing users").await,
+    }
+}
+
+pub(crate) async fn sign_out_everywhere(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (signed, form) = match post(&state, &headers, &id, &body).await {
+        Ok(ok) => ok,
+        Err(r) => return r,
+    };
+    if !form.confirmed() {
+        return view::confirm(
+            &state,
+            &signed,
+            &form,
+            format!("/console/users/{id}/signout"),
+            format!("/console/users/{id}"),
+            "Sign this user out everywhere?",
+            "Every session ends: refresh tokens stop working and access tokens are refused.".into(),
+            "Sign out everywhere",
+        )
+        .await;
+    }
+    let caller = &signed.session.caller;
+    let sessions = match state.directory.list_sessions(caller, &id).await {
+        Ok(answer) => answer.body["Resources"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+        Err(e) => return refused(&state, &signed, e, "ending sessions").await,
+    };
+    for session in sessions {
+        if let Err(e) = state
+            .directory
+            .end_session(caller, &text(&session, "/id"))
+            .await
+        {
+            return refused(&state, &signed, e, "ending sessions").await;
+        }
+    }
+    done(&id, "signed-out-everywhere")
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (signed, form) = match post(&state, &headers, &id, &body).await {
+        Ok(ok) => ok,
+        Err(r) => return r,
+    };
+    if !form.confirmed() {
+        return view::confirm(
+            &state,
+            &signed,
+            &form,
+            format!("/console/users/{id}/delete"),
+            format!("/console/users/{id}"),
+            "Delete this user?",
+            "The user and their sessions are removed. This cannot be undone.".into(),
+            "Delete user",
+        )
+        .await;
+    }
+    match state
+        .directory
+        .delete_user(&signed.session.caller, &id, None)
+        .await
+    {
+        Ok(_) => view::redirect("/console/users?done=deleted"),
+        Err(e) => refused(&state, &signed, e, "deleting users").await,
+    }
+}

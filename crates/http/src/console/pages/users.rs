@@ -1,0 +1,295 @@
+//! `/console/users`: the list (search, paging) and creating a user.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use latchkey_core::admin::{ListParams, Permission};
+use latchkey_core::scim::discovery::USER_EXTENSION;
+use latchkey_core::scim::user::USER_SCHEMA;
+use serde_json::{Value, json};
+
+use super::{refused, text};
+use crate::console::fields::{FieldErrors, Refusal, refusal};
+use crate::console::form::Form;
+use crate::console::session::{Signed, signed_in, signed_post};
+use crate::console::view::{self, Chrome, Section};
+use crate::state::AppState;
+
+const PAGE_SIZE: u64 = 20;
+
+pub(crate) struct UserRow {
+    pub(crate) id: String,
+    pub(crate) username: String,
+    pub(crate) name: String,
+    pub(crate) email: String,
+    pub(crate) badges: Vec<(&'static str, &'static str)>,
+}
+
+/// Status badges: (style, label).
+pub(crate) fn badges(resource: &Value) -> Vec<(&'static str, &'static str)> {
+    let mut out = Vec::new();
+    if resource["active"].as_bool().unwrap_or(false) {
+        out.push(("ok", "Active"));
+    } else {
+        out.push(("bad", "Inactive"));
+    }
+    if resource[USER_EXTENSION]["locked"]
+        .as_bool()
+        .unwrap_or(false)
+    {
+        out.push(("warn", "Locked"));
+    }
+    out
+}
+
+pub(crate) fn row(resource: &Value) -> UserRow {
+    UserRow {
+        id: text(resource, "/id"),
+        username: text(resource, "/userName"),
+        name: text(resource, "/name/formatted"),
+        email: text(resource, "/emails/0/value"),
+        badges: badges(resource),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/users.html")]
+struct UsersPage {
+    chrome: Chrome,
+    query: String,
+    rows: Vec<UserRow>,
+    range_text: String,
+    previous: Option<String>,
+    next: Option<String>,
+    may_write: bool,
+    error: Option<String>,
+}
+
+/// The SCIM filter of a search box: any of the names or the email
+/// contains the text (a JSON string literal is a SCIM one).
+pub(crate) fn search_filter(query: &str) -> Option<String> {
+    if query.is_empty() {
+        return None;
+    }
+    let literal = serde_json::to_string(query).expect("a string serializes");
+    Some(
+        [
+            "userName",
+            "name.givenName",
+            "name.familyName",
+            "emails.value",
+        ]
+        .iter()
+        .map(|attr| format!("{attr} co {literal}"))
+        .collect::<Vec<_>>()
+        .join(" or "),
+    )
+}
+
+fn page_link(query: &str, page: u64) -> String {
+    let q: String =
+        percent_encoding::utf8_percent_encode(query, percent_encoding::NON_ALPHANUMERIC)
+            .to_string();
+    format!("/console/users?q={q}&page={page}")
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    let signed = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let caller = &signed.session.caller;
+    if !caller.may(Permission::ReadUsers) {
+        return view::forbidden(&state, &signed, "viewing users").await;
+    }
+    let query: String = params
+        .get("q")
+        .map(|q| q.trim().chars().take(200).collect())
+        .unwrap_or_default();
+    let page = params
+        .get("page")
+        .and_then(|p| p.parse::<u64>().ok())
+        .filter(|p| (1..=100_000).contains(p))
+        .unwrap_or(1);
+    let list = ListParams {
+        filter: search_filter(&query),
+        sort_by: Some("userName".into()),
+        start_index: Some(((page - 1) * PAGE_SIZE + 1).to_string()),
+        count: Some(PAGE_SIZE.to_string()),
+        ..ListParams::default()
+    };
+    let (rows, total, error) = match state.directory.list_users(caller, &list).await {
+        Ok(answer) => (
+            answer.body["Resources"]
+                .as_array()
+                .map(|r| r.iter().map(row).collect())
+                .unwrap_or_default(),
+            answer.body["totalResults"].as_u64().unwrap_or(0),
+            None,
+        ),
+        Err(e) => match refusal(e, &[]) {
+            Refusal::Form(errors) => (
+                Vec::new(),
+                0,
+                errors.form.or(Some("The search could not be run.".into())),
+            ),
+            _ => return view::unavailable(),
+        },
+    };
+    let first = (page - 1) * PAGE_SIZE + 1;
+    let last = first + rows.len() as u64 - 1;
+    let notice = view::notice(params.get("done").map(String::as_str));
+    view::page(
+        StatusCode::OK,
+        &UsersPage {
+            chrome: Chrome::signed(&state, &signed, "Users", Section::Users, notice).await,
+            range_text: format!("Users {first}–{last} of {total}"),
+            previous: (page > 1).then(|| page_link(&query, page - 1)),
+            next: (last < total).then(|| page_link(&query, page + 1)),
+            query,
+            rows,
+            may_write: caller.may(Permission::WriteUsers),
+            error,
+        },
+    )
+}
+
+#[derive(Template)]
+#[template(path = "console/user_new.html")]
+struct NewUserPage {
+    chrome: Chrome,
+    errors: FieldErrors,
+    username: String,
+    given_name: String,
+    family_name: String,
+    email: String,
+    active: bool,
+}
+
+async fn new_page(
+    state: &AppState,
+    signed: &Signed,
+    form: Option<&Form>,
+    errors: FieldErrors,
+) -> Response {
+    let value = |name: &str| {
+        form.map(|f| f.get(name).trim().to_owned())
+            .unwrap_or_default()
+    };
+    view::page(
+        if errors.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::BAD_REQUEST
+        },
+        &NewUserPage {
+            chrome: Chrome::signed(state, signed, "Create user", Section::Users, None).await,
+            username: value("username"),
+            given_name: value("given_name"),
+            family_name: value("family_name"),
+            email: value("email"),
+            active: form.is_none_or(|f| f.get("active") == "true"),
+            errors,
+        },
+    )
+}
+
+pub(crate) async fn new_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let signed = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !signed.session.caller.may(Permission::WriteUsers) {
+        return view::forbidden(&state, &signed, "creating users").await;
+    }
+    new_page(&state, &signed, None, FieldErrors::default()).await
+}
+
+/// A SCIM User from the profile fields of a console form.
+pub(crate) fn user_document(form: &Form, active: bool) -> Value {
+    let mut doc = json!({
+        "schemas": [USER_SCHEMA],
+        "userName": form.get("username").trim(),
+        "active": active,
+    });
+    let mut name = serde_json::Map::new();
+    if let Some(given) = form.text("given_name") {
+        name.insert("givenName".into(), json!(given));
+    }
+    if let Some(family) = form.text("family_name") {
+        name.insert("familyName".into(), json!(family));
+    }
+    if !name.is_empty() {
+        doc["name"] = Value::Object(name);
+    }
+    if let Some(email) = form.text("email") {
+        doc["emails"] = json!([{"value": email, "type": "work", "primary": true}]);
+    }
+    doc
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (signed, form) = match signed_post(&state, &headers, &body).await {
+        Ok(ok) => ok,
+        Err(r) => return r,
+    };
+    let mut errors = FieldErrors::default();
+    if form.text("username").is_none() {
+        errors.add("username", "Enter a username.");
+    }
+    if !errors.is_empty() {
+        return new_page(&state, &signed, Some(&form), errors).await;
+    }
+    let mut doc = user_document(&form, form.get("active") == "true");
+    if !form.get("password").is_empty() {
+        doc["password"] = json!(form.get("password"));
+    }
+    match state
+        .directory
+        .create_user(&signed.session.caller, &doc)
+        .await
+    {
+        Ok(answer) => {
+            let id = text(&answer.body, "/id");
+            view::redirect(&format!("/console/users/{id}?done=created"))
+        }
+        Err(e) => match refusal(e.clone(), &[]) {
+            Refusal::Form(errors) => new_page(&state, &signed, Some(&form), errors).await,
+            _ => refused(&state, &signed, e, "creating users").await,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_is_a_safe_scim_filter() {
+        assert_eq!(search_filter(""), None);
+        let filter = search_filter("a\"b").unwrap();
+        assert!(filter.starts_with(r#"userName co "a\"b" or "#));
+        assert!(latchkey_core::scim::filter::parse_filter(&filter).is_ok());
+    }
+
+    #[test]
+    fn a_user_document_leaves_out_empty_fields() {
+        let form = Form::parse(b"username=+bob+&given_name=&email=b%40x.org").unwrap();
+        let doc = user_document(&form, true);
+        assert_eq!(doc["userName"], "bob");
+        assert!(doc.get("name").is_none());
+        assert_eq!(doc["emails"][0]["value"], "b@x.org");
+    }
+}
