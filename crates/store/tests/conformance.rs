@@ -69,6 +69,7 @@ conformance!(
     audit_events_are_kept_queried_newest_first_and_purged,
     apply_creates_with_given_ids_and_snapshot_reads_everything_back,
     apply_carries_signing_keys_over,
+    console_sessions_are_found_by_hash_refreshed_once_and_purged,
 );
 
 fn plan() -> DomainPlan {
@@ -1555,4 +1556,116 @@ async fn apply_carries_signing_keys_over(store: &Store, _: &TestDatabase) {
     );
     let again = store.repos.domain.apply(&carried, 200).await.unwrap();
     assert_eq!(again.to_string(), "nothing changed (2 unchanged)");
+}
+
+async fn console_sessions_are_found_by_hash_refreshed_once_and_purged(
+    store: &Store,
+    _db: &TestDatabase,
+) {
+    use latchkey_core::console::ConsoleSessionRecord;
+    let repo = store.repos.console_sessions.clone();
+    let session = |id_hash: &str, created_at: i64, last_seen_at: i64| ConsoleSessionRecord {
+        id_hash: id_hash.into(),
+        user_id: "user-1".into(),
+        sealed_tokens: "sealed-1".into(),
+        access_expires_at: 1_300,
+        created_at,
+        last_seen_at,
+        refreshing_since: None,
+    };
+    repo.create_console_session(&session("h1", 1_000, 1_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.find_console_session("h1").await.unwrap(),
+        Some(session("h1", 1_000, 1_000))
+    );
+    assert_eq!(repo.find_console_session("h2").await.unwrap(), None);
+    assert!(matches!(
+        repo.create_console_session(&session("h1", 1_000, 1_000))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    // Activity moves forward only.
+    repo.touch_console_session("h1", 1_100).await.unwrap();
+    repo.touch_console_session("h1", 1_050).await.unwrap();
+    assert_eq!(
+        repo.find_console_session("h1")
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at,
+        1_100
+    );
+
+    // Of many concurrent claims to refresh, exactly one wins.
+    let claims = futures_join_all(
+        (0..8)
+            .map(|_| {
+                let repo = repo.clone();
+                tokio::spawn(async move { repo.claim_console_refresh("h1", 1_200, 1_170).await })
+            })
+            .collect(),
+    )
+    .await;
+    assert_eq!(claims.iter().filter(|won| **won).count(), 1);
+    // A claim younger than the stale limit holds; an older one is taken over.
+    assert!(
+        !repo
+            .claim_console_refresh("h1", 1_210, 1_180)
+            .await
+            .unwrap()
+    );
+    assert!(
+        repo.claim_console_refresh("h1", 1_240, 1_230)
+            .await
+            .unwrap()
+    );
+    repo.store_refreshed_tokens("h1", "sealed-2", 1_600)
+        .await
+        .unwrap();
+    let refreshed = repo.find_console_session("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            refreshed.sealed_tokens.as_str(),
+            refreshed.access_expires_at,
+            refreshed.refreshing_since
+        ),
+        ("sealed-2", 1_600, None)
+    );
+    assert!(
+        repo.claim_console_refresh("h1", 1_250, 1_220)
+            .await
+            .unwrap()
+    );
+
+    // Purge: idle too long, or too old however active.
+    repo.create_console_session(&session("idle", 1_000, 1_010))
+        .await
+        .unwrap();
+    repo.create_console_session(&session("old", 500, 1_500))
+        .await
+        .unwrap();
+    assert_eq!(
+        repo.purge_console_sessions(1_050, 900, 100).await.unwrap(),
+        2
+    );
+    assert!(repo.find_console_session("idle").await.unwrap().is_none());
+    assert!(repo.find_console_session("old").await.unwrap().is_none());
+    assert!(repo.find_console_session("h1").await.unwrap().is_some());
+
+    repo.delete_console_session("h1").await.unwrap();
+    assert!(repo.find_console_session("h1").await.unwrap().is_none());
+    repo.delete_console_session("h1").await.unwrap();
+}
+
+async fn futures_join_all(
+    handles: Vec<tokio::task::JoinHandle<latchkey_core::store::StoreResult<bool>>>,
+) -> Vec<bool> {
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.unwrap().unwrap());
+    }
+    out
 }

@@ -34,6 +34,8 @@ pub struct Options {
     pub trusted_proxies: Vec<&'static str>,
     pub throttle: latchkey_core::throttle::ThrottlePolicy,
     pub rate_limit: latchkey_http::RateLimitConfig,
+    /// The console's session timeouts.
+    pub console: latchkey_core::console::ConsolePolicy,
 }
 
 impl Default for Options {
@@ -68,6 +70,7 @@ impl Default for Options {
                     burst: 10_000,
                 },
             },
+            console: Default::default(),
         }
     }
 }
@@ -124,6 +127,7 @@ impl TestServer {
             .collect();
         settings.throttle = options.throttle;
         settings.rate_limit = options.rate_limit;
+        settings.console = options.console;
         // Tests wait for reloads; keep them quick.
         settings.key_reload_secs = 1;
         let server = server::start(settings.clone())

@@ -6,6 +6,7 @@ mod support;
 mod brute_force;
 mod client_assertions;
 mod client_auth;
+mod console;
 mod discovery;
 mod imported_hashes;
 mod introspection;

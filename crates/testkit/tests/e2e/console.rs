@@ -1,0 +1,856 @@
+//! The console (`/console`) over real HTTP: sign-in through the password
+//! grant, the session cookie and its storage, CSRF and origin checks,
+//! refresh, timeouts, sign-out, the permission table, and the user pages.
+
+use std::time::Duration;
+
+use latchkey_core::console::{CONSOLE_CLIENT_ID, ConsolePolicy};
+use latchkey_core::model::{AppRole, AppType};
+use latchkey_core::secrets::sha256_hex;
+use latchkey_testkit::{DOMAIN, Engine, Options, TestServer};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+
+use crate::support::on_both_engines;
+
+const ADMIN: &str = "admin";
+
+/// A browser, reduced to what the console needs: one cookie jar entry
+/// per cookie, no redirects followed.
+struct Browser {
+    base: String,
+    http: reqwest::Client,
+    session: Option<String>,
+    sign_in_nonce: Option<String>,
+    csrf: String,
+}
+
+struct Page {
+    status: StatusCode,
+    location: String,
+    headers: HeaderMap,
+    body: String,
+}
+
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<Option<String>> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| {
+            let value = v[name.len() + 1..]
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            Some(value).filter(|v| !v.is_empty())
+        })
+}
+
+fn csrf_of(body: &str) -> Option<String> {
+    let at = body.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    Some(body[at..].split('"').next()?.to_owned())
+}
+
+impl Browser {
+    fn new(server: &TestServer) -> Browser {
+        Browser {
+            base: server.base.clone(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            session: None,
+            sign_in_nonce: None,
+            csrf: String::new(),
+        }
+    }
+
+    fn cookies(&self) -> String {
+        let mut out = Vec::new();
+        if let Some(s) = &self.session {
+            out.push(format!("latchkey_console={s}"));
+        }
+        if let Some(n) = &self.sign_in_nonce {
+            out.push(format!("latchkey_console_signin={n}"));
+        }
+        out.join("; ")
+    }
+
+    async fn absorb(&mut self, response: reqwest::Response) -> Page {
+        {
+            let status = response.status();
+            let headers = response.headers().clone();
+            if let Some(value) = cookie_value(&headers, "latchkey_console") {
+                self.session = value;
+            }
+            if let Some(value) = cookie_value(&headers, "latchkey_console_signin") {
+                self.sign_in_nonce = value;
+            }
+            let body = response.text().await.unwrap();
+            if let Some(csrf) = csrf_of(&body) {
+                self.csrf = csrf;
+            }
+            Page {
+                status,
+                location: headers
+                    .get(LOCATION)
+                    .map(|l| l.to_str().unwrap().to_owned())
+                    .unwrap_or_default(),
+                headers,
+                body,
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookies())
+            .send()
+            .await
+            .unwrap();
+        self.absorb(response).await
+    }
+
+    /// Posts a form with the current CSRF token, from this origin.
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.csrf.clone();
+        let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf)];
+        form.extend_from_slice(fields);
+        self.post_raw(path, &form, Some(&self.base.clone())).await
+    }
+
+    async fn post_raw(&mut self, path: &str, form: &[(&str, &str)], origin: Option<&str>) -> Page {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookies())
+            .form(form);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let response = request.send().await.unwrap();
+        self.absorb(response).await
+    }
+
+    async fn sign_in(&mut self, username: &str, password: &str) -> Page {
+        let form = self.get("/console/signin").await;
+        assert_eq!(form.status, StatusCode::OK);
+        self.post(
+            "/console/signin",
+            &[("username", username), ("password", password)],
+        )
+        .await
+    }
+}
+
+async fn admin(server: &TestServer) -> Browser {
+    let mut browser = Browser::new(server);
+    let page = browser.sign_in(ADMIN, &server.admin_password).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert_eq!(page.location, "/console");
+    browser
+}
+
+async fn user_id(server: &TestServer, username: &str) -> String {
+    let ctx = server.context().await;
+    let user = ctx
+        .store
+        .repos
+        .users
+        .find_by_username(username)
+        .await
+        .unwrap()
+        .expect("the user exists");
+    ctx.store.close().await;
+    user.id
+}
+
+async fn live_sessions(server: &TestServer, username: &str) -> usize {
+    let id = user_id(server, username).await;
+    let ctx = server.context().await;
+    let sessions = ctx.store.repos.tokens.list_sessions(&id).await.unwrap();
+    ctx.store.close().await;
+    sessions.iter().filter(|s| s.revoked_at.is_none()).count()
+}
+
+on_both_engines!(
+    sign_in_sets_a_strict_http_only_cookie_and_stores_only_its_hash,
+    wrong_passwords_get_one_answer_and_count_at_the_shared_throttle,
+    forms_need_the_sessions_csrf_token_and_this_origin,
+    an_admin_creates_locks_and_unlocks_a_user,
+    a_user_without_admin_roles_sees_only_their_profile,
+    changing_your_own_password_needs_the_current_one_and_signs_you_out,
+    sign_out_revokes_the_tokens_and_the_old_cookie_stops_working,
+    sign_out_everywhere_ends_the_users_sessions,
+    an_expired_access_token_is_refreshed_once_under_concurrency,
+    the_console_app_is_trusted_holds_every_role_and_keeps_no_plain_secret,
+    pages_carry_the_console_csp_and_are_not_cached,
+    audit_events_are_filtered_and_bad_dates_are_shown_beside_their_field,
+);
+
+async fn sign_in_sets_a_strict_http_only_cookie_and_stores_only_its_hash(server: &TestServer) {
+    let mut browser = Browser::new(server);
+    browser.get("/console/signin").await;
+    let response = browser
+        .post(
+            "/console/signin",
+            &[("username", ADMIN), ("password", &server.admin_password)],
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER);
+    let set = response
+        .headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("latchkey_console="))
+        .unwrap();
+    for attribute in ["Path=/console", "HttpOnly", "SameSite=Strict"] {
+        assert!(set.contains(attribute), "{set}");
+    }
+    // Plain HTTP issuer: no Secure (browsers would drop the cookie).
+    assert!(!set.contains("Secure"), "{set}");
+    let cookie = browser.session.clone().unwrap();
+    assert_eq!(cookie.len(), 43);
+
+    let ctx = server.context().await;
+    let stored = ctx
+        .store
+        .repos
+        .console_sessions
+        .find_console_session(&sha256_hex(&cookie))
+        .await
+        .unwrap()
+        .expect("the session is stored under the cookie's hash");
+    assert!(
+        ctx.store
+            .repos
+            .console_sessions
+            .find_console_session(&cookie)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!stored.sealed_tokens.contains("eyJ"), "tokens are sealed");
+    ctx.store.close().await;
+    assert_eq!(live_sessions(server, ADMIN).await, 1);
+
+    let users = browser.get("/console/users").await;
+    assert_eq!(users.status, StatusCode::OK);
+    assert!(users.body.contains("alice"));
+}
+
+async fn wrong_passwords_get_one_answer_and_count_at_the_shared_throttle(server: &TestServer) {
+    let mut browser = Browser::new(server);
+    let wrong = browser.sign_in("alice", "not her password").await;
+    let unknown = browser.sign_in("nobody", "whatever").await;
+    let inactive = browser.sign_in("mallory", "mallory's password").await;
+    for page in [&wrong, &unknown, &inactive] {
+        assert_eq!(page.status, StatusCode::BAD_REQUEST);
+        assert!(page.body.contains("The username or password is not right"));
+        assert!(browser.session.is_none());
+    }
+    // Four more from this IP reach the pair threshold (5) ...
+    for _ in 0..4 {
+        browser.sign_in("alice", "still wrong").await;
+    }
+    // ... and now the right password is refused, here and at the token
+    // endpoint: one throttle.
+    let page = browser
+        .sign_in("alice", latchkey_testkit::ALICE_PASSWORD)
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    let token = reqwest::Client::new()
+        .post(server.token_url())
+        .header(
+            "authorization",
+            crate::support::basic("hr-mobile", latchkey_testkit::HR_SECRET),
+        )
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", latchkey_testkit::ALICE_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), StatusCode::BAD_REQUEST);
+
+    // The audit trail names the console app as the client.
+    let ctx = server.context().await;
+    let events = ctx
+        .store
+        .repos
+        .audit
+        .query(&latchkey_core::audit::AuditQuery {
+            event_type: Some("user.signin".into()),
+            actor: None,
+            subject: None,
+            since: None,
+            until: None,
+            start_index: 1,
+            count: 100,
+        })
+        .await
+        .unwrap();
+    ctx.store.close().await;
+    assert!(
+        events
+            .items
+            .iter()
+            .any(|e| e.client_id.as_deref() == Some(CONSOLE_CLIENT_ID) && e.outcome != "success")
+    );
+}
+
+async fn forms_need_the_sessions_csrf_token_and_this_origin(server: &TestServer) {
+    let mut browser = admin(server).await;
+    browser.get("/console/users/new").await;
+    let fields = [("username", "carol"), ("active", "true")];
+    // No token, a wrong token, another session's token, another origin.
+    let none = browser
+        .post_raw("/console/users", &fields, Some(&server.base))
+        .await;
+    assert_eq!(none.status, StatusCode::FORBIDDEN);
+    let wrong = browser
+        .post_raw(
+            "/console/users",
+            &[("csrf", "x"), ("username", "carol")],
+            Some(&server.base),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let mut other = admin(server).await;
+    other.get("/console/users/new").await;
+    let foreign = other.csrf.clone();
+    let theirs = browser
+        .post_raw(
+            "/console/users",
+            &[("csrf", &foreign), ("username", "carol")],
+            Some(&server.base),
+        )
+        .await;
+    assert_eq!(theirs.status, StatusCode::FORBIDDEN);
+    let csrf = browser.csrf.clone();
+    let cross = browser
+        .post_raw(
+            "/console/users",
+            &[("csrf", &csrf), ("username", "carol")],
+            Some("http://evil.example"),
+        )
+        .await;
+    assert_eq!(cross.status, StatusCode::FORBIDDEN);
+    let ctx = server.context().await;
+    assert!(
+        ctx.store
+            .repos
+            .users
+            .find_by_username("carol")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    ctx.store.close().await;
+    // The sign-in form has its own token, bound to its nonce cookie.
+    let mut fresh = Browser::new(server);
+    fresh.get("/console/signin").await;
+    fresh.sign_in_nonce = Some("another-nonce".into());
+    let page = fresh
+        .post(
+            "/console/signin",
+            &[("username", ADMIN), ("password", &server.admin_password)],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("expired"));
+    assert!(fresh.session.is_none());
+
+    let ok = browser.post("/console/users", &fields).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+}
+
+async fn an_admin_creates_locks_and_unlocks_a_user(server: &TestServer) {
+    let mut browser = admin(server).await;
+    browser.get("/console/users/new").await;
+    // Errors come back beside their fields, with the values kept.
+    let bad = browser
+        .post(
+            "/console/users",
+            &[
+                ("username", ""),
+                ("given_name", "Carol"),
+                ("active", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("id=\"username-error\""), "{}", bad.body);
+    assert!(bad.body.contains("value=\"Carol\""));
+    let short = browser
+        .post(
+            "/console/users",
+            &[
+                ("username", "carol"),
+                ("password", "short"),
+                ("active", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    assert!(
+        short.body.contains("id=\"password-error\""),
+        "{}",
+        short.body
+    );
+    let taken = browser
+        .post(
+            "/console/users",
+            &[("username", "ALICE"), ("active", "true")],
+        )
+        .await;
+    assert_eq!(taken.status, StatusCode::BAD_REQUEST);
+    assert!(taken.body.contains("already taken"));
+
+    let created = browser
+        .post(
+            "/console/users",
+            &[
+                ("username", "carol"),
+                ("given_name", "Carol"),
+                ("family_name", "Danvers"),
+                ("email", "carol@example.com"),
+                ("password", "carol's long password"),
+                ("active", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let id = user_id(server, "carol").await;
+    assert_eq!(
+        created.location,
+        format!("/console/users/{id}?done=created")
+    );
+    let page = browser.get(&created.location).await;
+    assert!(page.body.contains("Carol Danvers") || page.body.contains("value=\"Danvers\""));
+
+    // Carol signs in somewhere; locking asks first, then ends that session.
+    let mut carol = Browser::new(server);
+    assert_eq!(
+        carol.sign_in("carol", "carol's long password").await.status,
+        StatusCode::SEE_OTHER
+    );
+    let ask = browser
+        .post(&format!("/console/users/{id}/lock"), &[("locked", "true")])
+        .await;
+    assert_eq!(ask.status, StatusCode::OK);
+    assert!(ask.body.contains("Lock this user?"));
+    assert!(!server_user_locked(server, "carol").await);
+    let locked = browser
+        .post(
+            &format!("/console/users/{id}/lock"),
+            &[("locked", "true"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(locked.location, format!("/console/users/{id}?done=locked"));
+    assert!(server_user_locked(server, "carol").await);
+    assert_eq!(
+        carol.get("/console/profile").await.location,
+        "/console/signin?done=expired"
+    );
+    assert_eq!(
+        Browser::new(server)
+            .sign_in("carol", "carol's long password")
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let unlocked = browser
+        .post(&format!("/console/users/{id}/lock"), &[("locked", "false")])
+        .await;
+    assert_eq!(
+        unlocked.location,
+        format!("/console/users/{id}?done=unlocked")
+    );
+    assert!(!server_user_locked(server, "carol").await);
+    assert_eq!(
+        Browser::new(server)
+            .sign_in("carol", "carol's long password")
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+
+    // Search finds her by part of her email.
+    let found = browser.get("/console/users?q=carol%40example").await;
+    assert!(found.body.contains(&format!("/console/users/{id}")));
+    let none = browser.get("/console/users?q=nobody-at-all").await;
+    assert!(none.body.contains("No user matches"));
+}
+
+async fn server_user_locked(server: &TestServer, username: &str) -> bool {
+    let ctx = server.context().await;
+    let user = ctx
+        .store
+        .repos
+        .users
+        .find_by_username(username)
+        .await
+        .unwrap()
+        .unwrap();
+    ctx.store.close().await;
+    user.locked
+}
+
+async fn a_user_without_admin_roles_sees_only_their_profile(server: &TestServer) {
+    server
+        .apply("[[users]]\nusername = \"bob\"\npassword = \"bob's long password\"\n")
+        .await
+        .unwrap();
+    let mut bob = Browser::new(server);
+    assert_eq!(
+        bob.sign_in("bob", "bob's long password").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(bob.get("/console").await.location, "/console/profile");
+    let profile = bob.get("/console/profile").await;
+    assert_eq!(profile.status, StatusCode::OK);
+    assert!(profile.body.contains("bob"));
+    assert!(
+        !profile.body.contains("href=\"/console/users\""),
+        "no Users link"
+    );
+    for path in ["/console/users", "/console/users/new", "/console/audit"] {
+        assert_eq!(bob.get(path).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    let alice = user_id(server, "alice").await;
+    assert_eq!(
+        bob.get(&format!("/console/users/{alice}")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    bob.get("/console/profile").await;
+    let lock = bob
+        .post(
+            &format!("/console/users/{alice}/lock"),
+            &[("locked", "true"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(lock.status, StatusCode::FORBIDDEN);
+    assert!(!server_user_locked(server, "alice").await);
+}
+
+async fn changing_your_own_password_needs_the_current_one_and_signs_you_out(server: &TestServer) {
+    server
+        .apply("[[users]]\nusername = \"bob\"\npassword = \"bob's long password\"\n")
+        .await
+        .unwrap();
+    let mut bob = Browser::new(server);
+    bob.sign_in("bob", "bob's long password").await;
+    bob.get("/console/profile").await;
+    let wrong = bob
+        .post(
+            "/console/profile/password",
+            &[
+                ("current_password", "a guess"),
+                ("password", "bob's new password"),
+                ("confirm_password", "bob's new password"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert!(
+        wrong.body.contains("This is not your current password."),
+        "{}",
+        wrong.body
+    );
+    let differ = bob
+        .post(
+            "/console/profile/password",
+            &[
+                ("current_password", "bob's long password"),
+                ("password", "bob's new password"),
+                ("confirm_password", "typo"),
+            ],
+        )
+        .await;
+    assert!(differ.body.contains("id=\"confirm_password-error\""));
+    let old_cookie = bob.session.clone().unwrap();
+    let changed = bob
+        .post(
+            "/console/profile/password",
+            &[
+                ("current_password", "bob's long password"),
+                ("password", "bob's new password"),
+                ("confirm_password", "bob's new password"),
+            ],
+        )
+        .await;
+    assert_eq!(changed.location, "/console/signin?done=own-password");
+    bob.session = Some(old_cookie);
+    assert_eq!(
+        bob.get("/console/profile").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        Browser::new(server)
+            .sign_in("bob", "bob's new password")
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+async fn sign_out_revokes_the_tokens_and_the_old_cookie_stops_working(server: &TestServer) {
+    let mut browser = admin(server).await;
+    let cookie = browser.session.clone().unwrap();
+    browser.get("/console/users").await;
+    assert_eq!(live_sessions(server, ADMIN).await, 1);
+    let out = browser.post("/console/signout", &[]).await;
+    assert_eq!(out.location, "/console/signin?done=signed-out");
+    assert!(browser.session.is_none(), "the cookie is cleared");
+    assert_eq!(
+        live_sessions(server, ADMIN).await,
+        0,
+        "the OAuth session is revoked"
+    );
+    let ctx = server.context().await;
+    assert!(
+        ctx.store
+            .repos
+            .console_sessions
+            .find_console_session(&sha256_hex(&cookie))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    ctx.store.close().await;
+    browser.session = Some(cookie);
+    let page = browser.get("/console/users").await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    assert!(page.location.starts_with("/console/signin"));
+}
+
+async fn sign_out_everywhere_ends_the_users_sessions(server: &TestServer) {
+    let mut browser = admin(server).await;
+    for _ in 0..2 {
+        reqwest::Client::new()
+            .post(server.token_url())
+            .header(
+                "authorization",
+                crate::support::basic("hr-mobile", latchkey_testkit::HR_SECRET),
+            )
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "alice"),
+                ("password", latchkey_testkit::ALICE_PASSWORD),
+                ("scope", "offline_access"),
+            ])
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(live_sessions(server, "alice").await, 2);
+    let id = user_id(server, "alice").await;
+    let page = browser.get(&format!("/console/users/{id}")).await;
+    assert!(page.body.contains("hr-mobile"), "sessions are listed");
+    let ask = browser
+        .post(&format!("/console/users/{id}/signout"), &[])
+        .await;
+    assert!(ask.body.contains("Sign this user out everywhere?"));
+    assert_eq!(live_sessions(server, "alice").await, 2);
+    let done = browser
+        .post(
+            &format!("/console/users/{id}/signout"),
+            &[("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(
+        done.location,
+        format!("/console/users/{id}?done=signed-out-everywhere")
+    );
+    assert_eq!(live_sessions(server, "alice").await, 0);
+    let page = browser.get(&done.location).await;
+    assert!(page.body.contains("No live sessions"));
+}
+
+async fn an_expired_access_token_is_refreshed_once_under_concurrency(server: &TestServer) {
+    let browser = admin(server).await;
+    let hash = sha256_hex(browser.session.as_ref().unwrap());
+    let ctx = server.context().await;
+    let repo = ctx.store.repos.console_sessions.clone();
+    let before = repo.find_console_session(&hash).await.unwrap().unwrap();
+    // Mark the access token expired (as an hour later would).
+    repo.store_refreshed_tokens(&hash, &before.sealed_tokens, 0)
+        .await
+        .unwrap();
+    let cookie = browser.cookies();
+    let pages = (0..6).map(|_| {
+        let (http, url, cookie) = (
+            browser.http.clone(),
+            format!("{}/console/users", server.base),
+            cookie.clone(),
+        );
+        tokio::spawn(async move {
+            http.get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    });
+    for page in pages {
+        assert_eq!(page.await.unwrap(), StatusCode::OK);
+    }
+    let after = repo.find_console_session(&hash).await.unwrap().unwrap();
+    assert_ne!(after.sealed_tokens, before.sealed_tokens, "new tokens");
+    assert!(after.access_expires_at > before.created_at);
+    assert_eq!(after.refreshing_since, None);
+    ctx.store.close().await;
+    // No reuse was detected: the OAuth session lives on.
+    assert_eq!(live_sessions(server, ADMIN).await, 1);
+    let mut browser = browser;
+    assert_eq!(browser.get("/console/users").await.status, StatusCode::OK);
+}
+
+async fn the_console_app_is_trusted_holds_every_role_and_keeps_no_plain_secret(
+    server: &TestServer,
+) {
+    let ctx = server.context().await;
+    let app = ctx
+        .store
+        .repos
+        .apps
+        .find_by_client_id(CONSOLE_CLIENT_ID)
+        .await
+        .unwrap()
+        .unwrap();
+    ctx.store.close().await;
+    assert_eq!(app.app_type, AppType::Trusted);
+    assert_eq!(app.app_roles.len(), AppRole::ALL.len());
+    assert!(
+        app.secret_hash
+            .as_deref()
+            .is_some_and(|h| h.starts_with("hmac-sha256$"))
+    );
+    assert_eq!(app.secret_sealed, None);
+    // A second node on the same database starts and serves the same
+    // sessions: nothing about them lives in a node.
+    let mut browser = admin(server).await;
+    let sibling = server.start_sibling().await;
+    browser.base = sibling.base.clone();
+    assert_eq!(browser.get("/console/users").await.status, StatusCode::OK);
+    sibling.stop().await;
+}
+
+async fn pages_carry_the_console_csp_and_are_not_cached(server: &TestServer) {
+    let mut browser = admin(server).await;
+    for path in ["/console/signin", "/console/users", "/console/profile"] {
+        let page = browser.get(path).await;
+        let csp = page.headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'none'")
+                && csp.contains("style-src 'self'")
+                && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        assert!(!csp.contains("script-src"), "no script is allowed");
+        if page.status == StatusCode::OK {
+            assert_eq!(page.headers["cache-control"], "no-store", "{path}");
+        }
+    }
+    let css = browser.get("/console/static/console.css").await;
+    assert_eq!(css.headers["content-type"], "text/css; charset=utf-8");
+    // The API keeps its own policy.
+    let api = reqwest::get(server.url("/health/live")).await.unwrap();
+    assert_eq!(
+        api.headers()["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
+    // Markup in data is escaped, never rendered.
+    server
+        .apply("[[users]]\nusername = \"<b>x</b>\"\ngiven_name = \"<script>alert(1)</script>\"\n")
+        .await
+        .unwrap();
+    let list = browser.get("/console/users").await;
+    assert!(
+        list.body.contains("&lt;b&gt;x&lt;/b&gt;") || list.body.contains("&#60;b&#62;x"),
+        "{}",
+        list.body
+    );
+    assert!(!list.body.contains("<script>alert(1)</script>"));
+}
+
+async fn audit_events_are_filtered_and_bad_dates_are_shown_beside_their_field(server: &TestServer) {
+    let mut browser = admin(server).await;
+    let all = browser.get("/console/audit").await;
+    assert_eq!(all.status, StatusCode::OK);
+    assert!(all.body.contains("user.signin"));
+    let filtered = browser
+        .get("/console/audit?type=user.created&subject=&since=&until=")
+        .await;
+    assert!(!filtered.body.contains("<td>user.signin</td>"));
+    let none = browser.get("/console/audit?type=no.such.event").await;
+    assert!(none.body.contains("No event matches these filters."));
+    let bad = browser.get("/console/audit?since=yesterday").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("id=\"since-error\""));
+    let later = browser.get("/console/audit?since=2999-01-01T00:00").await;
+    assert!(later.body.contains("No event matches"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_absolute_timeouts_end_console_sessions() {
+    for (policy, pace) in [
+        // Idle: one pause longer than the idle timeout.
+        (
+            ConsolePolicy {
+                idle_timeout_secs: 2,
+                absolute_timeout_secs: 3600,
+            },
+            vec![3],
+        ),
+        // Absolute: steady activity does not keep the session beyond it.
+        (
+            ConsolePolicy {
+                idle_timeout_secs: 60,
+                absolute_timeout_secs: 3,
+            },
+            vec![1, 1, 1, 1],
+        ),
+    ] {
+        let server = TestServer::start_on(
+            Engine::Sqlite,
+            Options {
+                console: policy,
+                ..Options::default()
+            },
+        )
+        .await
+        .unwrap();
+        server.apply(DOMAIN).await.unwrap();
+        let mut browser = admin(&server).await;
+        let mut last = StatusCode::OK;
+        let mut location = String::new();
+        for secs in pace {
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+            let page = browser.get("/console/profile").await;
+            last = page.status;
+            location = page.location;
+            if last != StatusCode::OK {
+                break;
+            }
+        }
+        assert_eq!(last, StatusCode::SEE_OTHER, "{policy:?}");
+        assert_eq!(location, "/console/signin?done=expired");
+        assert_eq!(
+            live_sessions(&server, ADMIN).await,
+            0,
+            "the refresh token is revoked too"
+        );
+        server.stop().await;
+    }
+}
