@@ -3,7 +3,11 @@
 //! The HTTP layer extracts the credentials; this module decides.
 
 mod assertion;
+#[cfg(test)]
+mod assertion_proptest;
 mod keys;
+#[cfg(test)]
+mod keys_proptest;
 mod rotation;
 
 use std::fmt;
