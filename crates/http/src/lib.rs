@@ -6,6 +6,8 @@ mod client_credentials;
 mod client_ip;
 mod error;
 mod form;
+#[doc(hidden)]
+pub mod fuzzing;
 mod rate_limit;
 mod routes;
 mod state;

@@ -14,7 +14,7 @@ use std::fmt;
 use std::sync::Arc;
 
 pub use assertion::{AssertionPolicy, ClientAssertion, JWT_BEARER};
-pub use keys::{ClientKey, ClientKeys, KeyKind};
+pub use keys::{ClientKey, ClientKeys, KeyHint, KeyKind};
 pub use rotation::{MAX_GRACE_SECS, RotateError, rotate_secret};
 
 use crate::clock::Clock;

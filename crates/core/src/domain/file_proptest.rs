@@ -105,9 +105,7 @@ fn string_list(item: BoxedStrategy<String>) -> BoxedStrategy<String> {
 }
 
 fn pick(options: &'static [&'static str]) -> BoxedStrategy<String> {
-    prop::sample::select(options)
-        .prop_map(|s| quoted(s))
-        .boxed()
+    prop::sample::select(options).prop_map(quoted).boxed()
 }
 
 /// A password with the marker: long enough for the policy, or not.
