@@ -6,8 +6,6 @@ mod client_credentials;
 mod client_ip;
 mod error;
 mod form;
-#[doc(hidden)]
-pub mod fuzzing;
 mod rate_limit;
 mod routes;
 mod state;
@@ -17,3 +15,7 @@ pub use ipnet::IpNet;
 pub use rate_limit::{Rate, RateLimitConfig, RateLimits};
 pub use routes::router;
 pub use state::{AppState, HttpLimits};
+
+/// The request parsers, reachable from the fuzz targets in `fuzz/`; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
