@@ -17,3 +17,7 @@ pub use metrics::Metrics;
 pub use rate_limit::{Rate, RateLimitConfig, RateLimits};
 pub use routes::{metrics_router, router};
 pub use state::{AppState, HttpLimits};
+
+/// The request parsers, reachable from the fuzz targets in `fuzz/`; not an API.
+#[doc(hidden)]
+pub mod fuzzing;

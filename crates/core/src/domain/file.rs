@@ -130,7 +130,7 @@ pub fn parse_domain_file(
         field: String::new(),
         // The message alone: the toml crate's full rendering quotes the
         // offending line, which may hold a password.
-        message: e.message().trim().to_owned(),
+        message: without_value(e.message().trim()),
     })?;
 
     let mut plan = DomainPlan::default();
@@ -427,6 +427,29 @@ fn signing_key(entry: &SigningKeyEntry) -> Result<SigningKeyRecord, (&'static st
         retiring_at: entry.retiring_at,
         retired_at: entry.retired_at,
     })
+}
+
+/// serde's type errors repeat the value (`invalid type: integer
+/// `12345678`, expected a string`), and that value may be a password
+/// written without quotes: keep what kind of value it was, drop the value.
+pub(super) fn without_value(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        let Some(rest) = message.strip_prefix(prefix) else {
+            continue;
+        };
+        // Search from the right: the value may itself contain ", expected".
+        let (unexpected, expected) = match rest.rfind(", expected ") {
+            Some(at) => rest.split_at(at),
+            None => (rest, ""),
+        };
+        let kind = unexpected
+            .split(['`', '"'])
+            .next()
+            .unwrap_or_default()
+            .trim_end();
+        return format!("{prefix}{kind}{expected}");
+    }
+    message.to_owned()
 }
 
 fn check_name(

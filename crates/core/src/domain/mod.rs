@@ -209,3 +209,6 @@ impl DomainService {
         Ok(generated.then(|| (app.client_id.clone(), secret)))
     }
 }
+
+#[cfg(test)]
+mod file_proptest;
