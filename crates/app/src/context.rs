@@ -46,6 +46,21 @@ impl Context {
         })
     }
 
+    /// Apps, resource servers and keys, as the admin API manages them.
+    pub fn registry(
+        &self,
+        key_algorithm: latchkey_core::keys::KeyAlgorithm,
+    ) -> latchkey_core::admin::RegistryService {
+        latchkey_core::admin::RegistryService {
+            domain: self.domain_service(),
+            keys: std::sync::Arc::new(latchkey_core::keys::KeyRing::new(
+                self.store.repos.keys.clone(),
+                self.master.clone(),
+            )),
+            key_algorithm,
+        }
+    }
+
     pub fn domain_service(&self) -> DomainService {
         DomainService {
             repos: self.store.repos.clone(),

@@ -7,6 +7,7 @@ mod client_ip;
 mod error;
 mod form;
 mod metrics;
+mod openapi;
 mod rate_limit;
 mod routes;
 mod state;
