@@ -19,6 +19,7 @@ pub struct Context {
     pub hasher: Arc<PasswordHasher>,
     pub clock: Arc<dyn Clock>,
     pub password_policy: latchkey_core::password_policy::PasswordPolicy,
+    pub token_defaults: latchkey_core::domain::TokenDefaults,
 }
 
 impl Context {
@@ -43,6 +44,7 @@ impl Context {
             hasher: Arc::new(hasher),
             clock: Arc::new(SystemClock),
             password_policy: settings.password_policy,
+            token_defaults: settings.token_defaults,
         })
     }
 
@@ -69,6 +71,7 @@ impl Context {
             master: self.master.clone(),
             clock: self.clock.clone(),
             policy: self.password_policy,
+            token_defaults: self.token_defaults,
         }
     }
 }

@@ -223,7 +223,7 @@ impl RegistryService {
     ) -> RegistryResult<Option<String>> {
         let servers = self.domain.repos.resource_servers.list().await?;
         let validated = input
-            .validate(&servers)
+            .validate_with(&servers, self.domain.token_defaults)
             .map_err(|e| RegistryError::invalid(e.field, e.message))?;
         for warning in &validated.warnings {
             tracing::info!(client_id = %validated.spec.client_id, %warning, "app written with a warning");

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::app_input::{self, AppInput};
+use super::app_input::{self, AppInput, TokenDefaults};
 use super::entries::{GroupEntry, ResourceServerEntry, SigningKeyEntry, UserEntry};
 use super::plan::{DomainPlan, GroupSpec, HashChange, ResourceServerSpec, UserSpec};
 use crate::model::{AppRole, KeyState, ResourceServer, SigningKeyRecord};
@@ -123,6 +123,24 @@ pub fn parse_domain_file(
     known_groups: &[String],
     known_servers: &[ResourceServer],
     policy: &PasswordPolicy,
+) -> Result<ParsedDomain, DomainFileError> {
+    parse_domain_file_with(
+        text,
+        known_groups,
+        known_servers,
+        policy,
+        TokenDefaults::default(),
+    )
+}
+
+/// `parse_domain_file`, with the configured token lifetimes for apps that
+/// name none.
+pub fn parse_domain_file_with(
+    text: &str,
+    known_groups: &[String],
+    known_servers: &[ResourceServer],
+    policy: &PasswordPolicy,
+    token_defaults: TokenDefaults,
 ) -> Result<ParsedDomain, DomainFileError> {
     let ctx = Ctx { text };
     let raw: RawFile = toml::from_str(text).map_err(|e| DomainFileError {
@@ -307,7 +325,7 @@ pub fn parse_domain_file(
         let field = |f: &str| format!("apps[{i}].{f}");
         let app = entry
             .get_ref()
-            .validate(&servers)
+            .validate_with(&servers, token_defaults)
             .map_err(|e| ctx.err(&span, field(e.field), e.message))?;
         let client_id = app.spec.client_id.clone();
         if !client_ids.insert(client_id.clone()) {
