@@ -63,6 +63,18 @@ pub struct ConfigFile {
     pub audit: AuditSection,
     #[serde(default)]
     pub console: ConsoleSection,
+    #[serde(default)]
+    pub tokens: TokensSection,
+}
+
+/// Token lifetimes of apps that name none of their own.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensSection {
+    #[serde(default, deserialize_with = "duration_text")]
+    pub access_token_ttl: Option<String>,
+    #[serde(default, deserialize_with = "duration_text")]
+    pub refresh_token_ttl: Option<String>,
 }
 
 /// A duration written `"90d"` or as whole seconds (`86400`), kept as text
@@ -326,6 +338,7 @@ pub struct Settings {
     pub client_assertions: AssertionPolicy,
     pub audit_retention_secs: i64,
     pub console: latchkey_core::console::ConsolePolicy,
+    pub token_defaults: latchkey_core::domain::TokenDefaults,
 }
 
 /// Values given on the command line or in the environment.
@@ -519,6 +532,28 @@ impl Settings {
             (Some(_), None) => return Err("tls_key: required with tls_cert".to_owned()),
             (None, Some(_)) => return Err("tls_cert: required with tls_key".to_owned()),
         };
+        let token_defaults = {
+            let defaults = latchkey_core::domain::TokenDefaults::default();
+            let secs = |name: &str, text: &Option<String>, default: i64| match text {
+                None => Ok(default),
+                Some(text) => latchkey_core::duration::parse_duration(text)
+                    .map_err(|e| format!("tokens.{name}: {e}")),
+            };
+            let resolved = latchkey_core::domain::TokenDefaults {
+                access_token_ttl: secs(
+                    "access_token_ttl",
+                    &file.tokens.access_token_ttl,
+                    defaults.access_token_ttl,
+                )?,
+                refresh_token_ttl: secs(
+                    "refresh_token_ttl",
+                    &file.tokens.refresh_token_ttl,
+                    defaults.refresh_token_ttl,
+                )?,
+            };
+            resolved.validate().map_err(|e| format!("tokens.{e}"))?;
+            resolved
+        };
         Ok(Settings {
             listen,
             metrics_listen,
@@ -526,6 +561,7 @@ impl Settings {
             database_url,
             db_max_connections,
             db_acquire_timeout_secs,
+            token_defaults,
             behind_tls_proxy: overrides.behind_tls_proxy || file.behind_tls_proxy.unwrap_or(false),
             tls,
             key_algorithm,
@@ -758,6 +794,7 @@ mod tests {
                 ),
                 ("LATCHKEY_TRUSTED_PROXIES", "[\"10.0.0.0/8\"]"),
                 ("LATCHKEY_LIMITS__HEADER_READ_TIMEOUT_SECS", "3"),
+                ("LATCHKEY_TOKENS__ACCESS_TOKEN_TTL", "10m"),
             ]),
             ..Default::default()
         })
@@ -770,6 +807,8 @@ mod tests {
         assert_eq!(s.rate_limit.per_ip.burst, 9);
         assert_eq!(s.trusted_proxies.len(), 1);
         assert_eq!(s.limits.header_read_timeout_secs, 3);
+        assert_eq!(s.token_defaults.access_token_ttl, 600);
+        assert_eq!(s.token_defaults.refresh_token_ttl, 7 * 86_400);
 
         for (variable, value) in [
             ("LATCHKEY_LOCKOUT__PAIR_THRESHOLD", "many"),
@@ -784,12 +823,26 @@ mod tests {
             assert!(err.starts_with(&format!("{variable}: ")), "{err}");
         }
         // Values are validated as if written in the file.
-        let err = Settings::resolve(Overrides {
-            env: env(&[("LATCHKEY_HASHING__MEMORY_KIB", "1")]),
-            ..Default::default()
-        })
-        .unwrap_err();
-        assert!(err.starts_with("hashing:"), "{err}");
+        for (variable, value, prefix) in [
+            ("LATCHKEY_HASHING__MEMORY_KIB", "1", "hashing:"),
+            (
+                "LATCHKEY_TOKENS__ACCESS_TOKEN_TTL",
+                "2d",
+                "tokens.access_token_ttl:",
+            ),
+            (
+                "LATCHKEY_TOKENS__REFRESH_TOKEN_TTL",
+                "soon",
+                "tokens.refresh_token_ttl:",
+            ),
+        ] {
+            let err = Settings::resolve(Overrides {
+                env: env(&[(variable, value)]),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(err.starts_with(prefix), "{err}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

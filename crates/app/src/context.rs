@@ -19,6 +19,7 @@ pub struct Context {
     pub hasher: Arc<PasswordHasher>,
     pub clock: Arc<dyn Clock>,
     pub password_policy: latchkey_core::password_policy::PasswordPolicy,
+    pub token_defaults: latchkey_core::domain::TokenDefaults,
 }
 
 impl Context {
@@ -43,7 +44,23 @@ impl Context {
             hasher: Arc::new(hasher),
             clock: Arc::new(SystemClock),
             password_policy: settings.password_policy,
+            token_defaults: settings.token_defaults,
         })
+    }
+
+    /// Apps, resource servers and keys, as the admin API manages them.
+    pub fn registry(
+        &self,
+        key_algorithm: latchkey_core::keys::KeyAlgorithm,
+    ) -> latchkey_core::admin::RegistryService {
+        latchkey_core::admin::RegistryService {
+            domain: self.domain_service(),
+            keys: std::sync::Arc::new(latchkey_core::keys::KeyRing::new(
+                self.store.repos.keys.clone(),
+                self.master.clone(),
+            )),
+            key_algorithm,
+        }
     }
 
     pub fn domain_service(&self) -> DomainService {
@@ -54,6 +71,7 @@ impl Context {
             master: self.master.clone(),
             clock: self.clock.clone(),
             policy: self.password_policy,
+            token_defaults: self.token_defaults,
         }
     }
 }

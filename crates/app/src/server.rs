@@ -169,6 +169,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         policy: settings.console,
         keys: ConsoleKeys::new(&ctx.master),
     });
+    let registry = Arc::new(latchkey_core::admin::RegistryService {
+        domain: latchkey_core::domain::DomainService {
+            repos: repos.clone(),
+            ..ctx.domain_service()
+        },
+        keys: keys.clone(),
+        key_algorithm: settings.key_algorithm,
+    });
     let metrics = Arc::new(latchkey_http::Metrics::new());
     {
         let waits = metrics.histogram("latchkey_password_hash_wait_seconds");
@@ -187,6 +195,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
         forwarded_header: settings.trusted_proxy_header,
         rate_limits: rate_limits.clone(),
+        registry,
         hasher: ctx.hasher.clone(),
         metrics: metrics.clone(),
         metrics_route: settings.metrics_listen.is_none(),

@@ -1356,4 +1356,23 @@ fn secrets_from_files_and_options_from_the_environment() {
         &[files[0], ("LATCHKEY_LOCKOUT__PAIR_THRESHOLD", "9")],
     );
     assert!(good.status.success(), "{}", stderr(&good));
+
+    // [tokens] defaults reach an app that names no lifetimes of its own.
+    let domain = s.file(
+        "tokens.toml",
+        "[[apps]]\nname = \"Short\"\ntype = \"public\"\ngrant_types = [\"password\"]\n",
+    );
+    let applied = run(
+        &["apply", domain.to_str().unwrap()],
+        &[
+            files[0],
+            files[1],
+            ("LATCHKEY_TOKENS__ACCESS_TOKEN_TTL", "10m"),
+        ],
+    );
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    let shown = run(&["app", "show", "short", "--output", "json"], &files);
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(shown["access_token_ttl"], 600);
+    assert_eq!(shown["refresh_token_ttl"], 7 * 86_400);
 }

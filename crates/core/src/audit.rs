@@ -35,6 +35,9 @@ pub mod kind {
     pub const APP_DEACTIVATED: &str = "app.deactivated";
     pub const APP_DELETED: &str = "app.deleted";
     pub const KEY_ROTATED: &str = "key.rotated";
+    pub const RESOURCE_SERVER_CREATED: &str = "resource_server.created";
+    pub const RESOURCE_SERVER_UPDATED: &str = "resource_server.updated";
+    pub const RESOURCE_SERVER_DELETED: &str = "resource_server.deleted";
     pub const DOMAIN_APPLIED: &str = "domain.applied";
     /// The whole domain, hashes included, was written out.
     pub const DOMAIN_EXPORTED: &str = "domain.exported";

@@ -81,6 +81,10 @@ impl AppRepo for CachedApps {
         self.forget();
         result
     }
+
+    fn changed(&self) {
+        self.forget();
+    }
 }
 
 pub struct CachedResourceServers {
@@ -115,6 +119,16 @@ impl ResourceServerRepo for CachedResourceServers {
         *self.entry.lock().expect("resource server cache lock") =
             Some((Instant::now(), Arc::new(servers.clone())));
         Ok(servers)
+    }
+
+    async fn delete(&self, id: &str) -> StoreResult<()> {
+        let result = self.inner.delete(id).await;
+        self.changed();
+        result
+    }
+
+    fn changed(&self) {
+        *self.entry.lock().expect("resource server cache lock") = None;
     }
 }
 

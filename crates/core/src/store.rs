@@ -90,6 +90,9 @@ pub trait AppRepo: Send + Sync {
     /// Deactivating ends every session of the app, atomically.
     async fn set_active(&self, app_id: &str, active: bool, now: i64) -> StoreResult<()>;
     async fn delete(&self, app_id: &str) -> StoreResult<()>;
+    /// Apps were written behind this repository's back (through
+    /// `DomainRepo::apply`): a cache in front of it forgets what it holds.
+    fn changed(&self) {}
 }
 
 /// A client secret's stored forms.
@@ -119,6 +122,9 @@ pub trait AssertionReplayRepo: Send + Sync {
 #[async_trait]
 pub trait ResourceServerRepo: Send + Sync {
     async fn list(&self) -> StoreResult<Vec<ResourceServer>>;
+    async fn delete(&self, id: &str) -> StoreResult<()>;
+    /// As `AppRepo::changed`.
+    fn changed(&self) {}
 }
 
 /// A refresh token with the session and the user it belongs to.

@@ -258,5 +258,40 @@ mod tests {
             let _ = parse_basic(Some(&raw));
             let _ = parse_basic(Some(&format!("Basic {}", STANDARD.encode(&raw))));
         }
+
+        /// Whatever follows `Basic`, a refusal is `invalid_client` with the
+        /// Basic challenge (RFC 6749 §5.2), never another class.
+        #[test]
+        fn basic_refusals_are_invalid_client_with_a_challenge(
+            scheme in prop_oneof![
+                Just("Basic".to_owned()),
+                Just("basic".to_owned()),
+                Just("Bearer".to_owned()),
+                "[A-Za-z]{0,6}",
+            ],
+            id in "[^:]{0,12}",
+            secret in ".{0,12}",
+            mangle in prop_oneof![
+                Just(0u8), Just(1), Just(2), Just(3),
+            ],
+        ) {
+            let pair = format!("{id}:{secret}");
+            let encoded = match mangle {
+                0 => STANDARD.encode(&pair),
+                1 => STANDARD.encode(&pair).trim_end_matches('=').to_owned(),
+                2 => STANDARD.encode(id.as_bytes()),
+                _ => format!("{}!", STANDARD.encode(&pair)),
+            };
+            match parse_basic(Some(&format!("{scheme} {encoded}"))) {
+                Ok((got_id, _)) => {
+                    prop_assert!(scheme.eq_ignore_ascii_case("basic"));
+                    prop_assert!(!got_id.is_empty());
+                }
+                Err(e) => prop_assert_eq!(
+                    e.kind,
+                    latchkey_core::OAuthErrorKind::InvalidClient { basic_attempted: true }
+                ),
+            }
+        }
     }
 }

@@ -8,6 +8,7 @@ mod console;
 mod error;
 mod form;
 mod metrics;
+mod openapi;
 mod rate_limit;
 mod routes;
 mod state;
@@ -18,3 +19,7 @@ pub use metrics::Metrics;
 pub use rate_limit::{Rate, RateLimitConfig, RateLimits};
 pub use routes::{metrics_router, router};
 pub use state::{AppState, HttpLimits};
+
+/// The request parsers, reachable from the fuzz targets in `fuzz/`; not an API.
+#[doc(hidden)]
+pub mod fuzzing;

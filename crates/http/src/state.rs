@@ -55,6 +55,8 @@ pub struct AppState {
     pub bearer: Arc<latchkey_core::admin::BearerVerifier>,
     /// The SCIM Users, Groups and Me operations.
     pub directory: Arc<latchkey_core::admin::DirectoryService>,
+    /// Apps, resource servers and signing keys.
+    pub registry: Arc<latchkey_core::admin::RegistryService>,
     /// The password hasher (its queue is a metric).
     pub hasher: Arc<latchkey_core::password::PasswordHasher>,
     pub metrics: Arc<crate::metrics::Metrics>,

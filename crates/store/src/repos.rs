@@ -319,6 +319,18 @@ macro_rules! impl_repos {
                 .map_err(map_err)?;
                 rows.into_iter().map(ResourceServer::try_from).collect()
             }
+
+            async fn delete(&self, id: &str) -> StoreResult<()> {
+                let done = sqlx::query("DELETE FROM resource_servers WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(map_err)?;
+                if done.rows_affected() == 0 {
+                    return Err(latchkey_core::store::StoreError::NotFound);
+                }
+                Ok(())
+            }
         }
 
         const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, session_id, app_id, user_id, scope, issued_at, expires_at, rotated_at) \

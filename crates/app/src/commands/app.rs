@@ -1,10 +1,9 @@
 //! `latchkey app …`: the whole life of an app, with the same validation
 //! as the domain file (an app the CLI writes is one `apply` accepts).
 
-use anyhow::{Context as _, anyhow, bail};
-use latchkey_core::audit::kind;
-use latchkey_core::client_auth::rotate_secret;
-use latchkey_core::domain::{AppInput, DomainPlan, DurationInput, FieldError};
+use anyhow::{Context as _, anyhow};
+use latchkey_core::admin::{Actor, RegistryError, app_json};
+use latchkey_core::domain::{AppInput, DurationInput};
 use latchkey_core::model::App;
 use serde_json::json;
 
@@ -13,10 +12,12 @@ use crate::cli::{AppCommand, AppFields, Output};
 use crate::context::Context;
 
 pub async fn run(ctx: &Context, command: AppCommand) -> anyhow::Result<()> {
-    let apps = &ctx.store.repos.apps;
+    // The key algorithm is the registry's for key rotation; apps never use it.
+    let registry = ctx.registry(latchkey_core::keys::KeyAlgorithm::Rs256);
+    let cli = Actor::Cli;
     match command {
         AppCommand::List { output } => {
-            let list = apps.list().await?;
+            let list = registry.list_apps(cli).await.map_err(refused)?;
             match output {
                 Output::Json => print_json(&json!(list.iter().map(app_json).collect::<Vec<_>>())),
                 Output::Text => {
@@ -28,7 +29,8 @@ pub async fn run(ctx: &Context, command: AppCommand) -> anyhow::Result<()> {
             }
         }
         AppCommand::Show { client_id, output } => {
-            print_app(&find(ctx, &client_id).await?, None, output);
+            let app = registry.app(cli, &client_id).await.map_err(refused)?;
+            print_app(&app, None, output);
         }
         AppCommand::Create {
             name,
@@ -50,15 +52,13 @@ pub async fn run(ctx: &Context, command: AppCommand) -> anyhow::Result<()> {
                 ..AppInput::default()
             };
             fields.apply_to(&mut input)?;
-            let client_id = input.resolved_client_id();
-            if apps.find_by_client_id(&client_id).await?.is_some() {
-                bail!(
-                    "an app with client_id {client_id:?} exists; change it with `latchkey app update`"
-                );
-            }
-            let secret = write(ctx, &input).await?;
-            super::audited(ctx, kind::APP_CREATED, &client_id, None).await;
-            print_app(&find(ctx, &client_id).await?, secret.as_deref(), output);
+            let created = registry.create_app(cli, input).await.map_err(|e| match e {
+                RegistryError::Conflict(why) => {
+                    anyhow!("{why}; change it with `latchkey app update`")
+                }
+                other => refused(other),
+            })?;
+            print_app(&created.app, created.client_secret.as_deref(), output);
         }
         AppCommand::Update {
             client_id,
@@ -68,7 +68,7 @@ pub async fn run(ctx: &Context, command: AppCommand) -> anyhow::Result<()> {
             remove_keys,
             output,
         } => {
-            let app = find(ctx, &client_id).await?;
+            let app = registry.app(cli, &client_id).await.map_err(refused)?;
             let mut input = AppInput::from_app(&app);
             if let Some(name) = name {
                 input.name = name;
@@ -81,49 +81,69 @@ pub async fn run(ctx: &Context, command: AppCommand) -> anyhow::Result<()> {
                 input.certificate = None;
             }
             fields.apply_to(&mut input)?;
-            write(ctx, &input).await?;
-            super::audited(ctx, kind::APP_UPDATED, &client_id, None).await;
-            print_app(&find(ctx, &client_id).await?, None, output);
+            let app = registry
+                .update_app(cli, &client_id, input)
+                .await
+                .map_err(refused)?;
+            print_app(&app, None, output);
         }
         AppCommand::RotateSecret { client_id, grace } => {
-            let app = find(ctx, &client_id).await?;
             let grace = match grace {
                 None => 0,
                 Some(text) => latchkey_core::duration::parse_duration(&text)
                     .map_err(|e| anyhow!("--grace: {e}"))?,
             };
-            let now = ctx.clock.now();
-            let (secret, new) = rotate_secret(apps.as_ref(), &ctx.master, &app, grace, now).await?;
-            let old = match &new.previous {
+            let rotated = registry
+                .rotate_app_secret(cli, &client_id, grace)
+                .await
+                .map_err(|e| match e {
+                    RegistryError::Invalid { field, message } if field == "grace" => {
+                        anyhow!("--grace: {message}")
+                    }
+                    other => refused(other),
+                })?;
+            let old = match &rotated.app.previous_secret {
                 Some(p) => format!(
                     "the previous secret keeps working for {}",
-                    latchkey_core::duration::format_duration(p.expires_at - now)
+                    latchkey_core::duration::format_duration(p.expires_at - ctx.clock.now())
                 ),
                 None => "the previous secret no longer works".to_owned(),
             };
-            super::audited(ctx, kind::APP_SECRET_ROTATED, &client_id, Some(old.clone())).await;
+            let secret = rotated.client_secret.unwrap_or_default();
             println!("new client secret for {client_id}: {secret}\n(shown once; {old})");
         }
         AppCommand::Activate { client_id } => {
-            let app = find(ctx, &client_id).await?;
-            apps.set_active(&app.id, true, ctx.clock.now()).await?;
-            super::audited(ctx, kind::APP_ACTIVATED, &client_id, None).await;
+            registry
+                .set_app_active(cli, &client_id, true)
+                .await
+                .map_err(refused)?;
             println!("{client_id} is active");
         }
         AppCommand::Deactivate { client_id } => {
-            let app = find(ctx, &client_id).await?;
-            apps.set_active(&app.id, false, ctx.clock.now()).await?;
-            super::audited(ctx, kind::APP_DEACTIVATED, &client_id, None).await;
+            registry
+                .set_app_active(cli, &client_id, false)
+                .await
+                .map_err(refused)?;
             println!("{client_id} is deactivated; its sessions have ended");
         }
         AppCommand::Delete { client_id } => {
-            let app = find(ctx, &client_id).await?;
-            apps.delete(&app.id).await?;
-            super::audited(ctx, kind::APP_DELETED, &client_id, None).await;
+            registry
+                .delete_app(cli, &client_id)
+                .await
+                .map_err(refused)?;
             println!("deleted {client_id}");
         }
     }
     Ok(())
+}
+
+/// A refusal as the command line words it: a field by its flag.
+fn refused(error: RegistryError) -> anyhow::Error {
+    match error {
+        RegistryError::Invalid { field, message } => anyhow!(flag_of(&field, &message)),
+        RegistryError::NotFound(what) => anyhow!("{what}"),
+        other => anyhow!(other.to_string()),
+    }
 }
 
 impl AppFields {
@@ -172,8 +192,8 @@ impl AppFields {
 }
 
 /// The flag that sets a field, for error messages.
-fn flag_of(error: &FieldError) -> String {
-    let flag = match error.field {
+fn flag_of(field: &str, message: &str) -> String {
+    let flag = match field {
         "type" => "type",
         "grant_types" => "grant",
         "redirect_uris" => "redirect-uri",
@@ -181,32 +201,9 @@ fn flag_of(error: &FieldError) -> String {
         "app_roles" => "app-role",
         "jwks" => "jwks-file",
         "certificate" => "certificate-file",
-        other => return format!("--{}: {}", other.replace('_', "-"), error.message),
+        other => return format!("--{}: {message}", other.replace('_', "-")),
     };
-    format!("--{flag}: {}", error.message)
-}
-
-/// Validates and writes one app (creating or updating it). Returns the
-/// secret generated for a new confidential app, to be shown once; a secret
-/// given in `input` is stored, never shown.
-async fn write(ctx: &Context, input: &AppInput) -> anyhow::Result<Option<String>> {
-    let servers = ctx.store.repos.resource_servers.list().await?;
-    let validated = input.validate(&servers).map_err(|e| anyhow!(flag_of(&e)))?;
-    for warning in &validated.warnings {
-        eprintln!("warning: {warning}");
-    }
-    let mut spec = validated.spec;
-    let generated = ctx
-        .domain_service()
-        .resolve_secret(&mut spec, validated.client_secret)
-        .await
-        .map_err(|e| anyhow!(e.to_string()))?;
-    let plan = DomainPlan {
-        apps: vec![spec],
-        ..DomainPlan::default()
-    };
-    ctx.store.repos.domain.apply(&plan, ctx.clock.now()).await?;
-    Ok(generated.map(|(_, secret)| secret))
+    format!("--{flag}: {message}")
 }
 
 fn print_app(app: &App, secret: Option<&str>, output: Output) {
@@ -227,37 +224,4 @@ fn print_app(app: &App, secret: Option<&str>, output: Output) {
             }
         }
     }
-}
-
-async fn find(ctx: &Context, client_id: &str) -> anyhow::Result<App> {
-    match ctx.store.repos.apps.find_by_client_id(client_id).await? {
-        Some(app) => Ok(app),
-        None => bail!("no app with client_id {client_id:?}"),
-    }
-}
-
-/// Never includes the secret or its hash.
-fn app_json(a: &App) -> serde_json::Value {
-    json!({
-        "id": a.id,
-        "client_id": a.client_id,
-        "name": a.name,
-        "type": a.app_type.as_str(),
-        "active": a.active,
-        "has_secret": a.secret_hash.is_some(),
-        "client_secret_jwt": a.accepts_client_secret_jwt(),
-        "previous_secret_expires_at": a.previous_secret.as_ref().map(|p| p.expires_at),
-        "keys": match (&a.jwks, &a.certificate) {
-            (Some(_), _) => "jwks",
-            (None, Some(_)) => "certificate",
-            (None, None) => "none",
-        },
-        "grant_types": a.grant_types.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
-        "redirect_uris": a.redirect_uris,
-        "scopes": a.scopes,
-        "app_roles": a.app_roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
-        "access_token_ttl": a.access_token_ttl,
-        "refresh_token_ttl": a.refresh_token_ttl,
-        "session_lifetime": a.session_lifetime,
-    })
 }

@@ -6,6 +6,7 @@ mod audit;
 mod caller;
 mod groups;
 mod permission;
+mod registry;
 mod sessions;
 mod users;
 
@@ -16,6 +17,10 @@ use serde_json::Value;
 pub use audit::{AUDIT_SCHEMA, AuditParams, event_resource};
 pub use caller::{BearerError, BearerVerifier, Caller};
 pub use permission::Permission;
+pub use registry::{
+    Actor, RegistryError, RegistryResult, RegistryService, WithSecret, app_json, key_json,
+    resource_server_json,
+};
 
 use crate::clock::Clock;
 use crate::password::{HashError, Password, PasswordHasher};

@@ -3,14 +3,18 @@
 //! The HTTP layer extracts the credentials; this module decides.
 
 mod assertion;
+#[cfg(test)]
+mod assertion_proptest;
 mod keys;
+#[cfg(test)]
+mod keys_proptest;
 mod rotation;
 
 use std::fmt;
 use std::sync::Arc;
 
 pub use assertion::{AssertionPolicy, ClientAssertion, JWT_BEARER};
-pub use keys::{ClientKey, ClientKeys, KeyKind};
+pub use keys::{ClientKey, ClientKeys, KeyHint, KeyKind};
 pub use rotation::{MAX_GRACE_SECS, RotateError, rotate_secret};
 
 use crate::clock::Clock;

@@ -12,6 +12,40 @@ use crate::scope;
 
 pub(crate) const DEFAULT_ACCESS_TTL: i64 = 3600;
 pub(crate) const DEFAULT_REFRESH_TTL: i64 = 7 * 86_400;
+
+/// The token lifetimes of an app that names none (the `[tokens]` section of
+/// the configuration): applied when the app is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenDefaults {
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+}
+
+impl Default for TokenDefaults {
+    fn default() -> Self {
+        TokenDefaults {
+            access_token_ttl: DEFAULT_ACCESS_TTL,
+            refresh_token_ttl: DEFAULT_REFRESH_TTL,
+        }
+    }
+}
+
+impl TokenDefaults {
+    /// Within what an app may set itself.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=MAX_ACCESS_TTL).contains(&self.access_token_ttl) {
+            return Err(format!(
+                "access_token_ttl: must be between 1s and {MAX_ACCESS_TTL}s"
+            ));
+        }
+        if !(1..=MAX_REFRESH_TTL).contains(&self.refresh_token_ttl) {
+            return Err(format!(
+                "refresh_token_ttl: must be between 1s and {MAX_REFRESH_TTL}s"
+            ));
+        }
+        Ok(())
+    }
+}
 pub(crate) const MAX_ACCESS_TTL: i64 = 86_400;
 pub(crate) const MAX_REFRESH_TTL: i64 = 366 * 86_400;
 pub(crate) const MIN_CLIENT_SECRET_LEN: usize = 16;
@@ -229,6 +263,15 @@ impl AppInput {
     /// Validates every field. `servers` are the resource servers whose
     /// scopes the app may be granted.
     pub fn validate(&self, servers: &[ResourceServer]) -> Result<ValidatedApp, FieldError> {
+        self.validate_with(servers, TokenDefaults::default())
+    }
+
+    /// `validate`, with `defaults` for the lifetimes the app does not name.
+    pub fn validate_with(
+        &self,
+        servers: &[ResourceServer],
+        defaults: TokenDefaults,
+    ) -> Result<ValidatedApp, FieldError> {
         let mut warnings = Vec::new();
         check_name("name", &self.name)?;
         let client_id = self.resolved_client_id();
@@ -367,13 +410,13 @@ impl AppInput {
         let access_token_ttl = ttl(
             &self.access_token_ttl,
             "access_token_ttl",
-            DEFAULT_ACCESS_TTL,
+            defaults.access_token_ttl,
             MAX_ACCESS_TTL,
         )?;
         let refresh_token_ttl = ttl(
             &self.refresh_token_ttl,
             "refresh_token_ttl",
-            DEFAULT_REFRESH_TTL,
+            defaults.refresh_token_ttl,
             MAX_REFRESH_TTL,
         )?;
         let session_lifetime = match &self.session_lifetime {

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::app_input::{self, AppInput};
+use super::app_input::{self, AppInput, TokenDefaults};
 use super::entries::{GroupEntry, ResourceServerEntry, SigningKeyEntry, UserEntry};
 use super::plan::{DomainPlan, GroupSpec, HashChange, ResourceServerSpec, UserSpec};
 use crate::model::{AppRole, KeyState, ResourceServer, SigningKeyRecord};
@@ -124,13 +124,31 @@ pub fn parse_domain_file(
     known_servers: &[ResourceServer],
     policy: &PasswordPolicy,
 ) -> Result<ParsedDomain, DomainFileError> {
+    parse_domain_file_with(
+        text,
+        known_groups,
+        known_servers,
+        policy,
+        TokenDefaults::default(),
+    )
+}
+
+/// `parse_domain_file`, with the configured token lifetimes for apps that
+/// name none.
+pub fn parse_domain_file_with(
+    text: &str,
+    known_groups: &[String],
+    known_servers: &[ResourceServer],
+    policy: &PasswordPolicy,
+    token_defaults: TokenDefaults,
+) -> Result<ParsedDomain, DomainFileError> {
     let ctx = Ctx { text };
     let raw: RawFile = toml::from_str(text).map_err(|e| DomainFileError {
         line: e.span().map(|s| ctx.line_of(s.start)).unwrap_or(1),
         field: String::new(),
         // The message alone: the toml crate's full rendering quotes the
         // offending line, which may hold a password.
-        message: e.message().trim().to_owned(),
+        message: without_value(e.message().trim()),
     })?;
 
     let mut plan = DomainPlan::default();
@@ -307,7 +325,7 @@ pub fn parse_domain_file(
         let field = |f: &str| format!("apps[{i}].{f}");
         let app = entry
             .get_ref()
-            .validate(&servers)
+            .validate_with(&servers, token_defaults)
             .map_err(|e| ctx.err(&span, field(e.field), e.message))?;
         let client_id = app.spec.client_id.clone();
         if !client_ids.insert(client_id.clone()) {
@@ -427,6 +445,29 @@ fn signing_key(entry: &SigningKeyEntry) -> Result<SigningKeyRecord, (&'static st
         retiring_at: entry.retiring_at,
         retired_at: entry.retired_at,
     })
+}
+
+/// serde's type errors repeat the value (`invalid type: integer
+/// `12345678`, expected a string`), and that value may be a password
+/// written without quotes: keep what kind of value it was, drop the value.
+pub(super) fn without_value(message: &str) -> String {
+    for prefix in ["invalid type: ", "invalid value: "] {
+        let Some(rest) = message.strip_prefix(prefix) else {
+            continue;
+        };
+        // Search from the right: the value may itself contain ", expected".
+        let (unexpected, expected) = match rest.rfind(", expected ") {
+            Some(at) => rest.split_at(at),
+            None => (rest, ""),
+        };
+        let kind = unexpected
+            .split(['`', '"'])
+            .next()
+            .unwrap_or_default()
+            .trim_end();
+        return format!("{prefix}{kind}{expected}");
+    }
+    message.to_owned()
 }
 
 fn check_name(

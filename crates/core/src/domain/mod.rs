@@ -10,10 +10,12 @@ mod keycloak;
 mod plan;
 mod snapshot;
 
-pub use app_input::{AppInput, DurationInput, FieldError, ValidatedApp, check_redirect_uri};
+pub use app_input::{
+    AppInput, DurationInput, FieldError, TokenDefaults, ValidatedApp, check_redirect_uri,
+};
 pub use entries::{DomainFile, GroupEntry, ResourceServerEntry, SigningKeyEntry, UserEntry};
 pub use export::export;
-pub use file::{DomainFileError, MAX_ACCESS_TTL_SECS, parse_domain_file};
+pub use file::{DomainFileError, MAX_ACCESS_TTL_SECS, parse_domain_file, parse_domain_file_with};
 pub use keycloak::{KeycloakImport, KeycloakOptions, import_keycloak};
 pub use plan::{
     AppSpec, ApplyReport, ApplySummary, Change, ChangeOutcome, DomainPlan, GroupSpec, HashChange,
@@ -57,6 +59,8 @@ pub struct DomainService {
     pub master: MasterKey,
     pub clock: Arc<dyn Clock>,
     pub policy: crate::password_policy::PasswordPolicy,
+    /// Lifetimes of apps that name none.
+    pub token_defaults: TokenDefaults,
 }
 
 impl DomainService {
@@ -64,7 +68,13 @@ impl DomainService {
     pub async fn apply(&self, text: &str) -> Result<ApplyReport, ApplyError> {
         let known_groups = self.repos.domain.group_names().await?;
         let known_servers = self.repos.resource_servers.list().await?;
-        let mut parsed = parse_domain_file(text, &known_groups, &known_servers, &self.policy)?;
+        let mut parsed = parse_domain_file_with(
+            text,
+            &known_groups,
+            &known_servers,
+            &self.policy,
+            self.token_defaults,
+        )?;
 
         // Passwords: keep the stored hash when the file's password still
         // verifies against it, so a second run changes nothing.
@@ -209,3 +219,6 @@ impl DomainService {
         Ok(generated.then(|| (app.client_id.clone(), secret)))
     }
 }
+
+#[cfg(test)]
+mod file_proptest;

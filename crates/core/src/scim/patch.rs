@@ -447,3 +447,223 @@ mod tests {
         assert_eq!(err.scim_type, Some("invalidSyntax"));
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    //! Whatever a client PATCHes: never a panic, every refusal a 400 with
+    //! one of the scimTypes PATCH defines, and read-only attributes
+    //! untouched by every patch that is accepted.
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    const URI: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+    const READ_ONLY: [&str; 3] = ["id", "meta", "groups"];
+
+    fn user() -> Value {
+        json!({
+            "schemas": [URI],
+            "id": "u1",
+            "meta": {"resourceType": "User", "version": "W/\"1\""},
+            "groups": [{"value": "g1"}],
+            "userName": "alice",
+            "name": {"givenName": "Alice", "familyName": "Liddell"},
+            "emails": [
+                {"value": "a@x.org", "type": "work", "primary": true},
+                {"value": "b@y.org", "type": "home"}
+            ],
+            "active": true,
+        })
+    }
+
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(Value::from),
+            ".{0,10}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(arb_name(), inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Attribute names the document has (in any case), read-only ones,
+    /// new ones and junk.
+    fn arb_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "userName",
+                "USERNAME",
+                "name",
+                "emails",
+                "active",
+                "id",
+                "ID",
+                "meta",
+                "groups",
+                "schemas",
+                "displayName",
+            ])
+            .prop_map(str::to_owned),
+            "[a-zA-Z$][a-zA-Z0-9_-]{0,6}",
+            ".{0,6}",
+        ]
+    }
+
+    /// Paths from the PATCH grammar, with and without schema prefixes,
+    /// value filters and sub-attributes, plus grammar-shaped noise.
+    fn arb_path() -> impl Strategy<Value = String> {
+        let filter = prop_oneof![
+            Just(r#"type eq "work""#.to_owned()),
+            Just(r#"value ew "ORG""#.to_owned()),
+            Just("primary eq true".to_owned()),
+            Just(r#"type eq "fax""#.to_owned()),
+            Just("value pr and not (type eq null)".to_owned()),
+            Just(r#"sub[value eq "x"]"#.to_owned()),
+            Just("value gt 1e308".to_owned()),
+            ".{0,12}",
+        ];
+        let attr = (
+            prop::sample::select(vec![
+                "",
+                URI,
+                "urn:ietf:params:scim:schemas:core:2.0:Group",
+                "urn:x",
+            ]),
+            arb_name(),
+            proptest::option::of(arb_name()),
+        )
+            .prop_map(|(uri, name, sub)| {
+                let prefix = if uri.is_empty() {
+                    String::new()
+                } else {
+                    format!("{uri}:")
+                };
+                match sub {
+                    Some(sub) => format!("{prefix}{name}.{sub}"),
+                    None => format!("{prefix}{name}"),
+                }
+            })
+            .boxed();
+        prop_oneof![
+            3 => attr.clone(),
+            3 => (attr, filter, proptest::option::of(arb_name()))
+                .prop_map(|(a, f, sub)| match sub {
+                    Some(sub) => format!("{a}[{f}].{sub}"),
+                    None => format!("{a}[{f}]"),
+                }),
+            1 => proptest::collection::vec(
+                prop::sample::select(vec!["[", "]", ".", ":", " ", "emails", "\"", "eq", "value"]),
+                0..8,
+            )
+            .prop_map(|parts| parts.concat()),
+        ]
+    }
+
+    fn arb_operation() -> impl Strategy<Value = Value> {
+        (
+            prop_oneof![
+                3 => prop::sample::select(vec!["add", "Replace", "REMOVE", "remove", "replace"])
+                    .prop_map(|s| json!(s)),
+                1 => prop::sample::select(vec!["copy", "move", ""]).prop_map(|s| json!(s)),
+                1 => arb_json(),
+            ],
+            prop_oneof![
+                1 => Just(None),
+                1 => Just(Some(Value::Null)),
+                6 => arb_path().prop_map(|p| Some(json!(p))),
+                1 => arb_json().prop_map(Some),
+            ],
+            prop_oneof![
+                1 => Just(None),
+                3 => arb_json().prop_map(Some),
+                2 => proptest::collection::btree_map(arb_path(), arb_json(), 0..3)
+                    .prop_map(|m| Some(Value::Object(m.into_iter().collect()))),
+            ],
+        )
+            .prop_map(|(op, path, value)| {
+                let mut o = Map::new();
+                o.insert("op".into(), op);
+                if let Some(path) = path {
+                    o.insert("path".into(), path);
+                }
+                if let Some(value) = value {
+                    o.insert("value".into(), value);
+                }
+                Value::Object(o)
+            })
+    }
+
+    /// PATCH may refuse with these (RFC 7644 §3.5.2 and §3.12).
+    const PATCH_TYPES: [&str; 6] = [
+        "invalidSyntax",
+        "invalidPath",
+        "invalidValue",
+        "noTarget",
+        "mutability",
+        "invalidFilter",
+    ];
+
+    fn check(body: &Value) -> Result<(), TestCaseError> {
+        let mut doc = user();
+        let result = parse_operations(body).and_then(|ops| apply(&mut doc, &ops, &READ_ONLY, URI));
+        match result {
+            Ok(()) => {
+                let before = user();
+                for name in READ_ONLY.iter().chain(&["schemas"]) {
+                    prop_assert_eq!(&doc[*name], &before[*name], "{} changed by {}", name, body);
+                }
+                prop_assert!(doc.is_object());
+            }
+            Err(e) => {
+                prop_assert_eq!(e.status, 400, "{:?} for {}", e, body);
+                prop_assert!(
+                    e.scim_type.is_some_and(|t| PATCH_TYPES.contains(&t)),
+                    "{:?} for {}",
+                    e,
+                    body
+                );
+            }
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_bodies_are_refused_cleanly(body in arb_json()) {
+            check(&body)?;
+        }
+
+        #[test]
+        fn near_valid_patches_keep_to_the_rules(
+            ops in proptest::collection::vec(arb_operation(), 0..6),
+            schemas in prop_oneof![
+                4 => Just(json!([PATCH_SCHEMA])),
+                1 => arb_json(),
+            ],
+            operations_key in prop::sample::select(vec!["Operations", "operations", "ops"]),
+        ) {
+            let mut body = Map::new();
+            body.insert("schemas".into(), schemas);
+            body.insert(operations_key.into(), Value::Array(ops));
+            check(&Value::Object(body))?;
+        }
+
+        #[test]
+        fn arbitrary_paths_never_panic(path in ".{0,60}", kind in 0..3usize, value in arb_json()) {
+            let op = ["add", "replace", "remove"][kind];
+            check(&json!({
+                "schemas": [PATCH_SCHEMA],
+                "Operations": [{"op": op, "path": path, "value": value}],
+            }))?;
+        }
+    }
+}

@@ -307,3 +307,111 @@ pub struct Page<T> {
     /// With cursor paging: more results follow this page.
     pub more: bool,
 }
+
+#[cfg(test)]
+mod proptests {
+    //! A `filter` travels parse → resolve on the way to SQL: any filter the
+    //! grammar allows parses, and resolving it against either schema gives
+    //! a condition or an `invalidFilter` 400, never another error or a panic.
+    use super::*;
+    use crate::scim::filter::parse_filter;
+    use crate::scim::group::GroupSchema;
+    use crate::scim::user::UserSchema;
+    use proptest::prelude::*;
+
+    fn arb_attr() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "id",
+                "externalId",
+                "userName",
+                "USERNAME",
+                "name",
+                "name.givenName",
+                "name.familyName",
+                "displayName",
+                "active",
+                "meta.created",
+                "meta.lastModified",
+                "emails",
+                "emails.value",
+                "emails.type",
+                "emails.primary",
+                "groups",
+                "groups.value",
+                "groups.display",
+                "members",
+                "members.value",
+                "members.display",
+                "value",
+                "display",
+                "type",
+                "nope",
+                "urn:ietf:params:scim:schemas:core:2.0:User:userName",
+                "urn:ietf:params:scim:schemas:core:2.0:Group:displayName",
+                "urn:x:y:name",
+            ])
+            .prop_map(str::to_owned),
+            "[a-zA-Z][a-zA-Z0-9_-]{0,6}(\\.[a-zA-Z][a-zA-Z0-9]{0,4})?",
+        ]
+    }
+
+    fn arb_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-zA-Z0-9 @._-]{0,10}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+            Just("\"2011-05-13T04:42:34Z\"".to_owned()),
+            Just("\"not a date\"".to_owned()),
+            prop::sample::select(vec!["true", "false", "null", "0", "-1.5", "1e308"])
+                .prop_map(str::to_owned),
+        ]
+    }
+
+    /// Well-formed filter text, nested a few levels.
+    fn arb_filter() -> impl Strategy<Value = String> {
+        let op = prop::sample::select(vec![
+            "eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le", "EQ",
+        ]);
+        let leaf = prop_oneof![
+            3 => (arb_attr(), op, arb_value()).prop_map(|(a, o, v)| format!("{a} {o} {v}")),
+            1 => arb_attr().prop_map(|a| format!("{a} pr")),
+        ];
+        leaf.prop_recursive(4, 16, 2, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} and {b}")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} OR {b}")),
+                inner.clone().prop_map(|a| format!("not ({a})")),
+                inner.clone().prop_map(|a| format!("({a})")),
+                (
+                    prop::sample::select(vec!["emails", "groups", "members", "name"]),
+                    inner
+                )
+                    .prop_map(|(attr, f)| format!("{attr}[{f}]")),
+            ]
+        })
+    }
+
+    fn resolves_or_invalid_filter<S: Schema>(filter: &Filter) -> Result<(), TestCaseError> {
+        if let Err(e) = resolve::<S>(filter) {
+            prop_assert_eq!(
+                (e.status, e.scim_type),
+                (400, Some("invalidFilter")),
+                "{}",
+                e
+            );
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn grammar_filters_parse_and_resolve_or_are_invalid_filter(text in arb_filter()) {
+            let filter = parse_filter(&text);
+            prop_assert!(filter.is_ok(), "{:?}: {:?}", text, filter);
+            let filter = filter.unwrap();
+            resolves_or_invalid_filter::<UserSchema>(&filter)?;
+            resolves_or_invalid_filter::<GroupSchema>(&filter)?;
+        }
+    }
+}

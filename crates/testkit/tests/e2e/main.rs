@@ -3,6 +3,7 @@
 
 mod support;
 
+mod admin_registry;
 mod brute_force;
 mod client_assertions;
 mod client_auth;

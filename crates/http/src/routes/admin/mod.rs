@@ -22,7 +22,7 @@ use crate::state::AppState;
 use render::{admin_error, answer, bearer_error, bearer_token, scim_error};
 
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new()
+    registry::routes()
         .route("/admin/v1/Users", get(list_users).post(create_user))
         .route(
             "/admin/v1/Users/{id}",
@@ -397,3 +397,5 @@ async fn schema(
     authorized!(state, headers, query.as_deref());
     one_of(discovery::schemas(&state.directory.base_url), &id, "schema")
 }
+
+mod registry;
