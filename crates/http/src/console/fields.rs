@@ -2,7 +2,8 @@
 //! it is about at the start of its message; this maps that attribute to
 //! the console field that set it.
 
-use latchkey_core::admin::{AdminError, BearerError};
+use latchkey_core::admin::{AdminError, BearerError, RegistryError};
+use latchkey_core::store::StoreError;
 
 /// Errors of one form: per field, and for the form as a whole.
 #[derive(Debug, Default, Clone)]
@@ -90,6 +91,48 @@ pub(crate) fn refusal(error: AdminError, extra: &[(&str, &'static str)]) -> Refu
     }
 }
 
+/// What a refused apps / resource servers / keys operation means for the
+/// form that asked: its errors name the domain-file field, which is the
+/// console field's name too.
+pub(crate) fn registry_refusal(
+    error: RegistryError,
+    conflict_field: &'static str,
+    known: &[&'static str],
+) -> Refusal {
+    match error {
+        RegistryError::Denied(BearerError::Insufficient { .. }) => Refusal::Denied,
+        RegistryError::Denied(BearerError::Unavailable) => Refusal::Unavailable,
+        RegistryError::Denied(_) => Refusal::SignedOut,
+        RegistryError::NotFound(_) => Refusal::NotFound,
+        RegistryError::Invalid { field, message } => {
+            let mut errors = FieldErrors::default();
+            let last = field.rsplit(['.', ']']).next().unwrap_or_default();
+            match known.iter().find(|k| **k == last) {
+                Some(k) => errors.add(k, sentence(&message)),
+                None => errors.form = Some(sentence(&format!("{field}: {message}"))),
+            }
+            Refusal::Form(errors)
+        }
+        RegistryError::Conflict(why) => {
+            let mut errors = FieldErrors::default();
+            match why.split_once(": ") {
+                // "scopes: apps may be granted …": about another field.
+                Some((field, message)) if known.contains(&field) => {
+                    let k = known.iter().find(|k| **k == field).expect("just found");
+                    errors.add(k, sentence(message));
+                }
+                _ => errors.add(conflict_field, sentence(&why)),
+            }
+            Refusal::Form(errors)
+        }
+        RegistryError::Store(StoreError::NotFound) => Refusal::NotFound,
+        RegistryError::Store(e) => {
+            tracing::warn!(error = %e, "console registry operation failed");
+            Refusal::Unavailable
+        }
+    }
+}
+
 /// A core message as a sentence for a person.
 fn sentence(detail: &str) -> String {
     let mut text = detail.trim().to_owned();
@@ -134,6 +177,37 @@ mod tests {
         assert_eq!(e.of("username"), "That name is already taken.");
         let e = form(ScimError::invalid_value("something else").into());
         assert_eq!(e.form.as_deref(), Some("Something else."));
+    }
+
+    #[test]
+    fn registry_errors_land_beside_their_fields() {
+        let known = ["name", "redirect_uris", "scopes"];
+        let form = |e| match registry_refusal(e, "client_id", &known) {
+            Refusal::Form(f) => f,
+            _ => panic!("not a form error"),
+        };
+        let e = form(RegistryError::Invalid {
+            field: "redirect_uris".into(),
+            message: "must be https".into(),
+        });
+        assert_eq!(e.of("redirect_uris"), "Must be https.");
+        let e = form(RegistryError::Conflict(
+            "an app with client_id \"x\" exists".into(),
+        ));
+        assert!(e.of("client_id").starts_with("An app with client_id"));
+        let e = form(RegistryError::Conflict(
+            "scopes: apps may be granted these scopes: x".into(),
+        ));
+        assert!(e.of("scopes").starts_with("Apps may be granted"));
+        let e = form(RegistryError::Invalid {
+            field: "grace".into(),
+            message: "too long".into(),
+        });
+        assert_eq!(e.form.as_deref(), Some("Grace: too long."));
+        assert!(matches!(
+            registry_refusal(RegistryError::NotFound("x".into()), "c", &known),
+            Refusal::NotFound
+        ));
     }
 
     #[test]

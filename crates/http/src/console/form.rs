@@ -37,6 +37,15 @@ impl Form {
         Some(self.get(name).trim().to_owned()).filter(|v| !v.is_empty())
     }
 
+    /// Every value of `name` (checkbox groups).
+    pub(crate) fn all(&self, name: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
     pub(crate) fn confirmed(&self) -> bool {
         self.get("confirm") == "yes"
     }
@@ -81,7 +90,7 @@ mod tests {
     fn parses_repeats_in_order_and_refuses_bad_encoding() {
         let form = Form::parse(b"a=1&g=password&g=refresh_token&n=x+y&e=").unwrap();
         assert_eq!(form.get("a"), "1");
-        assert_eq!(form.get("g"), "password");
+        assert_eq!(form.all("g"), ["password", "refresh_token"]);
         assert_eq!(form.get("n"), "x y");
         assert_eq!(form.text("e"), None);
         assert_eq!(form.get("missing"), "");

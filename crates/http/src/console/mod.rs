@@ -18,14 +18,16 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::state::AppState;
 
-/// The console's own policy: its stylesheet and forms come from this
-/// origin, and nothing else loads (no script at all).
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// The console's own policy: its stylesheet, its one small script (copy
+/// buttons) and its forms come from this origin; nothing inline, nothing
+/// from elsewhere.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 const STYLESHEET: &str = include_str!("../../static/console.css");
+const SCRIPT: &str = include_str!("../../static/console.js");
 
 pub(crate) fn routes() -> Router<AppState> {
-    use pages::{audit, home, profile, signin, user, users};
+    use pages::{apps, audit, home, profile, registry, signin, user, users};
     Router::new()
         .route("/console", get(home::home))
         .route("/console/", get(home::home))
@@ -46,6 +48,23 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/console/users/{id}/delete", post(user::delete))
         .route("/console/audit", get(audit::list))
+        .route("/console/apps", get(apps::list).post(apps::create))
+        .route("/console/apps/new", get(apps::new_form))
+        .route("/console/apps/{id}", get(apps::show))
+        .route("/console/apps/{id}/active", post(apps::set_active))
+        .route("/console/apps/{id}/secret", post(apps::rotate_secret))
+        .route("/console/apps/{id}/delete", post(apps::delete))
+        .route(
+            "/console/resource-servers",
+            get(registry::servers).post(registry::create_server),
+        )
+        .route(
+            "/console/resource-servers/{id}/delete",
+            post(registry::delete_server),
+        )
+        .route("/console/keys", get(registry::keys))
+        .route("/console/keys/rotate", post(registry::rotate_key))
+        .route("/console/static/console.js", get(script))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("content-security-policy"),
             HeaderValue::from_static(CSP),
@@ -59,5 +78,15 @@ async fn stylesheet() -> impl IntoResponse {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         STYLESHEET,
+    )
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SCRIPT,
     )
 }

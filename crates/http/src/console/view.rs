@@ -31,13 +31,15 @@ pub(crate) struct Chrome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Section {
     Users,
-    Groups,
     Audit,
+    Apps,
+    ResourceServers,
+    Keys,
     Profile,
     None,
 }
 
-const SECTIONS: [(Section, &str, &str, Option<Permission>); 4] = [
+const SECTIONS: [(Section, &str, &str, Option<Permission>); 6] = [
     (
         Section::Users,
         "/console/users",
@@ -45,10 +47,22 @@ const SECTIONS: [(Section, &str, &str, Option<Permission>); 4] = [
         Some(Permission::ReadUsers),
     ),
     (
-        Section::Groups,
-        "/console/groups",
-        "Groups",
-        Some(Permission::ReadUsers),
+        Section::Apps,
+        "/console/apps",
+        "Applications",
+        Some(Permission::ReadApps),
+    ),
+    (
+        Section::ResourceServers,
+        "/console/resource-servers",
+        "Resource servers",
+        Some(Permission::ReadApps),
+    ),
+    (
+        Section::Keys,
+        "/console/keys",
+        "Signing keys",
+        Some(Permission::ReadKeys),
     ),
     (
         Section::Audit,
@@ -261,7 +275,11 @@ pub(crate) fn notice(code: Option<&str>) -> Option<&'static str> {
         "signed-out" => "You are signed out.",
         "expired" => "Your session ended. Sign in again.",
         "own-password" => "Your password was changed. Sign in with the new one.",
-        "members" => "Members updated.",
+        "app-activated" => "The application is active.",
+        "app-deactivated" => "The application is deactivated and its sessions have ended.",
+        "rotated" => {
+            "A new signing key is active. The previous one keeps verifying the tokens it signed."
+        }
         _ => return None,
     })
 }

@@ -190,6 +190,9 @@ on_both_engines!(
     the_console_app_is_trusted_holds_every_role_and_keeps_no_plain_secret,
     pages_carry_the_console_csp_and_are_not_cached,
     audit_events_are_filtered_and_bad_dates_are_shown_beside_their_field,
+    an_admin_creates_a_trusted_app_whose_shown_secret_gets_a_token,
+    application_pages_follow_the_permission_table_and_spare_the_console_app,
+    resource_servers_and_signing_keys_pages,
 );
 
 async fn sign_in_sets_a_strict_http_only_cookie_and_stores_only_its_hash(server: &TestServer) {
@@ -757,7 +760,10 @@ async fn pages_carry_the_console_csp_and_are_not_cached(server: &TestServer) {
                 && csp.contains("frame-ancestors 'none'"),
             "{csp}"
         );
-        assert!(!csp.contains("script-src"), "no script is allowed");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{csp}"
+        );
         if page.status == StatusCode::OK {
             assert_eq!(page.headers["cache-control"], "no-store", "{path}");
         }
@@ -853,4 +859,276 @@ async fn idle_and_absolute_timeouts_end_console_sessions() {
         );
         server.stop().await;
     }
+}
+
+fn between<'a>(body: &'a str, start: &str, end: &str) -> &'a str {
+    let at = body
+        .find(start)
+        .unwrap_or_else(|| panic!("{start} not in {body}"))
+        + start.len();
+    &body[at..at + body[at..].find(end).unwrap()]
+}
+
+async fn an_admin_creates_a_trusted_app_whose_shown_secret_gets_a_token(server: &TestServer) {
+    let mut browser = admin(server).await;
+    let form = browser.get("/console/apps/new").await;
+    assert!(form.body.contains("Resource Owner (password)"));
+    assert!(
+        form.body.contains(latchkey_testkit::READ),
+        "scopes come from the resource servers"
+    );
+    // A bad redirect URI comes back beside its field, choices kept.
+    let bad = browser
+        .post(
+            "/console/apps",
+            &[
+                ("name", "Payroll"),
+                ("type", "trusted"),
+                ("grant_types", "password"),
+                ("redirect_uris", "http://example.com/cb"),
+                ("scopes", latchkey_testkit::READ),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("id=\"redirect_uris-error\""),
+        "{}",
+        bad.body
+    );
+    assert!(bad.body.contains("http://example.com/cb"));
+    let created = browser
+        .post(
+            "/console/apps",
+            &[
+                ("name", "Payroll"),
+                ("type", "trusted"),
+                ("grant_types", "password"),
+                ("grant_types", "refresh_token"),
+                ("redirect_uris", "https://payroll.example.com/callback"),
+                ("scopes", latchkey_testkit::READ),
+                ("scopes", "offline_access"),
+                ("app_roles", "User Administrator"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    assert_eq!(created.headers["cache-control"], "no-store");
+    let secret = between(
+        &created.body,
+        "<code id=\"client-secret\" class=\"secret\">",
+        "</code>",
+    )
+    .to_owned();
+    assert_eq!(secret.len(), 43);
+    let curl = between(&created.body, "<pre id=\"curl-command\">", "</pre>")
+        .replace("&#39;", "'")
+        .replace("&#38;", "&");
+    assert!(
+        curl.starts_with("curl -i -H 'Authorization: Basic "),
+        "{curl}"
+    );
+    assert!(curl.contains("/oauth2/v1/token -d 'grant_type=password&username=USERNAME&password=PASSWORD&scope=https%3A%2F%2Fhr.example.com%2Femployees.read%20offline_access'"), "{curl}");
+    // The secret works at the token endpoint.
+    let token = reqwest::Client::new()
+        .post(server.token_url())
+        .header("authorization", crate::support::basic("payroll", &secret))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", latchkey_testkit::ALICE_PASSWORD),
+            ("scope", latchkey_testkit::READ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), StatusCode::OK);
+    // Shown once: the app's page does not show it again.
+    let ctx = server.context().await;
+    let app = ctx
+        .store
+        .repos
+        .apps
+        .find_by_client_id("payroll")
+        .await
+        .unwrap()
+        .unwrap();
+    ctx.store.close().await;
+    assert_eq!(app.redirect_uris, ["https://payroll.example.com/callback"]);
+    assert_eq!(app.app_roles, [AppRole::UserAdministrator]);
+    let page = browser.get(&format!("/console/apps/{}", app.id)).await;
+    assert!(page.body.contains("payroll") && !page.body.contains(&secret));
+    let list = browser.get("/console/apps").await;
+    assert!(list.body.contains("Payroll"));
+    // Taken client ids are refused beside the field.
+    let again = browser
+        .post(
+            "/console/apps",
+            &[
+                ("name", "Payroll"),
+                ("type", "confidential"),
+                ("grant_types", "password"),
+            ],
+        )
+        .await;
+    assert!(
+        again.body.contains("id=\"client_id-error\""),
+        "{}",
+        again.body
+    );
+    // Deactivation asks first, then ends the app's authentication.
+    let ask = browser
+        .post(
+            &format!("/console/apps/{}/active", app.id),
+            &[("active", "false")],
+        )
+        .await;
+    assert!(ask.body.contains("Deactivate this application?"));
+    let done = browser
+        .post(
+            &format!("/console/apps/{}/active", app.id),
+            &[("active", "false"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let refused = reqwest::Client::new()
+        .post(server.token_url())
+        .header("authorization", crate::support::basic("payroll", &secret))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", latchkey_testkit::ALICE_PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn application_pages_follow_the_permission_table_and_spare_the_console_app(
+    server: &TestServer,
+) {
+    // alice: User Administrator and Help Desk, no application roles.
+    let mut alice = Browser::new(server);
+    assert_eq!(
+        alice
+            .sign_in("alice", latchkey_testkit::ALICE_PASSWORD)
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+    let users = alice.get("/console/users").await;
+    assert_eq!(users.status, StatusCode::OK);
+    assert!(!users.body.contains("href=\"/console/apps\""));
+    for path in [
+        "/console/apps",
+        "/console/apps/new",
+        "/console/resource-servers",
+        "/console/keys",
+        "/console/audit",
+    ] {
+        assert_eq!(
+            alice.get(path).await.status,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+    alice.get("/console/users").await;
+    let create = alice
+        .post(
+            "/console/apps",
+            &[
+                ("name", "Sneaky"),
+                ("type", "public"),
+                ("grant_types", "password"),
+            ],
+        )
+        .await;
+    assert_eq!(create.status, StatusCode::FORBIDDEN);
+
+    let mut browser = admin(server).await;
+    let ctx = server.context().await;
+    let console = ctx
+        .store
+        .repos
+        .apps
+        .find_by_client_id(CONSOLE_CLIENT_ID)
+        .await
+        .unwrap()
+        .unwrap();
+    ctx.store.close().await;
+    let page = browser.get(&format!("/console/apps/{}", console.id)).await;
+    assert!(page.body.contains("managed by the server"));
+    for action in ["active", "delete", "secret"] {
+        let response = browser
+            .post(
+                &format!("/console/apps/{}/{action}", console.id),
+                &[("active", "false"), ("confirm", "yes")],
+            )
+            .await;
+        assert_eq!(response.status, StatusCode::CONFLICT, "{action}");
+    }
+    assert_eq!(
+        browser.get("/console/users").await.status,
+        StatusCode::OK,
+        "still signed in"
+    );
+}
+
+async fn resource_servers_and_signing_keys_pages(server: &TestServer) {
+    let mut browser = admin(server).await;
+    let page = browser.get("/console/resource-servers").await;
+    assert!(page.body.contains("https://hr.example.com/employees.read"));
+    let bad = browser
+        .post(
+            "/console/resource-servers",
+            &[("name", "Pay"), ("audience", ""), ("scopes", "read")],
+        )
+        .await;
+    assert!(bad.body.contains("id=\"audience-error\""));
+    let taken = browser
+        .post(
+            "/console/resource-servers",
+            &[
+                ("name", "HR again"),
+                ("audience", "https://hr.example.com/"),
+                ("scopes", "read"),
+            ],
+        )
+        .await;
+    assert!(
+        taken.body.contains("id=\"audience-error\""),
+        "{}",
+        taken.body
+    );
+    let ok = browser
+        .post(
+            "/console/resource-servers",
+            &[
+                ("name", "Pay API"),
+                ("audience", "https://pay.example.com/"),
+                ("scopes", "read write"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        ok.location, "/console/resource-servers?done=created",
+        "{}",
+        ok.body
+    );
+    let page = browser.get("/console/resource-servers").await;
+    assert!(page.body.contains("https://pay.example.com/write"));
+
+    let keys = browser.get("/console/keys").await;
+    assert_eq!(keys.body.matches("badge ok").count(), 1, "one active key");
+    let ask = browser.post("/console/keys/rotate", &[]).await;
+    assert!(ask.body.contains("Rotate the signing key?"));
+    let done = browser
+        .post("/console/keys/rotate", &[("confirm", "yes")])
+        .await;
+    assert_eq!(done.location, "/console/keys?done=rotated");
+    let keys = browser.get("/console/keys").await;
+    assert!(keys.body.contains(">retiring<"), "{}", keys.body);
+    // Tokens keep verifying: the console session still works after rotation.
+    assert_eq!(browser.get("/console/users").await.status, StatusCode::OK);
 }

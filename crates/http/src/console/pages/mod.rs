@@ -1,8 +1,10 @@
 //! One module per console page (or group of pages).
 
+pub(crate) mod apps;
 pub(crate) mod audit;
 pub(crate) mod home;
 pub(crate) mod profile;
+pub(crate) mod registry;
 pub(crate) mod signin;
 pub(crate) mod user;
 pub(crate) mod users;
@@ -55,6 +57,11 @@ pub(crate) fn when(value: &str) -> String {
         Some((date, time)) => format!("{date} {} UTC", time.trim_end_matches('Z')),
         None => value.to_owned(),
     }
+}
+
+/// Unix seconds shown to a person.
+pub(crate) fn when_unix(seconds: i64) -> String {
+    when(&latchkey_core::scim::time::format_datetime(seconds))
 }
 
 /// Ids in console URLs are the server's own (UUIDs); anything else is
