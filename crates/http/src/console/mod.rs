@@ -69,6 +69,14 @@ pub(crate) fn routes() -> Router<AppState> {
             HeaderName::from_static("content-security-policy"),
             HeaderValue::from_static(CSP),
         ))
+        // `no-referrer` (the API's) makes browsers send `Origin: null` on
+        // every form post, which the origin check must refuse; with
+        // `same-origin` they name our origin on our own forms, and still
+        // `null` for a post from another site.
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ))
 }
 
 async fn stylesheet() -> impl IntoResponse {

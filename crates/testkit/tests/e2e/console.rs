@@ -764,6 +764,9 @@ async fn pages_carry_the_console_csp_and_are_not_cached(server: &TestServer) {
             csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
             "{csp}"
         );
+        // Browsers send `Origin: null` under `no-referrer`, which the
+        // origin check refuses: the console must name its own origin.
+        assert_eq!(page.headers["referrer-policy"], "same-origin", "{path}");
         if page.status == StatusCode::OK {
             assert_eq!(page.headers["cache-control"], "no-store", "{path}");
         }

@@ -191,6 +191,17 @@ async fn post(
     Ok((signed, form))
 }
 
+/// The username for a confirmation question (the id when it cannot be
+/// read: the action itself will say why).
+async fn who(state: &AppState, signed: &Signed, id: &str) -> String {
+    state
+        .directory
+        .get_user(&signed.session.caller, id, &Projection::All)
+        .await
+        .map(|a| text(&a.body, "/userName"))
+        .unwrap_or_else(|_| id.to_owned())
+}
+
 fn done(id: &str, code: &str) -> Response {
     view::redirect(&format!("/console/users/{id}?done={code}"))
 }
@@ -316,8 +327,10 @@ pub(crate) async fn lock(
             format!("/console/users/{id}/lock"),
             format!("/console/users/{id}"),
             "Lock this user?",
-            "A locked user cannot sign in until unlocked, and every session of theirs ends now."
-                .into(),
+            format!(
+                "{} cannot sign in until unlocked, and every session of theirs ends now.",
+                who(&state, &signed, &id).await
+            ),
             "Lock user",
         )
         .await;
@@ -366,7 +379,10 @@ pub(crate) async fn activate(
             format!("/console/users/{id}/active"),
             format!("/console/users/{id}"),
             "Deactivate this user?",
-            "An inactive user cannot sign in, and every session of theirs ends now.".into(),
+            format!(
+                "{} cannot sign in while inactive, and every session of theirs ends now.",
+                who(&state, &signed, &id).await
+            ),
             "Deactivate user",
         )
         .await;
@@ -400,7 +416,7 @@ pub(crate) async fn sign_out_everywhere(
             format!("/console/users/{id}/signout"),
             format!("/console/users/{id}"),
             "Sign this user out everywhere?",
-            "Every session ends: refresh tokens stop working and access tokens are refused.".into(),
+            format!("Every session of {} ends: refresh tokens stop working and access tokens are refused.", who(&state, &signed, &id).await),
             "Sign out everywhere",
         )
         .await;
@@ -443,7 +459,10 @@ pub(crate) async fn delete(
             format!("/console/users/{id}/delete"),
             format!("/console/users/{id}"),
             "Delete this user?",
-            "The user and their sessions are removed. This cannot be undone.".into(),
+            format!(
+                "{} and their sessions are removed. This cannot be undone.",
+                who(&state, &signed, &id).await
+            ),
             "Delete user",
         )
         .await;
