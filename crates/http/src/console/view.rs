@@ -233,28 +233,35 @@ pub(crate) struct ConfirmPage {
     pub(crate) back: String,
 }
 
+/// What a confirmation page asks.
+pub(crate) struct Question<'a> {
+    /// Where the confirmed form goes (the same POST again).
+    pub(crate) action: String,
+    /// Where "Cancel" leads.
+    pub(crate) back: String,
+    pub(crate) heading: &'a str,
+    pub(crate) message: String,
+    pub(crate) button: &'a str,
+}
+
 /// A destructive action asks once more: the same POST again, with
 /// `confirm=yes`. No script needed.
 pub(crate) async fn confirm(
     state: &AppState,
     signed: &Signed,
     form: &super::form::Form,
-    action: String,
-    back: String,
-    heading: &str,
-    message: String,
-    button: &str,
+    question: Question<'_>,
 ) -> Response {
     page(
         StatusCode::OK,
         &ConfirmPage {
-            chrome: Chrome::signed(state, signed, heading, Section::None, None).await,
-            heading: heading.to_owned(),
-            message,
-            action,
+            chrome: Chrome::signed(state, signed, question.heading, Section::None, None).await,
+            heading: question.heading.to_owned(),
+            message: question.message,
+            action: question.action,
             fields: form.carried(),
-            button: button.to_owned(),
-            back,
+            button: question.button.to_owned(),
+            back: question.back,
         },
     )
 }

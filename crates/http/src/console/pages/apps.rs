@@ -546,14 +546,16 @@ pub(crate) async fn set_active(
             &state,
             &signed,
             &form,
-            format!("/console/apps/{id}/active"),
-            format!("/console/apps/{id}"),
-            "Deactivate this application?",
-            format!(
-                "{} can no longer authenticate, and every session it started ends now.",
-                app.client_id
-            ),
-            "Deactivate",
+            view::Question {
+                action: format!("/console/apps/{id}/active"),
+                back: format!("/console/apps/{id}"),
+                heading: "Deactivate this application?",
+                message: format!(
+                    "{} can no longer authenticate, and every session it started ends now.",
+                    app.client_id
+                ),
+                button: "Deactivate",
+            },
         )
         .await;
     }
@@ -585,16 +587,7 @@ pub(crate) async fn rotate_secret(
         Err(r) => return r,
     };
     if !form.confirmed() {
-        return view::confirm(
-            &state,
-            &signed,
-            &form,
-            format!("/console/apps/{id}/secret"),
-            format!("/console/apps/{id}"),
-            "Give this application a new secret?",
-            "The new secret is shown once. The current secret stops working at once: update the application first if it must keep running.".into(),
-            "New secret",
-        )
+        return view::confirm(&state, &signed, &form, view::Question { action: format!("/console/apps/{id}/secret"), back: format!("/console/apps/{id}"), heading: "Give this application a new secret?", message: "The new secret is shown once. The current secret stops working at once: update the application first if it must keep running.".into(), button: "New secret" })
         .await;
     }
     match state
@@ -631,14 +624,16 @@ pub(crate) async fn delete(
             &state,
             &signed,
             &form,
-            format!("/console/apps/{id}/delete"),
-            format!("/console/apps/{id}"),
-            "Delete this application?",
-            format!(
-                "{} and every session it started are removed. This cannot be undone.",
-                app.client_id
-            ),
-            "Delete application",
+            view::Question {
+                action: format!("/console/apps/{id}/delete"),
+                back: format!("/console/apps/{id}"),
+                heading: "Delete this application?",
+                message: format!(
+                    "{} and every session it started are removed. This cannot be undone.",
+                    app.client_id
+                ),
+                button: "Delete application",
+            },
         )
         .await;
     }

@@ -196,11 +196,13 @@ pub(crate) async fn delete_server(
             &state,
             &signed,
             &form,
-            format!("/console/resource-servers/{id}/delete"),
-            "/console/resource-servers".into(),
-            "Delete this resource server?",
-            "Its scopes can no longer be granted. This cannot be undone.".into(),
-            "Delete resource server",
+            view::Question {
+                action: format!("/console/resource-servers/{id}/delete"),
+                back: "/console/resource-servers".into(),
+                heading: "Delete this resource server?",
+                message: "Its scopes can no longer be granted. This cannot be undone.".into(),
+                button: "Delete resource server",
+            },
         )
         .await;
     }
@@ -284,16 +286,7 @@ pub(crate) async fn rotate_key(
         Err(r) => return r,
     };
     if !form.confirmed() {
-        return view::confirm(
-            &state,
-            &signed,
-            &form,
-            "/console/keys/rotate".into(),
-            "/console/keys".into(),
-            "Rotate the signing key?",
-            "A new key signs from now on. The current key keeps verifying the tokens it signed until they expire; resource servers pick the new key up from the JWKS.".into(),
-            "Rotate",
-        )
+        return view::confirm(&state, &signed, &form, view::Question { action: "/console/keys/rotate".into(), back: "/console/keys".into(), heading: "Rotate the signing key?", message: "A new key signs from now on. The current key keeps verifying the tokens it signed until they expire; resource servers pick the new key up from the JWKS.".into(), button: "Rotate" })
         .await;
     }
     match state

@@ -324,14 +324,16 @@ pub(crate) async fn lock(
             &state,
             &signed,
             &form,
-            format!("/console/users/{id}/lock"),
-            format!("/console/users/{id}"),
-            "Lock this user?",
-            format!(
-                "{} cannot sign in until unlocked, and every session of theirs ends now.",
-                who(&state, &signed, &id).await
-            ),
-            "Lock user",
+            view::Question {
+                action: format!("/console/users/{id}/lock"),
+                back: format!("/console/users/{id}"),
+                heading: "Lock this user?",
+                message: format!(
+                    "{} cannot sign in until unlocked, and every session of theirs ends now.",
+                    who(&state, &signed, &id).await
+                ),
+                button: "Lock user",
+            },
         )
         .await;
     }
@@ -376,14 +378,16 @@ pub(crate) async fn activate(
             &state,
             &signed,
             &form,
-            format!("/console/users/{id}/active"),
-            format!("/console/users/{id}"),
-            "Deactivate this user?",
-            format!(
-                "{} cannot sign in while inactive, and every session of theirs ends now.",
-                who(&state, &signed, &id).await
-            ),
-            "Deactivate user",
+            view::Question {
+                action: format!("/console/users/{id}/active"),
+                back: format!("/console/users/{id}"),
+                heading: "Deactivate this user?",
+                message: format!(
+                    "{} cannot sign in while inactive, and every session of theirs ends now.",
+                    who(&state, &signed, &id).await
+                ),
+                button: "Deactivate user",
+            },
         )
         .await;
     }
@@ -409,16 +413,7 @@ pub(crate) async fn sign_out_everywhere(
         Err(r) => return r,
     };
     if !form.confirmed() {
-        return view::confirm(
-            &state,
-            &signed,
-            &form,
-            format!("/console/users/{id}/signout"),
-            format!("/console/users/{id}"),
-            "Sign this user out everywhere?",
-            format!("Every session of {} ends: refresh tokens stop working and access tokens are refused.", who(&state, &signed, &id).await),
-            "Sign out everywhere",
-        )
+        return view::confirm(&state, &signed, &form, view::Question { action: format!("/console/users/{id}/signout"), back: format!("/console/users/{id}"), heading: "Sign this user out everywhere?", message: format!("Every session of {} ends: refresh tokens stop working and access tokens are refused.", who(&state, &signed, &id).await), button: "Sign out everywhere" })
         .await;
     }
     let caller = &signed.session.caller;
@@ -456,14 +451,16 @@ pub(crate) async fn delete(
             &state,
             &signed,
             &form,
-            format!("/console/users/{id}/delete"),
-            format!("/console/users/{id}"),
-            "Delete this user?",
-            format!(
-                "{} and their sessions are removed. This cannot be undone.",
-                who(&state, &signed, &id).await
-            ),
-            "Delete user",
+            view::Question {
+                action: format!("/console/users/{id}/delete"),
+                back: format!("/console/users/{id}"),
+                heading: "Delete this user?",
+                message: format!(
+                    "{} and their sessions are removed. This cannot be undone.",
+                    who(&state, &signed, &id).await
+                ),
+                button: "Delete user",
+            },
         )
         .await;
     }
