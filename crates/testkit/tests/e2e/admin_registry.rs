@@ -193,7 +193,8 @@ async fn apps_resource_servers_and_keys_through_the_json_admin_api() {
     // Read back: by id or client_id, never a secret or its hash.
     let listed = call(&server, Method::GET, "/admin/v1/Apps", root, None).await;
     assert_eq!(listed.status.as_u16(), 200);
-    assert_eq!(listed.json["totalResults"], 2);
+    // The two made here, and the built-in console app (created at start).
+    assert_eq!(listed.json["totalResults"], 3);
     for path in [
         format!("/admin/v1/Apps/{app_id}"),
         "/admin/v1/Apps/payroll-runner".to_owned(),
