@@ -163,7 +163,7 @@ impl TokenService {
         if let Some(named) = &meta.end_user_ip {
             // A public app proves nothing about who sends its client_id.
             let allowed = app.app_type != crate::model::AppType::Public
-                && self.end_user_ip_clients.iter().any(|c| *c == app.client_id);
+                && self.end_user_ip_clients.contains(&app.client_id);
             if allowed {
                 let ip: std::net::IpAddr = named.trim().parse().map_err(|_| {
                     OAuthError::invalid_request(format!(
