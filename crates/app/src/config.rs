@@ -51,6 +51,10 @@ pub struct ConfigFile {
     /// The header those proxies write: "x-forwarded-for" or "forwarded".
     #[serde(default)]
     pub trusted_proxy_header: latchkey_http::ForwardedHeader,
+    /// Apps (client_ids) whose backends may name their end user's address
+    /// in `Latchkey-Forwarded-For`.
+    #[serde(default)]
+    pub end_user_ip_clients: Vec<String>,
     #[serde(default)]
     pub lockout: ThrottlePolicy,
     #[serde(default)]
@@ -332,6 +336,7 @@ pub struct Settings {
     pub housekeeping_batch: u32,
     pub trusted_proxies: Vec<latchkey_http::IpNet>,
     pub trusted_proxy_header: latchkey_http::ForwardedHeader,
+    pub end_user_ip_clients: Vec<String>,
     pub throttle: ThrottlePolicy,
     pub rate_limit: latchkey_http::RateLimitConfig,
     pub password_policy: latchkey_core::password_policy::PasswordPolicy,
@@ -562,6 +567,7 @@ impl Settings {
             db_max_connections,
             db_acquire_timeout_secs,
             token_defaults,
+            end_user_ip_clients: file.end_user_ip_clients,
             behind_tls_proxy: overrides.behind_tls_proxy || file.behind_tls_proxy.unwrap_or(false),
             tls,
             key_algorithm,

@@ -20,7 +20,11 @@ use toml::{Table, Value};
 const PREFIX: &str = "LATCHKEY_";
 
 /// Top-level options that only the file and these variables set.
-const TOP_LEVEL: &[&str] = &["trusted_proxies", "trusted_proxy_header"];
+const TOP_LEVEL: &[&str] = &[
+    "trusted_proxies",
+    "trusted_proxy_header",
+    "end_user_ip_clients",
+];
 
 /// One option set through the environment.
 #[derive(Debug, Clone, PartialEq)]

@@ -138,6 +138,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         clock: ctx.clock.clone(),
         throttle: settings.throttle,
         clients: clients.clone(),
+        end_user_ip_clients: Arc::new(settings.end_user_ip_clients.clone()),
     });
     let introspection = Arc::new(IntrospectionService {
         repos: repos.clone(),

@@ -706,47 +706,73 @@ certificate = """
     assert!(stdout(&s.run(&["audit"])).contains("user.signin"));
 }
 
+/// `latchkey serve --demo` on a free port, its log in a file, and the
+/// password-grant `curl` command it printed.
+struct DemoServer {
+    child: std::process::Child,
+    command: String,
+    log_path: PathBuf,
+}
+
+impl DemoServer {
+    fn start(s: &Scratch, global_args: &[&str], env: &[(&str, &str)]) -> DemoServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log_path = s.dir.join("server.log");
+        let mut command = Command::new(BIN);
+        command
+            .args(global_args)
+            .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+            .env("LATCHKEY_DATABASE_URL", s.db())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log_path).unwrap());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let command = loop {
+            let line = lines.next().expect("output").unwrap();
+            if line.starts_with("curl -i") && line.contains("grant_type=password") {
+                break line;
+            }
+        };
+        DemoServer {
+            child,
+            command,
+            log_path,
+        }
+    }
+
+    /// The part of the curl command between `start` and the next `end`.
+    fn part(&self, start: &str, end: &str) -> String {
+        let from = self.command.find(start).unwrap() + start.len();
+        self.command[from..from + self.command[from..].find(end).unwrap()].to_owned()
+    }
+
+    /// Stops the server with SIGTERM and returns its log.
+    fn stop(&mut self) -> String {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        std::fs::read_to_string(&self.log_path).unwrap()
+    }
+}
+
 /// `--log-format json`: one JSON line per request, with method, route,
 /// status, latency, client_id and the request id (the caller's
 /// `X-Request-Id`, returned in the response).
 #[test]
 fn json_logs_have_one_line_per_request() {
     let s = Scratch::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log_path = s.dir.join("server.log");
-    let mut child = Command::new(BIN)
-        .args([
-            "--log-format",
-            "json",
-            "serve",
-            "--demo",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("LATCHKEY_DATABASE_URL", s.db())
-        .env("LATCHKEY_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let command = loop {
-        let line = lines.next().expect("output").unwrap();
-        if line.starts_with("curl -i") && line.contains("grant_type=password") {
-            break line;
-        }
-    };
-    let between = |start: &str, end: &str| {
-        let from = command.find(start).unwrap() + start.len();
-        command[from..from + command[from..].find(end).unwrap()].to_owned()
-    };
-    let authorization = between("-H 'Authorization: ", "'");
-    let url = between("--request POST ", " ");
-    let body = between("-d '", "'");
+    let mut demo = DemoServer::start(&s, &["--log-format", "json"], &[("LATCHKEY_LOG", "info")]);
+    let authorization = demo.part("-H 'Authorization: ", "'");
+    let url = demo.part("--request POST ", " ");
+    let body = demo.part("-d '", "'");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -776,12 +802,7 @@ fn json_logs_have_one_line_per_request() {
         (echoed, generated)
     });
     assert_eq!(echoed, "trace-me-42");
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-
-    let log = std::fs::read_to_string(&log_path).unwrap();
+    let log = demo.stop();
     let events: Vec<serde_json::Value> = log
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
@@ -815,36 +836,18 @@ fn json_logs_have_one_line_per_request() {
 #[test]
 fn no_secret_is_ever_logged() {
     let s = Scratch::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let log_path = s.dir.join("server.log");
-    let mut child = Command::new(BIN)
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
-        .env("LATCHKEY_DATABASE_URL", s.db())
-        .env("LATCHKEY_LOG", "debug")
-        .env("LATCHKEY_ADMIN_PASSWORD", "admin-password-never-logged")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let command = loop {
-        let line = lines.next().expect("output").unwrap();
-        if line.starts_with("curl -i") && line.contains("grant_type=password") {
-            break line;
-        }
-    };
-    let between = |start: &str, end: &str| {
-        let from = command.find(start).unwrap() + start.len();
-        command[from..from + command[from..].find(end).unwrap()].to_owned()
-    };
-    let authorization = between("-H 'Authorization: ", "'");
-    let url = between("--request POST ", " ");
-    let body = between("-d '", "'");
-    let password = between("&password=", "&");
+    let mut demo = DemoServer::start(
+        &s,
+        &[],
+        &[
+            ("LATCHKEY_LOG", "debug"),
+            ("LATCHKEY_ADMIN_PASSWORD", "admin-password-never-logged"),
+        ],
+    );
+    let authorization = demo.part("-H 'Authorization: ", "'");
+    let url = demo.part("--request POST ", " ");
+    let body = demo.part("-d '", "'");
+    let password = demo.part("&password=", "&");
     let secret_b64 = authorization.trim_start_matches("Basic ").to_owned();
     let decoded = String::from_utf8(
         base64::Engine::decode(&base64::engine::general_purpose::STANDARD, &secret_b64).unwrap(),
@@ -932,12 +935,7 @@ fn no_secret_is_ever_logged() {
             next["access_token"].as_str().unwrap().to_owned(),
         ]);
     });
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-
-    let log = std::fs::read_to_string(&log_path).unwrap();
+    let log = demo.stop();
     assert!(
         log.lines().count() > 10,
         "the server logged its requests:\n{log}"

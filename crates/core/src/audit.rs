@@ -45,6 +45,8 @@ pub mod kind {
 
 /// The actor of changes made with the `latchkey` command line.
 pub const CLI_ACTOR: &str = "cli";
+/// The actor of what the server does by itself (scheduled key rotation).
+pub const SYSTEM_ACTOR: &str = "system";
 
 /// Longest detail, actor or subject kept (a typo'd username is still a
 /// string the client chose).

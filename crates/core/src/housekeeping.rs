@@ -107,6 +107,16 @@ impl Housekeeper {
                 .keys
                 .rotate_if_due(self.config.key_algorithm, every, now)
                 .await?;
+            if let Some(kid) = &report.rotated {
+                crate::audit::record(
+                    self.repos.audit.as_ref(),
+                    crate::audit::AuditEvent::new(crate::audit::kind::KEY_ROTATED, true, now)
+                        .actor(crate::audit::SYSTEM_ACTOR)
+                        .subject(kid)
+                        .detail(format!("scheduled ({})", self.config.key_algorithm)),
+                )
+                .await;
+            }
         }
         if report.keys_retired > 0 {
             self.keys.reload().await?;

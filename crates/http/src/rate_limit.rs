@@ -105,6 +105,10 @@ impl latchkey_core::client_auth::ClientRateLimiter for RateLimits {
     fn charge(&self, client_id: &str) -> Result<(), u64> {
         self.check_client(client_id)
     }
+
+    fn charge_ip(&self, ip: IpAddr) -> Result<(), u64> {
+        self.check_ip(ip)
+    }
 }
 
 #[cfg(test)]

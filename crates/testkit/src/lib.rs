@@ -32,6 +32,8 @@ pub struct Options {
     pub admin_password: String,
     pub max_sessions_per_user: Option<u32>,
     pub trusted_proxies: Vec<&'static str>,
+    /// Apps whose backends may name their end user's address.
+    pub end_user_ip_clients: Vec<&'static str>,
     pub throttle: latchkey_core::throttle::ThrottlePolicy,
     pub rate_limit: latchkey_http::RateLimitConfig,
     /// The console's session timeouts.
@@ -58,6 +60,7 @@ impl Default for Options {
             admin_password: "admin-password-for-tests".to_owned(),
             max_sessions_per_user: None,
             trusted_proxies: Vec::new(),
+            end_user_ip_clients: Vec::new(),
             throttle: Default::default(),
             // High: tests fire requests in bursts; one test sets its own.
             rate_limit: latchkey_http::RateLimitConfig {
@@ -126,6 +129,11 @@ impl TestServer {
             .map(|p| p.parse().expect("a CIDR"))
             .collect();
         settings.throttle = options.throttle;
+        settings.end_user_ip_clients = options
+            .end_user_ip_clients
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
         settings.rate_limit = options.rate_limit;
         settings.console = options.console;
         // Tests wait for reloads; keep them quick.

@@ -97,6 +97,21 @@ impl ClientCredentials {
 pub trait ClientRateLimiter: Send + Sync {
     /// `Err(seconds to wait)` when the client is over its budget.
     fn charge(&self, client_id: &str) -> Result<(), u64>;
+    /// The per-IP budget, for a request whose IP was not charged on
+    /// arrival (see `RequestMeta::ip_limit_deferred`).
+    fn charge_ip(&self, _ip: std::net::IpAddr) -> Result<(), u64> {
+        Ok(())
+    }
+}
+
+/// Over a rate limit: 429 with `Retry-After`.
+pub fn rate_limited(secs: u64) -> OAuthError {
+    OAuthError::new(
+        OAuthErrorKind::RateLimited {
+            retry_after_secs: secs.min(u64::from(u32::MAX)) as u32,
+        },
+        format!("too many requests; retry after {secs} s"),
+    )
 }
 
 /// Decides who a client is, for every client-authenticated endpoint.
@@ -144,14 +159,7 @@ impl ClientAuthenticator {
             ClientCredentials::None { client_id } => self.public(client_id).await?,
         };
         if let Some(budget) = &self.budget {
-            budget.charge(&app.client_id).map_err(|secs| {
-                OAuthError::new(
-                    OAuthErrorKind::RateLimited {
-                        retry_after_secs: secs.min(u64::from(u32::MAX)) as u32,
-                    },
-                    format!("too many requests; retry after {secs} s"),
-                )
-            })?;
+            budget.charge(&app.client_id).map_err(rate_limited)?;
         }
         Ok(app)
     }

@@ -107,6 +107,10 @@ pub struct TokenService {
     pub throttle: crate::throttle::ThrottlePolicy,
     /// Decides who the calling client is.
     pub clients: Arc<ClientAuthenticator>,
+    /// Apps whose backends may name their end user's address
+    /// (`Latchkey-Forwarded-For`): the brute-force throttle, the per-IP
+    /// rate limit and the audit trail then see the user, not the backend.
+    pub end_user_ip_clients: Arc<Vec<String>>,
 }
 
 impl TokenService {
@@ -118,7 +122,17 @@ impl TokenService {
         params: &TokenParams,
         meta: &RequestMeta,
     ) -> Result<IssuedTokens, OAuthError> {
-        let app = self.clients.authenticate(credentials).await?;
+        let app = match self.clients.authenticate(credentials).await {
+            Ok(app) => app,
+            Err(e) => {
+                // A failed authentication still costs its sender's address.
+                if meta.ip_limit_deferred {
+                    self.charge_ip(meta.ip)?;
+                }
+                return Err(e);
+            }
+        };
+        let meta = &self.end_user_meta(&app, meta)?;
         let request = GrantRequest::parse(params)?;
         let grant_type = request.grant_type();
         if !app.allows_grant(grant_type) {
@@ -139,6 +153,41 @@ impl TokenService {
             GrantRequest::ClientCredentials { scope } => {
                 client_credentials::handle(self, &app, scope.as_deref()).await
             }
+        }
+    }
+
+    /// The request as the grant sees it: for an app the operator allows,
+    /// the end user's address its backend names replaces the backend's.
+    fn end_user_meta(&self, app: &App, meta: &RequestMeta) -> Result<RequestMeta, OAuthError> {
+        let mut meta = meta.clone();
+        if let Some(named) = &meta.end_user_ip {
+            // A public app proves nothing about who sends its client_id.
+            let allowed = app.app_type != crate::model::AppType::Public
+                && self.end_user_ip_clients.contains(&app.client_id);
+            if allowed {
+                let ip: std::net::IpAddr = named.trim().parse().map_err(|_| {
+                    OAuthError::invalid_request(format!(
+                        "the {} header must hold one IP address",
+                        crate::meta::END_USER_IP_HEADER
+                    ))
+                })?;
+                meta.ip = Some(ip.to_canonical());
+            } else {
+                tracing::info!(client_id = %app.client_id, "end-user address header ignored: this client may not name one");
+            }
+        }
+        if meta.ip_limit_deferred {
+            self.charge_ip(meta.ip)?;
+        }
+        Ok(meta)
+    }
+
+    fn charge_ip(&self, ip: Option<std::net::IpAddr>) -> Result<(), OAuthError> {
+        match (&self.clients.budget, ip) {
+            (Some(budget), Some(ip)) => budget
+                .charge_ip(ip)
+                .map_err(crate::client_auth::rate_limited),
+            _ => Ok(()),
         }
     }
 

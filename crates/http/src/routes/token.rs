@@ -7,7 +7,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use latchkey_core::meta::RequestMeta;
+use latchkey_core::meta::{END_USER_IP_HEADER, RequestMeta};
 use latchkey_proto::TokenResponse;
 
 use super::client_request::{self, Refused};
@@ -48,10 +48,17 @@ async fn handle(
         &state.trusted_proxies,
         state.forwarded_header,
     );
-    state
-        .rate_limits
-        .check_ip(ip)
-        .map_err(Refused::RateLimited)?;
+    // A backend naming its end user's address is charged once it has
+    // authenticated, on that address if it may name one (TokenService).
+    let end_user_ip = headers
+        .get(END_USER_IP_HEADER)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    if end_user_ip.is_none() {
+        state
+            .rate_limits
+            .check_ip(ip)
+            .map_err(Refused::RateLimited)?;
+    }
     let (credentials, params) = client_request::read(headers, body)?;
     grant_type.push_str(params.get("grant_type").unwrap_or_default());
     client_request::log_client(&credentials);
@@ -62,6 +69,8 @@ async fn handle(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
         request_id: None,
+        ip_limit_deferred: end_user_ip.is_some(),
+        end_user_ip,
     };
     let issued = state.tokens.token(&credentials, &params, &meta).await?;
     let body = TokenResponse {

@@ -130,3 +130,119 @@ async fn run(engine: Engine) {
         .assert_ok();
     server.stop().await;
 }
+
+/// One attempt through a backend at 10.0.0.5 that names its end user's
+/// address in `Latchkey-Forwarded-For`.
+async fn via_backend(
+    server: &TestServer,
+    client: (&str, &str),
+    user_ip: &str,
+    password: &str,
+) -> Answer {
+    let response = reqwest::Client::new()
+        .post(server.token_url())
+        .header("authorization", basic(client.0, client.1))
+        .header("content-type", FORM_CT)
+        .header("x-forwarded-for", "10.0.0.5")
+        .header("latchkey-forwarded-for", user_ip)
+        .body(form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", password),
+        ]))
+        .send()
+        .await
+        .unwrap();
+    Answer::read(response).await
+}
+
+/// A trusted app's backend collects passwords on its own server: allowed to
+/// name its users' addresses, one attacking user is throttled without
+/// locking out every user of the backend; not allowed, the header is
+/// ignored and the backend's own address is counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_may_name_its_end_users_addresses_when_allowed() {
+    let options = Options {
+        trusted_proxies: vec!["127.0.0.1/32"],
+        end_user_ip_clients: vec!["hr-mobile"],
+        throttle: ThrottlePolicy {
+            pair_threshold: 3,
+            user_threshold: 50,
+            base_delay_secs: 60,
+            max_delay_secs: 900,
+            window_secs: 3600,
+        },
+        rate_limit: latchkey_http::RateLimitConfig {
+            per_ip: latchkey_http::Rate {
+                per_second: 1,
+                burst: 6,
+            },
+            per_client: latchkey_http::Rate {
+                per_second: 10_000,
+                burst: 10_000,
+            },
+        },
+        ..Options::default()
+    };
+    let server = TestServer::start_on(Engine::Sqlite, options).await.unwrap();
+    server.apply(DOMAIN).await.unwrap();
+    let hr = ("hr-mobile", HR_SECRET);
+    for _ in 0..3 {
+        via_backend(&server, hr, "6.6.6.6", "guess")
+            .await
+            .assert_error(400, "invalid_grant");
+    }
+    via_backend(&server, hr, "6.6.6.6", ALICE_PASSWORD)
+        .await
+        .assert_error(400, "invalid_grant");
+    // The same backend, another end user's address: not throttled, and
+    // charged to that address's rate-limit bucket, not the backend's.
+    via_backend(&server, hr, "1.2.3.4", ALICE_PASSWORD)
+        .await
+        .assert_ok();
+    via_backend(&server, hr, "1.2.3.5", ALICE_PASSWORD)
+        .await
+        .assert_ok();
+    // The audit trail names the end user's address.
+    let ctx = server.context().await;
+    let events = ctx
+        .store
+        .repos
+        .audit
+        .query(&latchkey_core::audit::AuditQuery {
+            event_type: Some("user.signin".into()),
+            start_index: 1,
+            count: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    ctx.store.close().await;
+    let ips: Vec<String> = events.items.iter().filter_map(|e| e.ip.clone()).collect();
+    assert!(
+        ips.iter().any(|ip| ip == "6.6.6.6") && ips.iter().any(|ip| ip == "1.2.3.4"),
+        "{ips:?}"
+    );
+    assert!(!ips.iter().any(|ip| ip == "10.0.0.5"), "{ips:?}");
+
+    // Not one address: refused as a malformed request.
+    via_backend(&server, hr, "6.6.6.6, 7.7.7.7", ALICE_PASSWORD)
+        .await
+        .assert_error(400, "invalid_request");
+
+    // An app that is not allowed: the header is ignored, the backend's own
+    // address is counted (and throttled for everyone behind it).
+    let reports = (
+        latchkey_testkit::REPORTS_ID,
+        latchkey_testkit::REPORTS_SECRET,
+    );
+    for user_ip in ["6.6.6.1", "6.6.6.2", "6.6.6.3"] {
+        via_backend(&server, reports, user_ip, "guess")
+            .await
+            .assert_error(400, "invalid_grant");
+    }
+    via_backend(&server, reports, "1.2.3.4", ALICE_PASSWORD)
+        .await
+        .assert_error(400, "invalid_grant");
+    server.stop().await;
+}

@@ -165,6 +165,48 @@ async fn old_keys_verify_until_retired_then_fail(server: &TestServer) {
         introspect(server, &old_token).await,
         json!({"active": false})
     );
+    // Scheduled rotation, and its audit event by the server itself.
+    let ctx = server.context().await;
+    let scheduled = Housekeeper {
+        repos: ctx.store.repos.clone(),
+        keys: Arc::new(KeyRing::new(
+            ctx.store.repos.keys.clone(),
+            ctx.master.clone(),
+        )),
+        clock: Arc::new(SystemClock),
+        config: HousekeepingConfig {
+            rotate_every: Some(3600),
+            ..keeper.config
+        },
+    };
+    scheduled.keys.reload().await.unwrap();
+    let kid = scheduled
+        .run_at(now + 2 * 86_400)
+        .await
+        .unwrap()
+        .rotated
+        .expect("a key over an hour old is rotated");
+    let events = ctx
+        .store
+        .repos
+        .audit
+        .query(&latchkey_core::audit::AuditQuery {
+            event_type: Some("key.rotated".into()),
+            start_index: 1,
+            count: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        events
+            .items
+            .iter()
+            .any(|e| e.subject.as_deref() == Some(kid.as_str())
+                && e.actor.as_deref() == Some("system")),
+        "{events:?}"
+    );
+    ctx.store.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

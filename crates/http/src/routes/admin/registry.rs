@@ -54,6 +54,15 @@ fn json_answer(status: StatusCode, value: &Value) -> Response {
     response
 }
 
+/// A `201 Created` names where the new resource lives.
+fn located(mut response: Response, state: &AppState, collection: &str, id: &str) -> Response {
+    let url = format!("{}/admin/v1/{collection}/{id}", state.issuer);
+    if let Ok(location) = HeaderValue::from_str(&url) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
 fn list(items: Vec<Value>) -> Response {
     json_answer(
         StatusCode::OK,
@@ -151,14 +160,8 @@ async fn create_app(
             .create_app(Actor::Caller(&caller), input)
             .await
     );
-    let mut response = with_secret(StatusCode::CREATED, &created);
-    if let Ok(location) = HeaderValue::from_str(&format!(
-        "{}/admin/v1/Apps/{}",
-        state.issuer, created.app.id
-    )) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
+    let response = with_secret(StatusCode::CREATED, &created);
+    located(response, &state, "Apps", &created.app.id)
 }
 
 async fn replace_app(
@@ -302,14 +305,8 @@ async fn create_server(
             .write_resource_server(Actor::Caller(&caller), None, spec.into())
             .await
     );
-    let mut response = json_answer(StatusCode::CREATED, &resource_server_json(&server));
-    if let Ok(location) = HeaderValue::from_str(&format!(
-        "{}/admin/v1/ResourceServers/{}",
-        state.issuer, server.id
-    )) {
-        response.headers_mut().insert(header::LOCATION, location);
-    }
-    response
+    let response = json_answer(StatusCode::CREATED, &resource_server_json(&server));
+    located(response, &state, "ResourceServers", &server.id)
 }
 
 async fn replace_server(
