@@ -712,6 +712,9 @@ struct DemoServer {
     child: std::process::Child,
     command: String,
     log_path: PathBuf,
+    /// Kept open: a closed pipe makes the server's next line to stdout
+    /// fail ("Broken pipe") and panic, a race with the reader's drop.
+    _stdout: std::io::Lines<BufReader<std::process::ChildStdout>>,
 }
 
 impl DemoServer {
@@ -744,6 +747,7 @@ impl DemoServer {
             child,
             command,
             log_path,
+            _stdout: lines,
         }
     }
 
