@@ -102,12 +102,15 @@ pub async fn run(ctx: &Context, command: AppCommand) -> anyhow::Result<()> {
                     }
                     other => refused(other),
                 })?;
-            let old = match &rotated.app.previous_secret {
-                Some(p) => format!(
+            // The grace asked for (the stored expiry, read back a moment
+            // later, could print one second less).
+            let old = if rotated.app.previous_secret.is_some() {
+                format!(
                     "the previous secret keeps working for {}",
-                    latchkey_core::duration::format_duration(p.expires_at - ctx.clock.now())
-                ),
-                None => "the previous secret no longer works".to_owned(),
+                    latchkey_core::duration::format_duration(grace)
+                )
+            } else {
+                "the previous secret no longer works".to_owned()
             };
             let secret = rotated.client_secret.unwrap_or_default();
             println!("new client secret for {client_id}: {secret}\n(shown once; {old})");
