@@ -27,7 +27,7 @@ const STYLESHEET: &str = include_str!("../../static/console.css");
 const SCRIPT: &str = include_str!("../../static/console.js");
 
 pub(crate) fn routes() -> Router<AppState> {
-    use pages::{apps, audit, home, profile, registry, signin, user, users};
+    use pages::{app_form, apps, audit, home, profile, registry, signin, user, users};
     Router::new()
         .route("/console", get(home::home))
         .route("/console/", get(home::home))
@@ -48,9 +48,13 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/console/users/{id}/delete", post(user::delete))
         .route("/console/audit", get(audit::list))
-        .route("/console/apps", get(apps::list).post(apps::create))
-        .route("/console/apps/new", get(apps::new_form))
+        .route("/console/apps", get(apps::list).post(app_form::create))
+        .route("/console/apps/new", get(app_form::new_form))
         .route("/console/apps/{id}", get(apps::show))
+        .route(
+            "/console/apps/{id}/edit",
+            get(app_form::edit_form).post(app_form::save),
+        )
         .route("/console/apps/{id}/active", post(apps::set_active))
         .route("/console/apps/{id}/secret", post(apps::rotate_secret))
         .route("/console/apps/{id}/delete", post(apps::delete))

@@ -193,6 +193,7 @@ on_both_engines!(
     an_admin_creates_a_trusted_app_whose_shown_secret_gets_a_token,
     application_pages_follow_the_permission_table_and_spare_the_console_app,
     resource_servers_and_signing_keys_pages,
+    an_admin_edits_an_app_its_keys_and_token_lifetimes,
 );
 
 async fn sign_in_sets_a_strict_http_only_cookie_and_stores_only_its_hash(server: &TestServer) {
@@ -1134,4 +1135,216 @@ async fn resource_servers_and_signing_keys_pages(server: &TestServer) {
     assert!(keys.body.contains(">retiring<"), "{}", keys.body);
     // Tokens keep verifying: the console session still works after rotation.
     assert_eq!(browser.get("/console/users").await.status, StatusCode::OK);
+}
+
+async fn stored_app(server: &TestServer, client_id: &str) -> latchkey_core::model::App {
+    let ctx = server.context().await;
+    let app = ctx
+        .store
+        .repos
+        .apps
+        .find_by_client_id(client_id)
+        .await
+        .unwrap()
+        .expect("the app exists");
+    ctx.store.close().await;
+    app
+}
+
+async fn an_admin_edits_an_app_its_keys_and_token_lifetimes(server: &TestServer) {
+    let mut browser = admin(server).await;
+    browser.get("/console/apps/new").await;
+    // Lifetimes are set on create too; a bad one comes back beside its field.
+    let bad = browser
+        .post(
+            "/console/apps",
+            &[
+                ("name", "Ledger"),
+                ("type", "trusted"),
+                ("grant_types", "password"),
+                ("scopes", latchkey_testkit::READ),
+                ("access_token_ttl", "soon"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("id=\"access_token_ttl-error\""),
+        "{}",
+        bad.body
+    );
+    assert!(
+        bad.body.contains("value=\"soon\""),
+        "what was typed is kept"
+    );
+    let created = browser
+        .post(
+            "/console/apps",
+            &[
+                ("name", "Ledger"),
+                ("type", "trusted"),
+                ("grant_types", "password"),
+                ("redirect_uris", "https://ledger.example.com/cb"),
+                ("scopes", latchkey_testkit::READ),
+                ("access_token_ttl", "10m"),
+                ("session_lifetime", "1d"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let secret = between(
+        &created.body,
+        "<code id=\"client-secret\" class=\"secret\">",
+        "</code>",
+    )
+    .to_owned();
+    let app = stored_app(server, "ledger").await;
+    assert_eq!(app.access_token_ttl, 600);
+    assert_eq!(app.session_lifetime, Some(86_400));
+
+    // The app's page links to the form, filled in from the stored app.
+    let page = browser.get(&format!("/console/apps/{}", app.id)).await;
+    assert!(
+        page.body
+            .contains(&format!("href=\"/console/apps/{}/edit\"", app.id))
+    );
+    let edit_path = format!("/console/apps/{}/edit", app.id);
+    let form = browser.get(&edit_path).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(form.body.contains("value=\"Ledger\""));
+    assert!(form.body.contains("value=\"10m\""));
+    assert!(form.body.contains("value=\"1d\""));
+    assert!(
+        form.body
+            .contains("https://ledger.example.com/cb</textarea>")
+    );
+    assert!(!form.body.contains("name=\"remove_keys\""), "no keys yet");
+
+    // Errors beside their fields: a lifetime over the maximum, a JWK Set
+    // that is not one.
+    let too_long = browser
+        .post(
+            &edit_path,
+            &[
+                ("name", "Ledger"),
+                ("type", "trusted"),
+                ("grant_types", "password"),
+                ("access_token_ttl", "30d"),
+            ],
+        )
+        .await;
+    assert_eq!(too_long.status, StatusCode::BAD_REQUEST);
+    assert!(
+        too_long.body.contains("id=\"access_token_ttl-error\""),
+        "{}",
+        too_long.body
+    );
+    let bad_keys = browser
+        .post(
+            &edit_path,
+            &[
+                ("name", "Ledger"),
+                ("type", "trusted"),
+                ("grant_types", "password"),
+                ("keys", "{\"keys\": []}"),
+            ],
+        )
+        .await;
+    assert_eq!(bad_keys.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad_keys.body.contains("id=\"keys-error\""),
+        "{}",
+        bad_keys.body
+    );
+    assert_eq!(
+        stored_app(server, "ledger").await.access_token_ttl,
+        600,
+        "nothing written"
+    );
+
+    // A good edit: renamed, new lifetimes, the server's own public JWKS as
+    // the app's keys, no redirect URI, another grant.
+    let jwks = crate::support::jwks(server).await.to_string();
+    let saved = browser
+        .post(
+            &edit_path,
+            &[
+                ("name", "Ledger II"),
+                ("type", "trusted"),
+                ("grant_types", "password"),
+                ("grant_types", "refresh_token"),
+                ("scopes", latchkey_testkit::READ),
+                ("scopes", "offline_access"),
+                ("keys", &jwks),
+                ("access_token_ttl", "15m"),
+                ("refresh_token_ttl", ""),
+                ("session_lifetime", ""),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    assert_eq!(
+        saved.location,
+        format!("/console/apps/{}?done=saved", app.id)
+    );
+    let edited = stored_app(server, "ledger").await;
+    assert_eq!(edited.id, app.id);
+    assert_eq!(edited.name, "Ledger II");
+    assert_eq!(edited.access_token_ttl, 900);
+    assert_eq!(edited.refresh_token_ttl, 7 * 86_400, "blank is the default");
+    assert_eq!(edited.session_lifetime, None);
+    assert!(edited.redirect_uris.is_empty());
+    assert!(edited.jwks.is_some() && edited.certificate.is_none());
+    assert_eq!(edited.secret_hash, app.secret_hash, "the secret is kept");
+    // The new lifetime is what the token endpoint gives.
+    let token: serde_json::Value = reqwest::Client::new()
+        .post(server.token_url())
+        .header("authorization", crate::support::basic("ledger", &secret))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", latchkey_testkit::ALICE_PASSWORD),
+            ("scope", latchkey_testkit::READ),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(token["expires_in"], 900, "{token}");
+
+    // Remove keys.
+    let form = browser.get(&edit_path).await;
+    assert!(form.body.contains("name=\"remove_keys\""));
+    let removed = browser
+        .post(
+            &edit_path,
+            &[
+                ("name", "Ledger II"),
+                ("type", "trusted"),
+                ("grant_types", "password"),
+                ("keys", &jwks),
+                ("remove_keys", "yes"),
+                ("access_token_ttl", "15m"),
+            ],
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER, "{}", removed.body);
+    let edited = stored_app(server, "ledger").await;
+    assert_eq!((edited.jwks, edited.certificate), (None, None));
+
+    // The built-in console app is not edited here.
+    let console = stored_app(server, CONSOLE_CLIENT_ID).await;
+    let path = format!("/console/apps/{}/edit", console.id);
+    assert_eq!(browser.get(&path).await.status, StatusCode::CONFLICT);
+    browser.get("/console/apps").await;
+    let refused = browser
+        .post(&path, &[("name", "Mine"), ("type", "public")])
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert_eq!(
+        stored_app(server, CONSOLE_CLIENT_ID).await.name,
+        console.name
+    );
 }

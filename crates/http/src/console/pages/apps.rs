@@ -11,37 +11,25 @@ use axum::response::Response;
 use base64::Engine as _;
 use latchkey_core::admin::{Actor, Permission, RegistryError};
 use latchkey_core::console::CONSOLE_CLIENT_ID;
-use latchkey_core::domain::AppInput;
-use latchkey_core::model::{App, AppRole, AppType, GrantType};
-use latchkey_core::scope::{OFFLINE_ACCESS, SPECIAL_SCOPES, is_special};
+use latchkey_core::model::{App, AppType, GrantType};
+use latchkey_core::scope::{OFFLINE_ACCESS, is_special};
 use std::collections::HashMap;
 
 use super::valid_id;
-use crate::console::fields::{FieldErrors, Refusal, registry_refusal};
+use crate::console::fields::{Refusal, registry_refusal};
 use crate::console::form::Form;
 use crate::console::session::{Signed, signed_in, signed_post};
 use crate::console::view::{self, Chrome, Section};
 use crate::state::AppState;
 
-/// Form fields that the registry's errors may name.
-const FIELDS: [&str; 7] = [
-    "name",
-    "client_id",
-    "type",
-    "grant_types",
-    "redirect_uris",
-    "scopes",
-    "app_roles",
-];
-
 /// The grant types as a person knows them.
-const GRANTS: [(GrantType, &str); 3] = [
+pub(super) const GRANTS: [(GrantType, &str); 3] = [
     (GrantType::Password, "Resource Owner (password)"),
     (GrantType::RefreshToken, "Refresh token"),
     (GrantType::ClientCredentials, "Client credentials"),
 ];
 
-const TYPES: [(AppType, &str, &str); 3] = [
+pub(super) const TYPES: [(AppType, &str, &str); 3] = [
     (
         AppType::Trusted,
         "Trusted",
@@ -58,14 +46,6 @@ const TYPES: [(AppType, &str, &str); 3] = [
         "no secret: authenticates with its client_id alone",
     ),
 ];
-
-/// A checkbox or radio: value, label, checked.
-pub(crate) struct Choice {
-    value: String,
-    label: String,
-    hint: String,
-    checked: bool,
-}
 
 struct AppRow {
     id: String,
@@ -96,7 +76,7 @@ fn type_label(t: AppType) -> &'static str {
         .map_or("?", |(_, l, _)| l)
 }
 
-async fn start(state: &AppState, headers: &HeaderMap) -> Result<Signed, Response> {
+pub(super) async fn start(state: &AppState, headers: &HeaderMap) -> Result<Signed, Response> {
     let signed = signed_in(state, headers).await?;
     if !signed.session.caller.may(Permission::ReadApps) {
         return Err(view::forbidden(state, &signed, "viewing applications").await);
@@ -105,8 +85,8 @@ async fn start(state: &AppState, headers: &HeaderMap) -> Result<Signed, Response
 }
 
 /// A refusal that is not a form's.
-async fn refused(state: &AppState, signed: &Signed, error: RegistryError) -> Response {
-    match registry_refusal(error, "client_id", &FIELDS) {
+pub(super) async fn refused(state: &AppState, signed: &Signed, error: RegistryError) -> Response {
+    match registry_refusal(error, "client_id", &super::app_form::FIELDS) {
         Refusal::Denied => view::forbidden(state, signed, "changing applications").await,
         Refusal::SignedOut => view::redirect("/console/signin?done=expired"),
         Refusal::NotFound => view::not_found(state, signed, "application").await,
@@ -165,142 +145,6 @@ pub(crate) async fn list(
 }
 
 #[derive(Template)]
-#[template(path = "console/app_new.html")]
-struct NewAppPage {
-    chrome: Chrome,
-    errors: FieldErrors,
-    name: String,
-    client_id: String,
-    redirect_uris: String,
-    types: Vec<Choice>,
-    grants: Vec<Choice>,
-    scopes: Vec<Choice>,
-    roles: Vec<Choice>,
-}
-
-async fn new_page(
-    state: &AppState,
-    signed: &Signed,
-    form: Option<&Form>,
-    errors: FieldErrors,
-) -> Response {
-    let servers = match state
-        .registry
-        .list_resource_servers(Actor::Caller(&signed.session.caller))
-        .await
-    {
-        Ok(s) => s,
-        Err(e) => return refused(state, signed, e).await,
-    };
-    let chosen = |name: &str, value: &str, default: bool| match form {
-        Some(f) => f.all(name).iter().any(|v| v == value),
-        None => default,
-    };
-    let mut scope_values: Vec<(String, String)> = servers
-        .iter()
-        .flat_map(|s| {
-            s.scopes
-                .iter()
-                .map(move |sc| (format!("{}{sc}", s.audience), format!("{} — {sc}", s.name)))
-        })
-        .collect();
-    scope_values.extend(
-        SPECIAL_SCOPES
-            .iter()
-            .map(|s| ((*s).to_owned(), (*s).to_owned())),
-    );
-    let page = NewAppPage {
-        chrome: Chrome::signed(state, signed, "Create application", Section::Apps, None).await,
-        name: form
-            .map(|f| f.get("name").trim().to_owned())
-            .unwrap_or_default(),
-        client_id: form
-            .map(|f| f.get("client_id").trim().to_owned())
-            .unwrap_or_default(),
-        redirect_uris: form
-            .map(|f| f.get("redirect_uris").to_owned())
-            .unwrap_or_default(),
-        types: TYPES
-            .iter()
-            .map(|(t, label, hint)| Choice {
-                value: t.as_str().into(),
-                label: (*label).into(),
-                hint: (*hint).into(),
-                checked: match form {
-                    Some(f) => f.get("type") == t.as_str(),
-                    None => *t == AppType::Trusted,
-                },
-            })
-            .collect(),
-        grants: GRANTS
-            .iter()
-            .map(|(g, label)| Choice {
-                value: g.as_str().into(),
-                label: (*label).into(),
-                hint: String::new(),
-                checked: chosen("grant_types", g.as_str(), *g == GrantType::Password),
-            })
-            .collect(),
-        scopes: scope_values
-            .into_iter()
-            .map(|(value, label)| Choice {
-                checked: chosen("scopes", &value, false),
-                value,
-                label,
-                hint: String::new(),
-            })
-            .collect(),
-        roles: AppRole::ALL
-            .iter()
-            .map(|r| Choice {
-                value: r.as_str().into(),
-                label: r.as_str().into(),
-                hint: String::new(),
-                checked: chosen("app_roles", r.as_str(), false),
-            })
-            .collect(),
-        errors,
-    };
-    let status = if page.errors.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    view::page(status, &page)
-}
-
-pub(crate) async fn new_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let signed = match start(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    if !signed.session.caller.may(Permission::WriteApps) {
-        return view::forbidden(&state, &signed, "creating applications").await;
-    }
-    new_page(&state, &signed, None, FieldErrors::default()).await
-}
-
-/// The app a create form describes.
-fn app_input(form: &Form) -> AppInput {
-    AppInput {
-        name: form.get("name").trim().to_owned(),
-        client_id: form.text("client_id"),
-        app_type: form.get("type").to_owned(),
-        grant_types: Some(form.all("grant_types")),
-        redirect_uris: form
-            .get("redirect_uris")
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        scopes: form.all("scopes"),
-        app_roles: form.all("app_roles"),
-        ..AppInput::default()
-    }
-}
-
-#[derive(Template)]
 #[template(path = "console/app_secret.html")]
 struct SecretPage {
     chrome: Chrome,
@@ -352,7 +196,7 @@ pub(crate) fn password_grant_curl(issuer: &str, app: &App, secret: &str) -> Stri
     )
 }
 
-async fn secret_page(
+pub(super) async fn secret_page(
     state: &AppState,
     signed: &Signed,
     app: &App,
@@ -378,51 +222,6 @@ async fn secret_page(
     )
 }
 
-pub(crate) async fn create(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let (signed, form) = match signed_post(&state, &headers, &body).await {
-        Ok(ok) => ok,
-        Err(r) => return r,
-    };
-    let mut errors = FieldErrors::default();
-    if form.text("name").is_none() {
-        errors.add("name", "Enter a name.");
-    }
-    if form.text("type").is_none() {
-        errors.add("type", "Choose a type.");
-    }
-    if !errors.is_empty() {
-        return new_page(&state, &signed, Some(&form), errors).await;
-    }
-    match state
-        .registry
-        .create_app(Actor::Caller(&signed.session.caller), app_input(&form))
-        .await
-    {
-        // Shown once, never stored in the clear: this answer is the only
-        // place the secret appears (and it is not cached).
-        Ok(created) => {
-            secret_page(
-                &state,
-                &signed,
-                &created.app,
-                created.client_secret,
-                "Application created",
-            )
-            .await
-        }
-        Err(e) => match registry_refusal(e, "client_id", &FIELDS) {
-            Refusal::Form(errors) => new_page(&state, &signed, Some(&form), errors).await,
-            Refusal::Denied => view::forbidden(&state, &signed, "creating applications").await,
-            Refusal::SignedOut => view::redirect("/console/signin?done=expired"),
-            Refusal::NotFound | Refusal::Unavailable => view::unavailable(),
-        },
-    }
-}
-
 struct AppView {
     id: String,
     name: String,
@@ -436,6 +235,8 @@ struct AppView {
     roles: String,
     access_ttl: String,
     refresh_ttl: String,
+    session_lifetime: String,
+    keys: &'static str,
     built_in: bool,
 }
 
@@ -488,6 +289,15 @@ pub(crate) async fn show(
             .join(", "),
         access_ttl: latchkey_core::duration::format_duration(app.access_token_ttl),
         refresh_ttl: latchkey_core::duration::format_duration(app.refresh_token_ttl),
+        session_lifetime: app.session_lifetime.map_or_else(
+            || "No limit".into(),
+            latchkey_core::duration::format_duration,
+        ),
+        keys: match (&app.jwks, &app.certificate) {
+            (Some(_), _) => "A JWK Set",
+            (None, Some(_)) => "A certificate or public key",
+            (None, None) => "None",
+        },
         built_in: app.client_id == CONSOLE_CLIENT_ID,
     };
     let notice = view::notice(query.get("done").map(String::as_str));
@@ -503,7 +313,7 @@ pub(crate) async fn show(
 
 /// The start of every POST on one app; the built-in console app is
 /// managed by the server and refuses changes here.
-async fn post_on(
+pub(super) async fn post_on(
     state: &AppState,
     headers: &HeaderMap,
     id: &str,

@@ -1,5 +1,6 @@
 //! One module per console page (or group of pages).
 
+pub(crate) mod app_form;
 pub(crate) mod apps;
 pub(crate) mod audit;
 pub(crate) mod home;
