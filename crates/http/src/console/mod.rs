@@ -27,7 +27,7 @@ const STYLESHEET: &str = include_str!("../../static/console.css");
 const SCRIPT: &str = include_str!("../../static/console.js");
 
 pub(crate) fn routes() -> Router<AppState> {
-    use pages::{app_form, apps, audit, home, profile, registry, signin, user, users};
+    use pages::{app_form, apps, audit, home, profile, registry, server_edit, signin, user, users};
     Router::new()
         .route("/console", get(home::home))
         .route("/console/", get(home::home))
@@ -61,6 +61,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(
             "/console/resource-servers",
             get(registry::servers).post(registry::create_server),
+        )
+        .route(
+            "/console/resource-servers/{id}/edit",
+            get(server_edit::form).post(server_edit::save),
         )
         .route(
             "/console/resource-servers/{id}/delete",

@@ -194,6 +194,7 @@ on_both_engines!(
     application_pages_follow_the_permission_table_and_spare_the_console_app,
     resource_servers_and_signing_keys_pages,
     an_admin_edits_an_app_its_keys_and_token_lifetimes,
+    an_admin_renames_a_resource_server_and_replaces_its_scopes,
 );
 
 async fn sign_in_sets_a_strict_http_only_cookie_and_stores_only_its_hash(server: &TestServer) {
@@ -1347,4 +1348,85 @@ async fn an_admin_edits_an_app_its_keys_and_token_lifetimes(server: &TestServer)
         stored_app(server, CONSOLE_CLIENT_ID).await.name,
         console.name
     );
+}
+
+async fn an_admin_renames_a_resource_server_and_replaces_its_scopes(server: &TestServer) {
+    let mut browser = admin(server).await;
+    browser.get("/console/resource-servers").await;
+    let created = browser
+        .post(
+            "/console/resource-servers",
+            &[
+                ("name", "Pay API"),
+                ("audience", "https://pay.example.com/"),
+                ("scopes", "read write"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let ctx = server.context().await;
+    let servers = ctx.store.repos.resource_servers.list().await.unwrap();
+    ctx.store.close().await;
+    let pay = servers
+        .iter()
+        .find(|s| s.audience == "https://pay.example.com/")
+        .unwrap()
+        .clone();
+    let list = browser.get("/console/resource-servers").await;
+    let edit_path = format!("/console/resource-servers/{}/edit", pay.id);
+    assert!(list.body.contains(&format!("href=\"{edit_path}\"")));
+    let form = browser.get(&edit_path).await;
+    assert_eq!(form.status, StatusCode::OK, "{}", form.body);
+    assert!(form.body.contains("value=\"read write\""), "{}", form.body);
+    // An app may be granted pay/read: removing it is refused beside the scopes.
+    browser.get("/console/apps/new").await;
+    let app = browser
+        .post(
+            "/console/apps",
+            &[
+                ("name", "Pay client"),
+                ("type", "confidential"),
+                ("grant_types", "password"),
+                ("scopes", "https://pay.example.com/read"),
+            ],
+        )
+        .await;
+    assert_eq!(app.status, StatusCode::OK, "{}", app.body);
+    browser.get(&edit_path).await;
+    let refused = browser
+        .post(&edit_path, &[("name", "Pay API"), ("scopes", "write")])
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert!(
+        refused.body.contains("id=\"scopes-error\""),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("value=\"write\""),
+        "what was typed is kept"
+    );
+    let empty = browser
+        .post(&edit_path, &[("name", " "), ("scopes", "read")])
+        .await;
+    assert!(empty.body.contains("id=\"name-error\""));
+    // Renamed, a scope added and an unused one removed.
+    let saved = browser
+        .post(
+            &edit_path,
+            &[("name", "Payments"), ("scopes", "read refunds")],
+        )
+        .await;
+    assert_eq!(
+        saved.location, "/console/resource-servers?done=saved",
+        "{}",
+        saved.body
+    );
+    let ctx = server.context().await;
+    let servers = ctx.store.repos.resource_servers.list().await.unwrap();
+    ctx.store.close().await;
+    let edited = servers.iter().find(|s| s.id == pay.id).unwrap();
+    assert_eq!(edited.name, "Payments");
+    assert_eq!(edited.audience, pay.audience);
+    assert_eq!(edited.scopes, ["read", "refunds"]);
 }

@@ -6,6 +6,7 @@ pub(crate) mod audit;
 pub(crate) mod home;
 pub(crate) mod profile;
 pub(crate) mod registry;
+pub(crate) mod server_edit;
 pub(crate) mod signin;
 pub(crate) mod user;
 pub(crate) mod users;

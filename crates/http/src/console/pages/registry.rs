@@ -18,7 +18,17 @@ use crate::console::session::{Signed, signed_in, signed_post};
 use crate::console::view::{self, Chrome, Section};
 use crate::state::AppState;
 
-const SERVER_FIELDS: [&str; 3] = ["name", "audience", "scopes"];
+pub(super) const SERVER_FIELDS: [&str; 3] = ["name", "audience", "scopes"];
+
+/// The scopes field: separated by spaces, commas or lines.
+pub(super) fn scope_list(form: &Form) -> Vec<String> {
+    form.get("scopes")
+        .split([' ', ',', '\n', '\r'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
 
 struct ServerRow {
     id: String,
@@ -39,7 +49,12 @@ struct ServersPage {
     scopes: String,
 }
 
-async fn refused(state: &AppState, signed: &Signed, error: RegistryError, what: &str) -> Response {
+pub(super) async fn refused(
+    state: &AppState,
+    signed: &Signed,
+    error: RegistryError,
+    what: &str,
+) -> Response {
     match registry_refusal(error, "audience", &SERVER_FIELDS) {
         Refusal::Denied => view::forbidden(state, signed, what).await,
         Refusal::SignedOut => view::redirect("/console/signin?done=expired"),
@@ -155,13 +170,7 @@ pub(crate) async fn create_server(
     let spec = ResourceServerSpec {
         name: form.get("name").trim().to_owned(),
         audience: form.get("audience").trim().to_owned(),
-        scopes: form
-            .get("scopes")
-            .split([' ', ',', '\n'])
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        scopes: scope_list(&form),
     };
     match state
         .registry
