@@ -63,6 +63,18 @@ impl Context {
         }
     }
 
+    /// Users and groups, as the admin API manages them (the CLI prints no
+    /// SCIM locations, so there is no base URL).
+    pub fn directory(&self) -> latchkey_core::admin::DirectoryService {
+        latchkey_core::admin::DirectoryService {
+            repos: self.store.repos.clone(),
+            hasher: self.hasher.clone(),
+            policy: self.password_policy,
+            clock: self.clock.clone(),
+            base_url: String::new(),
+        }
+    }
+
     pub fn domain_service(&self) -> DomainService {
         DomainService {
             repos: self.store.repos.clone(),

@@ -252,6 +252,19 @@ fn user_app_and_key_commands() {
             .success()
     );
     assert!(stderr(&s.run(&["user", "grant-role", "bob", "Boss"])).contains("role:"));
+    // Through the core service: audited once each, by the command line.
+    let events: serde_json::Value =
+        serde_json::from_str(&stdout(&s.run(&["audit", "--output", "json"]))).unwrap();
+    for kind in ["user.role_granted", "user.role_revoked"] {
+        let matching: Vec<&serde_json::Value> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["eventType"] == kind)
+            .collect();
+        assert_eq!(matching.len(), 1, "{kind}: {events}");
+        assert_eq!(matching[0]["detail"], "Audit Administrator", "{events}");
+    }
     assert!(s.run(&["user", "delete", "bob"]).status.success());
     assert!(!s.run(&["user", "show", "bob"]).status.success());
 

@@ -175,8 +175,7 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
             let user = find(ctx, &username).await?;
             let role: latchkey_core::model::AppRole =
                 role.parse().map_err(|e| anyhow::anyhow!("role: {e}"))?;
-            if users.grant_role(&user.id, role).await? {
-                super::audited(ctx, kind::ROLE_GRANTED, &user.id, Some(role.to_string())).await;
+            if grant(ctx, &user, role, true).await? {
                 println!("{} now holds {role}", user.username);
             } else {
                 println!("{} already holds {role}", user.username);
@@ -186,8 +185,7 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
             let user = find(ctx, &username).await?;
             let role: latchkey_core::model::AppRole =
                 role.parse().map_err(|e| anyhow::anyhow!("role: {e}"))?;
-            if users.revoke_role(&user.id, role).await? {
-                super::audited(ctx, kind::ROLE_REVOKED, &user.id, Some(role.to_string())).await;
+            if grant(ctx, &user, role, false).await? {
                 println!("{} no longer holds {role} directly", user.username);
             } else {
                 anyhow::bail!("{} does not hold {role} directly", user.username);
@@ -207,6 +205,27 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Grants (or revokes) through the core service, which checks and audits
+/// as it does for the console.
+async fn grant(
+    ctx: &Context,
+    user: &User,
+    role: latchkey_core::model::AppRole,
+    granted: bool,
+) -> anyhow::Result<bool> {
+    use latchkey_core::admin::{Actor, AdminError};
+    let directory = ctx.directory();
+    let done = if granted {
+        directory.grant_role(Actor::Cli, &user.id, role).await
+    } else {
+        directory.revoke_role(Actor::Cli, &user.id, role).await
+    };
+    done.map_err(|e| match e {
+        AdminError::Scim(e) => anyhow::anyhow!("{}", e.detail),
+        AdminError::Denied(e) => anyhow::anyhow!("{e:?}"),
+    })
 }
 
 async fn find(ctx: &Context, username: &str) -> anyhow::Result<User> {

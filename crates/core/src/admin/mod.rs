@@ -7,6 +7,7 @@ mod caller;
 mod groups;
 mod permission;
 mod registry;
+mod roles;
 mod sessions;
 mod users;
 

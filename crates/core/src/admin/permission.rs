@@ -19,10 +19,14 @@ pub enum Permission {
     ReadKeys,
     RotateKeys,
     ReadAudit,
+    /// Grant or revoke a user's application roles: only an Identity
+    /// Domain Administrator (a User Administrator could otherwise make
+    /// themselves one).
+    GrantRoles,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 9] = [
+    pub const ALL: [Permission; 10] = [
         Permission::ReadUsers,
         Permission::WriteUsers,
         Permission::ResetPasswords,
@@ -32,6 +36,7 @@ impl Permission {
         Permission::ReadKeys,
         Permission::RotateKeys,
         Permission::ReadAudit,
+        Permission::GrantRoles,
     ];
 
     pub fn granted_to(self, role: AppRole) -> bool {
@@ -72,6 +77,7 @@ impl Permission {
             Permission::ReadKeys => "reading signing keys",
             Permission::RotateKeys => "rotating signing keys",
             Permission::ReadAudit => "reading audit events",
+            Permission::GrantRoles => "granting or revoking application roles",
         }
     }
 }

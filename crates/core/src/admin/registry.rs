@@ -26,14 +26,14 @@ pub enum Actor<'a> {
 }
 
 impl Actor<'_> {
-    fn require(&self, permission: Permission) -> Result<(), RegistryError> {
+    pub(super) fn require(&self, permission: Permission) -> Result<(), RegistryError> {
         match self {
             Actor::Caller(caller) => caller.require(permission).map_err(RegistryError::Denied),
             Actor::Cli => Ok(()),
         }
     }
 
-    fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         match self {
             Actor::Caller(caller) => &caller.subject,
             Actor::Cli => CLI_ACTOR,

@@ -27,7 +27,10 @@ const STYLESHEET: &str = include_str!("../../static/console.css");
 const SCRIPT: &str = include_str!("../../static/console.js");
 
 pub(crate) fn routes() -> Router<AppState> {
-    use pages::{app_form, apps, audit, home, profile, registry, server_edit, signin, user, users};
+    use pages::{
+        app_form, apps, audit, home, profile, registry, server_edit, signin, user, user_roles,
+        users,
+    };
     Router::new()
         .route("/console", get(home::home))
         .route("/console/", get(home::home))
@@ -47,6 +50,7 @@ pub(crate) fn routes() -> Router<AppState> {
             post(user::sign_out_everywhere),
         )
         .route("/console/users/{id}/delete", post(user::delete))
+        .route("/console/users/{id}/roles", post(user_roles::set_role))
         .route("/console/audit", get(audit::list))
         .route("/console/apps", get(apps::list).post(app_form::create))
         .route("/console/apps/new", get(app_form::new_form))

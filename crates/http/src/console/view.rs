@@ -282,6 +282,11 @@ pub(crate) fn notice(code: Option<&str>) -> Option<&'static str> {
         "signed-out" => "You are signed out.",
         "expired" => "Your session ended. Sign in again.",
         "own-password" => "Your password was changed. Sign in with the new one.",
+        "role-granted" => "The role is granted.",
+        "role-revoked" => "The role is revoked.",
+        "role-not-direct" => {
+            "The user holds that role only through a group: remove it from the group, or the user from the group."
+        }
         "app-activated" => "The application is active.",
         "app-deactivated" => "The application is deactivated and its sessions have ended.",
         "rotated" => {

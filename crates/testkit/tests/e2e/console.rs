@@ -195,6 +195,7 @@ on_both_engines!(
     resource_servers_and_signing_keys_pages,
     an_admin_edits_an_app_its_keys_and_token_lifetimes,
     an_admin_renames_a_resource_server_and_replaces_its_scopes,
+    only_an_identity_domain_administrator_grants_and_revokes_roles,
 );
 
 async fn sign_in_sets_a_strict_http_only_cookie_and_stores_only_its_hash(server: &TestServer) {
@@ -1429,4 +1430,116 @@ async fn an_admin_renames_a_resource_server_and_replaces_its_scopes(server: &Tes
     assert_eq!(edited.name, "Payments");
     assert_eq!(edited.audience, pay.audience);
     assert_eq!(edited.scopes, ["read", "refunds"]);
+}
+
+async fn effective_roles(server: &TestServer, username: &str) -> Vec<AppRole> {
+    let id = user_id(server, username).await;
+    let ctx = server.context().await;
+    let roles = ctx.store.repos.users.effective_roles(&id).await.unwrap();
+    ctx.store.close().await;
+    roles
+}
+
+async fn only_an_identity_domain_administrator_grants_and_revokes_roles(server: &TestServer) {
+    let alice_id = user_id(server, "alice").await;
+    let path = format!("/console/users/{alice_id}/roles");
+    let mut browser = admin(server).await;
+    let page = browser.get(&format!("/console/users/{alice_id}")).await;
+    assert!(page.body.contains("Application roles"));
+    assert!(
+        page.body
+            .contains("Grant<span class=\"visually-hidden\"> Application Administrator</span>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("Revoke<span class=\"visually-hidden\"> User Administrator</span>")
+    );
+    let granted = browser
+        .post(
+            &path,
+            &[("role", "Application Administrator"), ("grant", "true")],
+        )
+        .await;
+    assert_eq!(
+        granted.location,
+        format!("/console/users/{alice_id}?done=role-granted")
+    );
+    assert!(
+        effective_roles(server, "alice")
+            .await
+            .contains(&AppRole::ApplicationAdministrator)
+    );
+    let audit = browser.get("/console/audit?type=user.role_granted").await;
+    assert!(
+        audit.body.contains("Application Administrator"),
+        "{}",
+        audit.body
+    );
+    // Revoking asks first.
+    let ask = browser
+        .post(
+            &path,
+            &[("role", "Application Administrator"), ("grant", "false")],
+        )
+        .await;
+    assert!(ask.body.contains("Revoke this role?"), "{}", ask.body);
+    assert!(
+        effective_roles(server, "alice")
+            .await
+            .contains(&AppRole::ApplicationAdministrator)
+    );
+    let revoked = browser
+        .post(
+            &path,
+            &[
+                ("role", "Application Administrator"),
+                ("grant", "false"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        revoked.location,
+        format!("/console/users/{alice_id}?done=role-revoked")
+    );
+    assert!(
+        !effective_roles(server, "alice")
+            .await
+            .contains(&AppRole::ApplicationAdministrator)
+    );
+    let audit = browser.get("/console/audit?type=user.role_revoked").await;
+    assert!(
+        audit.body.contains("Application Administrator"),
+        "{}",
+        audit.body
+    );
+    let bogus = browser
+        .post(&path, &[("role", "Boss"), ("grant", "true")])
+        .await;
+    assert_eq!(bogus.status, StatusCode::BAD_REQUEST);
+
+    // alice is a User Administrator: she may change users, not roles —
+    // not even her own, which would make her an Identity Domain Administrator.
+    let mut alice = Browser::new(server);
+    alice
+        .sign_in("alice", latchkey_testkit::ALICE_PASSWORD)
+        .await;
+    let own = alice.get(&format!("/console/users/{alice_id}")).await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert!(own.body.contains("Application roles"));
+    assert!(!own.body.contains("/roles\""), "no grant buttons");
+    let refused = alice
+        .post(
+            &path,
+            &[("role", "Identity Domain Administrator"), ("grant", "true")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    assert!(
+        !effective_roles(server, "alice")
+            .await
+            .contains(&AppRole::IdentityDomainAdministrator)
+    );
 }

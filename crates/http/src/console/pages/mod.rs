@@ -9,6 +9,7 @@ pub(crate) mod registry;
 pub(crate) mod server_edit;
 pub(crate) mod signin;
 pub(crate) mod user;
+pub(crate) mod user_roles;
 pub(crate) mod users;
 
 use axum::http::StatusCode;

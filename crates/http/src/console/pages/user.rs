@@ -9,7 +9,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use latchkey_core::admin::Permission;
+use latchkey_core::admin::{Actor, Permission};
+use latchkey_core::model::AppRole;
 use latchkey_core::scim::discovery::USER_EXTENSION;
 use latchkey_core::scim::resource::Projection;
 use serde_json::{Value, json};
@@ -59,6 +60,9 @@ struct UserPage {
     errors: FieldErrors,
     password_errors: FieldErrors,
     sessions: Vec<SessionRow>,
+    /// Every application role, and whether the user holds it.
+    roles: Vec<(&'static str, bool)>,
+    may_grant: bool,
     may_write: bool,
     may_reset: bool,
     may_unlock: bool,
@@ -122,6 +126,14 @@ async fn render(
             .unwrap_or_default(),
         Err(e) => return refused(state, signed, e, "viewing sessions").await,
     };
+    let held = match state.directory.roles_of(Actor::Caller(caller), id).await {
+        Ok(held) => held,
+        Err(e) => return refused(state, signed, e, "viewing users").await,
+    };
+    let roles = AppRole::ALL
+        .iter()
+        .map(|r| (r.as_str(), held.contains(r)))
+        .collect();
     let form = match redo.profile {
         Some(f) => ProfileForm {
             username: f.get("username").trim().to_owned(),
@@ -153,6 +165,8 @@ async fn render(
             errors: redo.errors,
             password_errors: redo.password_errors,
             sessions,
+            roles,
+            may_grant: caller.may(Permission::GrantRoles),
             may_write: caller.may(Permission::WriteUsers),
             may_reset: caller.may(Permission::ResetPasswords),
             may_unlock: caller.may(Permission::UnlockUsers),
@@ -178,7 +192,7 @@ pub(crate) async fn show(
 }
 
 /// The common start of every POST on one user.
-async fn post(
+pub(super) async fn post(
     state: &AppState,
     headers: &HeaderMap,
     id: &str,
@@ -193,7 +207,7 @@ async fn post(
 
 /// The username for a confirmation question (the id when it cannot be
 /// read: the action itself will say why).
-async fn who(state: &AppState, signed: &Signed, id: &str) -> String {
+pub(super) async fn who(state: &AppState, signed: &Signed, id: &str) -> String {
     state
         .directory
         .get_user(&signed.session.caller, id, &Projection::All)
@@ -202,7 +216,7 @@ async fn who(state: &AppState, signed: &Signed, id: &str) -> String {
         .unwrap_or_else(|_| id.to_owned())
 }
 
-fn done(id: &str, code: &str) -> Response {
+pub(super) fn done(id: &str, code: &str) -> Response {
     view::redirect(&format!("/console/users/{id}?done={code}"))
 }
 
