@@ -177,6 +177,17 @@ describe("the Latchkey console in Chromium", () => {
 
     await page.getByRole("link", { name: "Done" }).click();
     await shot("10-application");
+
+    // Edit it: a shorter access token lifetime, shown on its page after.
+    await page.getByRole("link", { name: "Edit" }).click();
+    await page.getByRole("heading", { name: `Edit ${APP.name}` }).waitFor();
+    assert.equal(await page.getByLabel("Access token lifetime").inputValue(), "1h");
+    await page.getByLabel("Access token lifetime").fill("15m");
+    await shot("10b-edit-application");
+    await assertNoHorizontalScroll("edit application");
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await page.waitForURL(/\/console\/apps\/[0-9a-f-]+\?done=saved/);
+    assert.ok(await page.getByText("15m", { exact: true }).isVisible());
   });
 
   it("shows resource servers, signing keys and the audit trail", async () => {
@@ -184,6 +195,11 @@ describe("the Latchkey console in Chromium", () => {
     assert.ok(await page.getByText("https://api.demo.latchkey/read").first().isVisible());
     await shot("11-resource-servers");
     await assertNoHorizontalScroll("resource servers");
+    await page.getByRole("link", { name: "Edit" }).first().click();
+    await page.getByRole("button", { name: "Save changes" }).waitFor();
+    await shot("11b-edit-resource-server");
+    await assertNoHorizontalScroll("edit resource server");
+    await page.getByRole("link", { name: "Cancel" }).click();
     await nav().getByRole("link", { name: "Signing keys" }).click();
     await shot("12-signing-keys");
     await nav().getByRole("link", { name: "Audit events" }).click();
