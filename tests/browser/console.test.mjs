@@ -200,6 +200,16 @@ describe("the Latchkey console in Chromium", () => {
     await shot("11b-edit-resource-server");
     await assertNoHorizontalScroll("edit resource server");
     await page.getByRole("link", { name: "Cancel" }).click();
+    await nav().getByRole("link", { name: "Groups" }).click();
+    await page.getByLabel("Name").fill("Browser testers");
+    await page.getByRole("button", { name: "Create group" }).click();
+    await page.waitForURL(/\/console\/groups\/[0-9a-f-]+\?done=created/);
+    await page.getByLabel("Add a member by username").fill("admin");
+    await page.getByRole("button", { name: "Add member" }).click();
+    await page.waitForURL(/done=member-added/);
+    assert.ok(await page.getByRole("link", { name: "admin", exact: true }).isVisible());
+    await shot("11c-group");
+    await assertNoHorizontalScroll("group");
     await nav().getByRole("link", { name: "Signing keys" }).click();
     await shot("12-signing-keys");
     await nav().getByRole("link", { name: "Audit events" }).click();

@@ -31,6 +31,7 @@ pub(crate) struct Chrome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Section {
     Users,
+    Groups,
     Audit,
     Apps,
     ResourceServers,
@@ -39,11 +40,17 @@ pub(crate) enum Section {
     None,
 }
 
-const SECTIONS: [(Section, &str, &str, Option<Permission>); 6] = [
+const SECTIONS: [(Section, &str, &str, Option<Permission>); 7] = [
     (
         Section::Users,
         "/console/users",
         "Users",
+        Some(Permission::ReadUsers),
+    ),
+    (
+        Section::Groups,
+        "/console/groups",
+        "Groups",
         Some(Permission::ReadUsers),
     ),
     (
@@ -282,6 +289,8 @@ pub(crate) fn notice(code: Option<&str>) -> Option<&'static str> {
         "signed-out" => "You are signed out.",
         "expired" => "Your session ended. Sign in again.",
         "own-password" => "Your password was changed. Sign in with the new one.",
+        "member-added" => "The member is added.",
+        "member-removed" => "The member is removed.",
         "role-granted" => "The role is granted.",
         "role-revoked" => "The role is revoked.",
         "role-not-direct" => {

@@ -196,6 +196,7 @@ on_both_engines!(
     an_admin_edits_an_app_its_keys_and_token_lifetimes,
     an_admin_renames_a_resource_server_and_replaces_its_scopes,
     only_an_identity_domain_administrator_grants_and_revokes_roles,
+    an_admin_creates_a_group_adds_and_removes_members_and_deletes_it,
 );
 
 async fn sign_in_sets_a_strict_http_only_cookie_and_stores_only_its_hash(server: &TestServer) {
@@ -1542,4 +1543,129 @@ async fn only_an_identity_domain_administrator_grants_and_revokes_roles(server: 
             .await
             .contains(&AppRole::IdentityDomainAdministrator)
     );
+}
+
+async fn group_named(server: &TestServer, name: &str) -> Option<(String, Vec<String>)> {
+    let ctx = server.context().await;
+    let query = latchkey_core::scim::query::ListQuery {
+        filter: None,
+        sort_by: None,
+        descending: false,
+        start_index: 1,
+        count: 1000,
+        cursor: None,
+    };
+    let groups = ctx
+        .store
+        .repos
+        .directory
+        .query_groups(&query)
+        .await
+        .unwrap();
+    let found = match groups.items.iter().find(|g| g.name == name) {
+        Some(g) => {
+            let members = ctx
+                .store
+                .repos
+                .directory
+                .members_of(std::slice::from_ref(&g.id))
+                .await
+                .unwrap();
+            let names = members
+                .get(&g.id)
+                .map(|m| m.iter().map(|m| m.username.clone()).collect())
+                .unwrap_or_default();
+            Some((g.id.clone(), names))
+        }
+        None => None,
+    };
+    ctx.store.close().await;
+    found
+}
+
+async fn an_admin_creates_a_group_adds_and_removes_members_and_deletes_it(server: &TestServer) {
+    let mut browser = admin(server).await;
+    let list = browser.get("/console/groups").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(
+        list.body.contains("href=\"/console/groups\""),
+        "in the navigation"
+    );
+    let empty = browser.post("/console/groups", &[("name", " ")]).await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+    assert!(empty.body.contains("id=\"name-error\""));
+    let created = browser
+        .post("/console/groups", &[("name", "Payroll team")])
+        .await;
+    assert_eq!(created.status, StatusCode::SEE_OTHER, "{}", created.body);
+    let (id, members) = group_named(server, "Payroll team").await.expect("created");
+    assert!(members.is_empty());
+    assert_eq!(
+        created.location,
+        format!("/console/groups/{id}?done=created")
+    );
+    let taken = browser
+        .post("/console/groups", &[("name", "Payroll team")])
+        .await;
+    assert!(taken.body.contains("id=\"name-error\""), "{}", taken.body);
+    let list = browser.get("/console/groups").await;
+    assert!(list.body.contains("Payroll team"));
+
+    let page = browser.get(&format!("/console/groups/{id}")).await;
+    assert!(page.body.contains("No members yet."));
+    let members_path = format!("/console/groups/{id}/members");
+    let unknown = browser
+        .post(&members_path, &[("username", "nobody-here")])
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert!(
+        unknown.body.contains("id=\"username-error\""),
+        "{}",
+        unknown.body
+    );
+    let added = browser.post(&members_path, &[("username", "alice")]).await;
+    assert_eq!(
+        added.location,
+        format!("/console/groups/{id}?done=member-added"),
+        "{}",
+        added.body
+    );
+    assert_eq!(
+        group_named(server, "Payroll team").await.unwrap().1,
+        ["alice"]
+    );
+    let page = browser.get(&format!("/console/groups/{id}")).await;
+    assert!(page.body.contains(">alice</a>"), "{}", page.body);
+
+    // Removing a member and deleting the group ask first.
+    let alice = user_id(server, "alice").await;
+    let remove_path = format!("/console/groups/{id}/members/remove");
+    let ask = browser.post(&remove_path, &[("user", &alice)]).await;
+    assert!(ask.body.contains("Remove this member?"));
+    assert_eq!(
+        group_named(server, "Payroll team").await.unwrap().1,
+        ["alice"]
+    );
+    let removed = browser
+        .post(&remove_path, &[("user", &alice), ("confirm", "yes")])
+        .await;
+    assert_eq!(
+        removed.location,
+        format!("/console/groups/{id}?done=member-removed")
+    );
+    assert!(
+        group_named(server, "Payroll team")
+            .await
+            .unwrap()
+            .1
+            .is_empty()
+    );
+
+    let delete_path = format!("/console/groups/{id}/delete");
+    let ask = browser.post(&delete_path, &[]).await;
+    assert!(ask.body.contains("Delete this group?"));
+    assert!(group_named(server, "Payroll team").await.is_some());
+    let deleted = browser.post(&delete_path, &[("confirm", "yes")]).await;
+    assert_eq!(deleted.location, "/console/groups?done=deleted");
+    assert!(group_named(server, "Payroll team").await.is_none());
 }

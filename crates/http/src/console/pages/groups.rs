@@ -1,0 +1,386 @@
+//! `/console/groups`: groups — the list, creating one, one group's
+//! members (add by username, remove) and deletion. Everything through
+//! `DirectoryService`'s SCIM group operations, as the admin API does.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use latchkey_core::admin::{ListParams, Permission};
+use latchkey_core::scim::group::GROUP_SCHEMA;
+use latchkey_core::scim::resource::Projection;
+use serde_json::{Value, json};
+
+use super::{refused, text, valid_id};
+use crate::console::fields::{FieldErrors, Refusal, refusal};
+use crate::console::form::Form;
+use crate::console::session::{Signed, signed_in, signed_post};
+use crate::console::view::{self, Chrome, Section};
+use crate::state::AppState;
+
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+struct GroupRow {
+    id: String,
+    name: String,
+    members: usize,
+}
+
+#[derive(Template)]
+#[template(path = "console/groups.html")]
+struct GroupsPage {
+    chrome: Chrome,
+    rows: Vec<GroupRow>,
+    may_write: bool,
+    errors: FieldErrors,
+    name: String,
+}
+
+async fn list_page(
+    state: &AppState,
+    signed: &Signed,
+    notice: Option<&'static str>,
+    name: String,
+    errors: FieldErrors,
+) -> Response {
+    let caller = &signed.session.caller;
+    let params = ListParams {
+        count: Some("1000".into()),
+        ..ListParams::default()
+    };
+    let listed = match state.directory.list_groups(caller, &params).await {
+        Ok(answer) => answer.body,
+        Err(e) => return refused(state, signed, e, "viewing groups").await,
+    };
+    let rows = listed["Resources"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|g| GroupRow {
+                    id: text(g, "/id"),
+                    name: text(g, "/displayName"),
+                    members: g["members"].as_array().map_or(0, Vec::len),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    view::page(
+        status,
+        &GroupsPage {
+            chrome: Chrome::signed(state, signed, "Groups", Section::Groups, notice).await,
+            rows,
+            may_write: caller.may(Permission::WriteUsers),
+            errors,
+            name,
+        },
+    )
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let signed = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let notice = view::notice(query.get("done").map(String::as_str));
+    list_page(
+        &state,
+        &signed,
+        notice,
+        String::new(),
+        FieldErrors::default(),
+    )
+    .await
+}
+
+/// A form's refusal beside `field`, or the page that says why not.
+async fn form_error(
+    state: &AppState,
+    signed: &Signed,
+    e: latchkey_core::admin::AdminError,
+    field: &'static str,
+) -> Result<FieldErrors, Response> {
+    match refusal(e.clone(), &[("displayName", "name"), ("members", field)]) {
+        Refusal::Form(mut errors) => {
+            if let Some(message) = errors.form.take() {
+                errors.add(field, message);
+            }
+            Ok(errors)
+        }
+        _ => Err(refused(state, signed, e, "changing groups").await),
+    }
+}
+
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (signed, form) = match signed_post(&state, &headers, &body).await {
+        Ok(ok) => ok,
+        Err(r) => return r,
+    };
+    let name = form.get("name").trim().to_owned();
+    let mut errors = FieldErrors::default();
+    if name.is_empty() {
+        errors.add("name", "Enter a name.");
+        return list_page(&state, &signed, None, name, errors).await;
+    }
+    let doc = json!({"schemas": [GROUP_SCHEMA], "displayName": name, "members": []});
+    match state
+        .directory
+        .create_group(&signed.session.caller, &doc)
+        .await
+    {
+        Ok(answer) => view::redirect(&format!(
+            "/console/groups/{}?done=created",
+            text(&answer.body, "/id")
+        )),
+        Err(e) => match form_error(&state, &signed, e, "name").await {
+            Ok(errors) => list_page(&state, &signed, None, name, errors).await,
+            Err(r) => r,
+        },
+    }
+}
+
+struct Member {
+    id: String,
+    username: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/group.html")]
+struct GroupPage {
+    chrome: Chrome,
+    id: String,
+    name: String,
+    members: Vec<Member>,
+    may_write: bool,
+    errors: FieldErrors,
+    username: String,
+}
+
+async fn group_page(
+    state: &AppState,
+    signed: &Signed,
+    id: &str,
+    notice: Option<&'static str>,
+    username: String,
+    errors: FieldErrors,
+) -> Response {
+    let caller = &signed.session.caller;
+    let group = match state
+        .directory
+        .get_group(caller, id, &Projection::All)
+        .await
+    {
+        Ok(answer) => answer.body,
+        Err(e) => return refused(state, signed, e, "viewing groups").await,
+    };
+    let name = text(&group, "/displayName");
+    let members = group["members"]
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|m| Member {
+                    id: text(m, "/value"),
+                    username: text(m, "/display"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    view::page(
+        status,
+        &GroupPage {
+            chrome: Chrome::signed(state, signed, name.clone(), Section::Groups, notice).await,
+            id: id.to_owned(),
+            name,
+            members,
+            may_write: caller.may(Permission::WriteUsers),
+            errors,
+            username,
+        },
+    )
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let signed = match signed_in(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !valid_id(&id) {
+        return view::not_found(&state, &signed, "group").await;
+    }
+    let notice = view::notice(query.get("done").map(String::as_str));
+    group_page(
+        &state,
+        &signed,
+        &id,
+        notice,
+        String::new(),
+        FieldErrors::default(),
+    )
+    .await
+}
+
+async fn post_on(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    body: &[u8],
+) -> Result<(Signed, Form), Response> {
+    let (signed, form) = signed_post(state, headers, body).await?;
+    if !valid_id(id) {
+        return Err(view::not_found(state, &signed, "group").await);
+    }
+    Ok((signed, form))
+}
+
+fn patch(operations: Value) -> Value {
+    json!({"schemas": [PATCH_OP], "Operations": operations})
+}
+
+/// `POST /console/groups/{id}/members`: adds the user named `username`.
+pub(crate) async fn add_member(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (signed, form) = match post_on(&state, &headers, &id, &body).await {
+        Ok(ok) => ok,
+        Err(r) => return r,
+    };
+    let caller = &signed.session.caller;
+    let username = form.get("username").trim().to_owned();
+    let mut errors = FieldErrors::default();
+    let filter = format!(
+        "userName eq {}",
+        serde_json::to_string(&username).expect("a string serializes")
+    );
+    let found = if username.is_empty() {
+        None
+    } else {
+        let params = ListParams {
+            filter: Some(filter),
+            ..ListParams::default()
+        };
+        match state.directory.list_users(caller, &params).await {
+            Ok(answer) => answer.body["Resources"]
+                .get(0)
+                .map(|u| text(u, "/id"))
+                .filter(|u| !u.is_empty()),
+            Err(e) => return refused(&state, &signed, e, "viewing users").await,
+        }
+    };
+    let Some(user_id) = found else {
+        errors.add("username", "No user has that username.");
+        return group_page(&state, &signed, &id, None, username, errors).await;
+    };
+    let ops = patch(json!([{"op": "add", "path": "members", "value": [{"value": user_id}]}]));
+    match state.directory.patch_group(caller, &id, &ops, None).await {
+        Ok(_) => view::redirect(&format!("/console/groups/{id}?done=member-added")),
+        Err(e) => match form_error(&state, &signed, e, "username").await {
+            Ok(errors) => group_page(&state, &signed, &id, None, username, errors).await,
+            Err(r) => r,
+        },
+    }
+}
+
+/// `POST /console/groups/{id}/members/remove`: removes the member `user`.
+pub(crate) async fn remove_member(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (signed, form) = match post_on(&state, &headers, &id, &body).await {
+        Ok(ok) => ok,
+        Err(r) => return r,
+    };
+    let user = form.get("user");
+    if !valid_id(user) {
+        return view::plain(StatusCode::BAD_REQUEST, "That is not a member.");
+    }
+    if !form.confirmed() {
+        return view::confirm(
+            &state,
+            &signed,
+            &form,
+            view::Question {
+                action: format!("/console/groups/{id}/members/remove"),
+                back: format!("/console/groups/{id}"),
+                heading: "Remove this member?",
+                message: "They lose the roles they hold through this group.".into(),
+                button: "Remove member",
+            },
+        )
+        .await;
+    }
+    let ops = patch(json!([{"op": "remove", "path": format!("members[value eq \"{user}\"]")}]));
+    match state
+        .directory
+        .patch_group(&signed.session.caller, &id, &ops, None)
+        .await
+    {
+        Ok(_) => view::redirect(&format!("/console/groups/{id}?done=member-removed")),
+        Err(e) => refused(&state, &signed, e, "changing groups").await,
+    }
+}
+
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (signed, form) = match post_on(&state, &headers, &id, &body).await {
+        Ok(ok) => ok,
+        Err(r) => return r,
+    };
+    if !form.confirmed() {
+        return view::confirm(
+            &state,
+            &signed,
+            &form,
+            view::Question {
+                action: format!("/console/groups/{id}/delete"),
+                back: format!("/console/groups/{id}"),
+                heading: "Delete this group?",
+                message: "Its members lose the roles they hold through it. This cannot be undone."
+                    .into(),
+                button: "Delete group",
+            },
+        )
+        .await;
+    }
+    match state
+        .directory
+        .delete_group(&signed.session.caller, &id, None)
+        .await
+    {
+        Ok(_) => view::redirect("/console/groups?done=deleted"),
+        Err(e) => refused(&state, &signed, e, "deleting groups").await,
+    }
+}
