@@ -1668,4 +1668,7 @@ async fn an_admin_creates_a_group_adds_and_removes_members_and_deletes_it(server
     let deleted = browser.post(&delete_path, &[("confirm", "yes")]).await;
     assert_eq!(deleted.location, "/console/groups?done=deleted");
     assert!(group_named(server, "Payroll team").await.is_none());
+    let gone = browser.get(&format!("/console/groups/{id}")).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND);
+    assert!(gone.body.contains("There is no such group"), "{}", gone.body);
 }

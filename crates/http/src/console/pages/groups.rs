@@ -9,17 +9,27 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use latchkey_core::admin::{ListParams, Permission};
+use latchkey_core::admin::{AdminError, ListParams, Permission};
 use latchkey_core::scim::group::GROUP_SCHEMA;
 use latchkey_core::scim::resource::Projection;
 use serde_json::{Value, json};
 
-use super::{refused, text, valid_id};
+use super::{text, valid_id};
 use crate::console::fields::{FieldErrors, Refusal, refusal};
 use crate::console::form::Form;
 use crate::console::session::{Signed, signed_in, signed_post};
 use crate::console::view::{self, Chrome, Section};
 use crate::state::AppState;
+
+/// A refusal that is not a form's; a missing group is named as one.
+async fn refused(state: &AppState, signed: &Signed, e: AdminError, what: &str) -> Response {
+    match &e {
+        AdminError::Scim(scim) if scim.status == 404 => {
+            view::not_found(state, signed, "group").await
+        }
+        _ => super::refused(state, signed, e, what).await,
+    }
+}
 
 const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
@@ -108,7 +118,7 @@ pub(crate) async fn list(
 async fn form_error(
     state: &AppState,
     signed: &Signed,
-    e: latchkey_core::admin::AdminError,
+    e: AdminError,
     field: &'static str,
 ) -> Result<FieldErrors, Response> {
     match refusal(e.clone(), &[("displayName", "name"), ("members", field)]) {
