@@ -48,6 +48,10 @@ pub struct DbArgs {
         hide = true
     )]
     pub master_key: Option<String>,
+    /// Set any option of the configuration file, above the file and the
+    /// environment: `--set lockout.pair_threshold=10` (repeatable).
+    #[arg(long = "set", value_name = "OPTION=VALUE")]
+    pub set: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,6 +10,9 @@
 //! `LATCHKEY_TRUSTED_PROXIES` and `LATCHKEY_TRUSTED_PROXY_HEADER`; the others
 //! (`LATCHKEY_LISTEN`, …) are the flags' variables.
 //!
+//! The same works on the command line, above the environment:
+//! `--set lockout.pair_threshold=10`, `--set keys.rotate_every=90d`.
+//!
 //! A value is read as a TOML value when it is one (`10`, `true`,
 //! `["10.0.0.0/8"]`, an inline table), else as a string (`90d`,
 //! `x-forwarded-for`): so no quoting is needed, and a value such as
@@ -62,6 +65,25 @@ pub fn overrides_from(vars: impl IntoIterator<Item = (String, String)>) -> Vec<E
     // Deterministic order, so the first error reported is always the same.
     found.sort_by(|a, b| a.variable.cmp(&b.variable));
     found
+}
+
+/// `--set SECTION.OPTION=VALUE` (or `OPTION=VALUE` for a top-level
+/// option), read like an environment variable's value.
+pub fn override_from_flag(text: &str) -> Result<EnvOverride, String> {
+    let (key, raw) = text.split_once('=').ok_or_else(|| {
+        format!("--set {text}: write OPTION=VALUE, e.g. lockout.pair_threshold=10")
+    })?;
+    let path: Vec<String> = key.trim().split('.').map(str::to_owned).collect();
+    if path.len() > 2 || path.iter().any(|p| p.is_empty()) {
+        return Err(format!(
+            "--set {text}: the option is SECTION.OPTION or OPTION, e.g. lockout.pair_threshold"
+        ));
+    }
+    Ok(EnvOverride {
+        variable: format!("--set {}", key.trim()),
+        path,
+        value: parse_value(raw),
+    })
 }
 
 fn parse_value(raw: &str) -> Value {
@@ -181,6 +203,24 @@ mod tests {
             Value::String("012345".into()),
             "not a TOML number: stays a string"
         );
+    }
+
+    #[test]
+    fn set_flags_name_an_option_and_a_value() {
+        let over = override_from_flag("lockout.pair_threshold=10").unwrap();
+        assert_eq!(over.path, ["lockout", "pair_threshold"]);
+        assert_eq!(over.value, Value::Integer(10));
+        assert_eq!(over.variable, "--set lockout.pair_threshold");
+        let top = override_from_flag("trusted_proxy_header=forwarded").unwrap();
+        assert_eq!(top.path, ["trusted_proxy_header"]);
+        assert_eq!(top.value, Value::String("forwarded".into()));
+        assert_eq!(
+            override_from_flag("keys.rotate_every=90d").unwrap().value,
+            Value::String("90d".into())
+        );
+        for bad in ["lockout.pair_threshold", "a.b.c=1", ".x=1", "=1"] {
+            assert!(override_from_flag(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

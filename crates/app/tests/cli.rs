@@ -1390,4 +1390,37 @@ fn secrets_from_files_and_options_from_the_environment() {
     let shown: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
     assert_eq!(shown["access_token_ttl"], 600);
     assert_eq!(shown["refresh_token_ttl"], 7 * 86_400);
+
+    // --set sets any option too, above the environment.
+    let domain = s.file(
+        "tokens2.toml",
+        "[[apps]]\nname = \"Shorter\"\ntype = \"public\"\ngrant_types = [\"password\"]\n",
+    );
+    let applied = run(
+        &[
+            "apply",
+            domain.to_str().unwrap(),
+            "--set",
+            "tokens.access_token_ttl=20m",
+        ],
+        &[
+            files[0],
+            files[1],
+            ("LATCHKEY_TOKENS__ACCESS_TOKEN_TTL", "10m"),
+        ],
+    );
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    let shown = run(&["app", "show", "shorter", "--output", "json"], &files);
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&shown)).unwrap();
+    assert_eq!(shown["access_token_ttl"], 1200);
+    let bad = run(
+        &["config", "check", "--set", "lockout.pair_threshold=lots"],
+        &[files[0]],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("--set lockout.pair_threshold: "),
+        "{}",
+        stderr(&bad)
+    );
 }

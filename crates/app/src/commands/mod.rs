@@ -85,6 +85,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
 
 pub fn serve_settings(args: ServeArgs) -> anyhow::Result<Settings> {
     let admin_password = secret("LATCHKEY_ADMIN_PASSWORD", args.admin_password)?;
+    let env = option_overrides(&args.db.set)?;
     let db = Secrets::of(args.db)?;
     Settings::resolve(Overrides {
         listen: args.listen,
@@ -99,29 +100,35 @@ pub fn serve_settings(args: ServeArgs) -> anyhow::Result<Settings> {
         master_key: db.master_key,
         admin_password,
         demo: args.demo,
-        env: env_overrides(),
+        env,
     })
     .map_err(|e| anyhow!(e))
 }
 
 fn settings(db: DbArgs) -> anyhow::Result<Settings> {
+    let env = option_overrides(&db.set)?;
     let db = Secrets::of(db)?;
     Settings::resolve(Overrides {
         database_url: db.database_url,
         config: db.config,
         master_key: db.master_key,
-        env: env_overrides(),
+        env,
         ..Overrides::default()
     })
     .map_err(|e| anyhow!(e))
 }
 
-/// The process's `LATCHKEY_*` option variables (`config_env`).
-fn env_overrides() -> Vec<crate::config_env::EnvOverride> {
-    crate::config_env::overrides_from(
+/// The process's `LATCHKEY_*` option variables (`config_env`), then the
+/// `--set` flags, which win.
+fn option_overrides(set: &[String]) -> anyhow::Result<Vec<crate::config_env::EnvOverride>> {
+    let mut all = crate::config_env::overrides_from(
         std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-    )
+    );
+    for text in set {
+        all.push(crate::config_env::override_from_flag(text).map_err(|e| anyhow!(e))?);
+    }
+    Ok(all)
 }
 
 /// A secret from its flag or variable, or from the file `NAME_FILE` names.
