@@ -1670,5 +1670,9 @@ async fn an_admin_creates_a_group_adds_and_removes_members_and_deletes_it(server
     assert!(group_named(server, "Payroll team").await.is_none());
     let gone = browser.get(&format!("/console/groups/{id}")).await;
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
-    assert!(gone.body.contains("There is no such group"), "{}", gone.body);
+    assert!(
+        gone.body.contains("There is no such group"),
+        "{}",
+        gone.body
+    );
 }
