@@ -950,6 +950,25 @@ async fn an_admin_creates_a_trusted_app_whose_shown_secret_gets_a_token(server: 
         .await
         .unwrap();
     assert_eq!(token.status(), StatusCode::OK);
+    // The list can be searched by name or client ID, ignoring case.
+    let found = browser.get("/console/apps?q=PAYR").await;
+    assert!(
+        found.body.contains("<code>payroll</code>"),
+        "{}",
+        found.body
+    );
+    let none = browser.get("/console/apps?q=nothing-like-it").await;
+    assert!(!none.body.contains("<code>payroll</code>"));
+    assert!(
+        none.body.contains("No application matches"),
+        "{}",
+        none.body
+    );
+    let all = browser.get("/console/apps").await;
+    assert!(
+        all.body.contains("<code>payroll</code>")
+            && all.body.contains("<code>latchkey-console</code>")
+    );
     // Shown once: the app's page does not show it again.
     let ctx = server.context().await;
     let app = ctx

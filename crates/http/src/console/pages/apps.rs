@@ -63,6 +63,17 @@ struct AppsPage {
     chrome: Chrome,
     rows: Vec<AppRow>,
     may_write: bool,
+    /// The search, as typed ("" for none).
+    query: String,
+}
+
+/// Whether `app` answers a search: its name or client_id contains the
+/// words, ignoring case.
+fn matches(app: &App, query: &str) -> bool {
+    let query = query.trim().to_lowercase();
+    query.is_empty()
+        || app.name.to_lowercase().contains(&query)
+        || app.client_id.to_lowercase().contains(&query)
 }
 
 fn grant_label(g: GrantType) -> &'static str {
@@ -116,8 +127,13 @@ pub(crate) async fn list(
         Ok(apps) => apps,
         Err(e) => return refused(&state, &signed, e).await,
     };
+    let search: String = query
+        .get("q")
+        .map(|q| q.trim().chars().take(200).collect())
+        .unwrap_or_default();
     let rows = apps
         .iter()
+        .filter(|a| matches(a, &search))
         .map(|a| AppRow {
             id: a.id.clone(),
             name: a.name.clone(),
@@ -140,6 +156,7 @@ pub(crate) async fn list(
             chrome: Chrome::signed(&state, &signed, "Applications", Section::Apps, notice).await,
             rows,
             may_write: caller.may(Permission::WriteApps),
+            query: search,
         },
     )
 }
