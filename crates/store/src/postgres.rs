@@ -78,6 +78,25 @@ const ROTATE: &str = "WITH rotated AS (
 SELECT (SELECT COUNT(*) FROM inserted) + 0 * (SELECT COUNT(*) FROM revoked)";
 
 impl PostgresStore {
+    pub(crate) async fn find_refresh_context(
+        &self,
+        token_hash: &str,
+    ) -> latchkey_core::store::StoreResult<Option<latchkey_core::store::RefreshContext>> {
+        static FIND: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            format!(
+                "{} WHERE r.token_hash = $1",
+                crate::rows::REFRESH_CONTEXT_SELECT
+            )
+        });
+        let row: Option<crate::rows::RefreshContextRow> =
+            sqlx::query_as(sqlx::AssertSqlSafe(FIND.as_str()))
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(crate::error::map_err)?;
+        Ok(row.map(Into::into))
+    }
+
     pub(crate) async fn rotate_refresh_atomically(
         &self,
         old_hash: &str,

@@ -14,7 +14,7 @@ macro_rules! impl_repos {
         use latchkey_core::throttle::{Failures, ThrottleRepo};
 
         use crate::error::map_err;
-        use crate::rows::{grants_json, roles_json, to_json, AppRow, GroupRow, KeyRow, RefreshContextRow, ResourceServerRow, SessionRow, UserRow};
+        use crate::rows::{grants_json, roles_json, to_json, AppRow, GroupRow, KeyRow, ResourceServerRow, SessionRow, UserRow};
 
         type Tx = sqlx::Transaction<'static, $db>;
 
@@ -381,21 +381,9 @@ macro_rules! impl_repos {
             }
 
             async fn find_refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshContext>> {
-                let row: Option<RefreshContextRow> = sqlx::query_as(
-                    "SELECT r.token_hash, r.session_id, r.app_id, r.user_id, r.scope, r.issued_at, r.expires_at, r.rotated_at, \
-                            s.auth_time AS s_auth_time, s.created_at AS s_created_at, s.revoked_at AS s_revoked_at, \
-                            u.username AS u_username, u.password_hash AS u_password_hash, u.given_name AS u_given_name, \
-                            u.family_name AS u_family_name, u.email AS u_email, u.active AS u_active, \
-                            u.created_at AS u_created_at, u.updated_at AS u_updated_at, u.external_id AS u_external_id, \
-                            u.display_name AS u_display_name, u.version AS u_version, u.locked AS u_locked \
-                     FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = r.user_id \
-                     WHERE r.token_hash = $1",
-                )
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(map_err)?;
-                Ok(row.map(RefreshContext::from))
+                // Engine-specific: batched with the rotations on SQLite
+                // (see sqlite/refresh_writer.rs), one query on PostgreSQL.
+                self.find_refresh_context(token_hash).await
             }
 
             async fn find_session(&self, session_id: &str) -> StoreResult<Option<Session>> {

@@ -197,6 +197,16 @@ impl From<SessionRow> for Session {
     }
 }
 
+/// A refresh token joined with its session and user; each engine adds
+/// its `WHERE` (one hash on PostgreSQL, a batch of them on SQLite).
+pub(crate) const REFRESH_CONTEXT_SELECT: &str = "SELECT r.token_hash, r.session_id, r.app_id, r.user_id, r.scope, r.issued_at, r.expires_at, r.rotated_at, \
+        s.auth_time AS s_auth_time, s.created_at AS s_created_at, s.revoked_at AS s_revoked_at, \
+        u.username AS u_username, u.password_hash AS u_password_hash, u.given_name AS u_given_name, \
+        u.family_name AS u_family_name, u.email AS u_email, u.active AS u_active, \
+        u.created_at AS u_created_at, u.updated_at AS u_updated_at, u.external_id AS u_external_id, \
+        u.display_name AS u_display_name, u.version AS u_version, u.locked AS u_locked \
+    FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id JOIN users u ON u.id = r.user_id";
+
 /// A refresh token joined with its session and user.
 #[derive(sqlx::FromRow)]
 pub(crate) struct RefreshContextRow {

@@ -54,6 +54,7 @@ conformance!(
     users_are_found_ignoring_case_and_roles_come_through_groups,
     refresh_rotation_and_reuse_detection,
     concurrent_rotations_of_one_token_let_exactly_one_win,
+    concurrent_lookups_and_rotations_each_get_their_own_answer,
     activating_a_key_retires_the_previous_one,
     unique_usernames_are_a_conflict,
     the_deny_list_and_ended_sessions_revoke_access_tokens,
@@ -359,6 +360,12 @@ async fn users_are_found_ignoring_case_and_roles_come_through_groups(
 }
 
 async fn seed_session(store: &Store) -> (Session, RefreshTokenRecord) {
+    seed_session_named(store, "h0").await
+}
+
+/// Applies the plan (idempotent) and starts a session of Alice's on the
+/// mobile app whose first refresh token has the hash `first_hash`.
+async fn seed_session_named(store: &Store, first_hash: &str) -> (Session, RefreshTokenRecord) {
     store.repos.domain.apply(&plan(), 100).await.unwrap();
     let user = store
         .repos
@@ -382,7 +389,7 @@ async fn seed_session(store: &Store) -> (Session, RefreshTokenRecord) {
         created_at: 100,
         revoked_at: None,
     };
-    let first = refresh(&session, "h0");
+    let first = refresh(&session, first_hash);
     store
         .repos
         .tokens
@@ -539,6 +546,63 @@ async fn concurrent_rotations_of_one_token_let_exactly_one_win(store: &Store, _:
     }
     let winners = outcomes.iter().filter(|o| **o == Rotation::Rotated).count();
     assert_eq!(winners, 1, "{outcomes:?}");
+}
+
+/// Many lookups and rotations at once (batched on SQLite): each gets the
+/// answer it would get alone, a hash asked twice included.
+async fn concurrent_lookups_and_rotations_each_get_their_own_answer(
+    store: &Store,
+    _: &TestDatabase,
+) {
+    let (session, first) = seed_session(store).await;
+    let tokens = store.repos.tokens.clone();
+    let second = refresh(&session, "h1");
+    assert_eq!(
+        tokens.rotate_refresh("h0", &second, 110).await.unwrap(),
+        Rotation::Rotated
+    );
+    let rotated_first = RefreshTokenRecord {
+        rotated_at: Some(110),
+        ..first
+    };
+    let mut own_sessions = Vec::new();
+    for i in 0..8 {
+        own_sessions.push(seed_session_named(store, &format!("own-{i}")).await.0);
+    }
+    let mut tasks = Vec::new();
+    for i in 0..48 {
+        let tokens = tokens.clone();
+        let asked = ["h0", "h1", "missing"][i % 3];
+        tasks.push(tokio::spawn(async move {
+            (
+                asked,
+                tokens.find_refresh(asked).await.unwrap().map(|c| c.token),
+            )
+        }));
+    }
+    // Rotations of their own sessions' tokens, queued among the lookups.
+    let mut rotations = Vec::new();
+    for (i, own) in own_sessions.into_iter().enumerate() {
+        let tokens = tokens.clone();
+        rotations.push(tokio::spawn(async move {
+            let next = refresh(&own, &format!("own-{i}-next"));
+            tokens.rotate_refresh(&format!("own-{i}"), &next, 120).await
+        }));
+    }
+    for task in tasks {
+        match task.await.unwrap() {
+            ("h0", found) => assert_eq!(found.as_ref(), Some(&rotated_first)),
+            ("h1", found) => assert_eq!(found.as_ref(), Some(&second)),
+            (_, found) => assert_eq!(found, None),
+        }
+    }
+    for task in rotations {
+        assert_eq!(task.await.unwrap().unwrap(), Rotation::Rotated);
+    }
+    for i in 0..8 {
+        let next = tokens.find_refresh(&format!("own-{i}-next")).await.unwrap();
+        assert_eq!(next.unwrap().token.scope, "offline_access");
+    }
 }
 
 async fn activating_a_key_retires_the_previous_one(store: &Store, _: &TestDatabase) {
