@@ -13,6 +13,7 @@ use latchkey_core::admin::{Actor, Permission};
 use latchkey_core::model::AppRole;
 use latchkey_core::scim::discovery::USER_EXTENSION;
 use latchkey_core::scim::resource::Projection;
+use latchkey_core::store::HeldRole;
 use serde_json::{Value, json};
 
 use super::users::{badges, user_document};
@@ -45,6 +46,43 @@ struct ProfileForm {
     email: String,
 }
 
+/// One application role on the user page: held directly (revocable
+/// here), through groups (changed on the group's page), both, or not.
+struct RoleRow {
+    name: &'static str,
+    held: bool,
+    direct: bool,
+    groups: Vec<GroupLink>,
+}
+
+struct GroupLink {
+    id: String,
+    name: String,
+}
+
+fn role_rows(held: &[HeldRole]) -> Vec<RoleRow> {
+    AppRole::ALL
+        .iter()
+        .map(|role| {
+            let of_role = || held.iter().filter(move |h| h.role == *role);
+            let groups: Vec<GroupLink> = of_role()
+                .filter_map(|h| h.via.as_ref())
+                .map(|g| GroupLink {
+                    id: g.id.clone(),
+                    name: g.name.clone(),
+                })
+                .collect();
+            let direct = of_role().any(|h| h.via.is_none());
+            RoleRow {
+                name: role.as_str(),
+                held: direct || !groups.is_empty(),
+                direct,
+                groups,
+            }
+        })
+        .collect()
+}
+
 struct SessionRow {
     id: String,
     client_id: String,
@@ -60,8 +98,8 @@ struct UserPage {
     errors: FieldErrors,
     password_errors: FieldErrors,
     sessions: Vec<SessionRow>,
-    /// Every application role, and whether the user holds it.
-    roles: Vec<(&'static str, bool)>,
+    /// Every application role, and how the user holds it.
+    roles: Vec<RoleRow>,
     may_grant: bool,
     may_write: bool,
     may_reset: bool,
@@ -126,14 +164,10 @@ async fn render(
             .unwrap_or_default(),
         Err(e) => return refused(state, signed, e, "viewing sessions").await,
     };
-    let held = match state.directory.roles_of(Actor::Caller(caller), id).await {
-        Ok(held) => held,
+    let roles = match state.directory.held_roles(Actor::Caller(caller), id).await {
+        Ok(held) => role_rows(&held),
         Err(e) => return refused(state, signed, e, "viewing users").await,
     };
-    let roles = AppRole::ALL
-        .iter()
-        .map(|r| (r.as_str(), held.contains(r)))
-        .collect();
     let form = match redo.profile {
         Some(f) => ProfileForm {
             username: f.get("username").trim().to_owned(),
