@@ -236,6 +236,8 @@ describe("the Latchkey console in Chromium", () => {
     const held = page.getByRole("row", { name: /^Audit Administrator/ });
     assert.ok(await held.getByRole("link", { name: GROUP.renamed }).isVisible());
     assert.equal(await held.getByRole("button", { name: /^Revoke/ }).count(), 0, "held through the group only");
+    // Their console sign-ins: this browser's among them.
+    assert.ok(await page.locator(".badge", { hasText: "This browser" }).isVisible());
     await shot("11d-user-roles");
     // Revoking from the group asks first.
     await page.goto(groupUrl);

@@ -1,5 +1,7 @@
 //! `/console/users/{id}`: one user — profile, password, lock, active
-//! state, sessions ("sign out everywhere") and deletion. Destructive
+//! state, roles (held directly or through groups), sessions (OAuth
+//! sessions with "sign out everywhere", and console sign-ins) and
+//! deletion. Destructive
 //! actions ask for confirmation first.
 
 use std::collections::HashMap;
@@ -17,7 +19,7 @@ use latchkey_core::store::HeldRole;
 use serde_json::{Value, json};
 
 use super::users::{badges, user_document};
-use super::{refused, text, valid_id, when};
+use super::{refused, text, valid_id, when, when_unix};
 use crate::console::fields::{FieldErrors, Refusal, refusal};
 use crate::console::form::Form;
 use crate::console::session::{Signed, signed_in, signed_post};
@@ -89,6 +91,15 @@ struct SessionRow {
     auth_time: String,
 }
 
+/// A console sign-in of the user (`ConsoleService::sessions_of`).
+struct ConsoleRow {
+    signed_in: String,
+    last_seen: String,
+    ends: String,
+    /// The browser looking at this page.
+    current: bool,
+}
+
 #[derive(Template)]
 #[template(path = "console/user.html")]
 struct UserPage {
@@ -98,6 +109,7 @@ struct UserPage {
     errors: FieldErrors,
     password_errors: FieldErrors,
     sessions: Vec<SessionRow>,
+    console_sessions: Vec<ConsoleRow>,
     /// Every application role, and how the user holds it.
     roles: Vec<RoleRow>,
     may_grant: bool,
@@ -164,6 +176,18 @@ async fn render(
             .unwrap_or_default(),
         Err(e) => return refused(state, signed, e, "viewing sessions").await,
     };
+    let console_sessions = match state.console.sessions_of(caller, id, &signed.cookie).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|s| ConsoleRow {
+                signed_in: when_unix(s.signed_in_at),
+                last_seen: when_unix(s.last_seen_at),
+                ends: when_unix(s.ends_at),
+                current: s.current,
+            })
+            .collect(),
+        Err(e) => return refused(state, signed, e, "viewing sessions").await,
+    };
     let roles = match state.directory.held_roles(Actor::Caller(caller), id).await {
         Ok(held) => role_rows(&held),
         Err(e) => return refused(state, signed, e, "viewing users").await,
@@ -199,6 +223,7 @@ async fn render(
             errors: redo.errors,
             password_errors: redo.password_errors,
             sessions,
+            console_sessions,
             roles,
             may_grant: caller.may(Permission::GrantRoles),
             may_write: caller.may(Permission::WriteUsers),

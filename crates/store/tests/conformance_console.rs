@@ -1,8 +1,10 @@
-//! Store conformance for a group's own application roles (read, grant,
-//! revoke) and for where a user's roles come from, on SQLite always and
-//! PostgreSQL whenever one answers (required with
-//! LATCHKEY_REQUIRE_POSTGRES=1). Kept apart from `conformance.rs` so the
-//! two suites can grow independently; each run gets its own database.
+//! Store conformance for what the console's group and user pages need
+//! beyond `conformance.rs`: a group's own application roles (read,
+//! grant, revoke), where a user's roles come from, and a user's console
+//! sessions. On SQLite always and PostgreSQL whenever one answers
+//! (required with LATCHKEY_REQUIRE_POSTGRES=1); kept apart from
+//! `conformance.rs` so the two suites can grow independently. Each run
+//! gets its own database.
 
 use latchkey_core::model::AppRole;
 use latchkey_core::scim::user::GroupRef;
@@ -39,6 +41,7 @@ macro_rules! conformance {
 conformance!(
     group_roles_are_granted_revoked_and_reach_the_members,
     held_roles_say_where_each_role_comes_from,
+    console_sessions_are_listed_per_user_newest_first,
 );
 
 const NOW: i64 = 1_700_000_000;
@@ -223,4 +226,44 @@ async fn held_roles_say_where_each_role_comes_from(store: &Store) {
             .unwrap()
             .is_empty()
     );
+}
+
+async fn console_sessions_are_listed_per_user_newest_first(store: &Store) {
+    use latchkey_core::console::ConsoleSessionRecord;
+    let repo = &store.repos.console_sessions;
+    let session = |id_hash: &str, user_id: &str, created_at: i64| ConsoleSessionRecord {
+        id_hash: id_hash.into(),
+        user_id: user_id.into(),
+        sealed_tokens: format!("sealed-{id_hash}"),
+        access_expires_at: created_at + 300,
+        created_at,
+        last_seen_at: created_at,
+        refreshing_since: None,
+    };
+    for s in [
+        session("h1", "user-1", 1_000),
+        session("h2", "user-2", 1_100),
+        session("h3", "user-1", 1_200),
+    ] {
+        repo.create_console_session(&s).await.unwrap();
+    }
+    repo.touch_console_session("h1", 1_250).await.unwrap();
+    let mut touched = session("h1", "user-1", 1_000);
+    touched.last_seen_at = 1_250;
+    assert_eq!(
+        repo.list_console_sessions("user-1").await.unwrap(),
+        [session("h3", "user-1", 1_200), touched]
+    );
+    assert_eq!(
+        repo.list_console_sessions("user-2").await.unwrap(),
+        [session("h2", "user-2", 1_100)]
+    );
+    assert!(
+        repo.list_console_sessions("user-3")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    repo.delete_console_session("h3").await.unwrap();
+    assert_eq!(repo.list_console_sessions("user-1").await.unwrap().len(), 1);
 }
