@@ -31,6 +31,7 @@ const nav = () => page.getByRole("navigation", { name: "Sections" });
 const RUN = Date.now().toString(36);
 const USER = { name: `browser.tester.${RUN}`, password: "a long browser-test password" };
 const APP = { name: `Browser App ${RUN}`, clientId: `browser-app-${RUN}` };
+const GROUP = { name: `Browser testers ${RUN}`, renamed: `Browser team ${RUN}` };
 
 let browser;
 let page;
@@ -70,6 +71,8 @@ describe("the Latchkey console in Chromium", () => {
       args: process.getuid && process.getuid() === 0 ? ["--no-sandbox"] : [],
     });
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    // The copy buttons write to the clipboard; the test reads it back.
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE });
     page = await context.newPage();
     page.setDefaultTimeout(7000);
   });
@@ -160,6 +163,12 @@ describe("the Latchkey console in Chromium", () => {
     await shot("09-application-secret");
     await assertNoHorizontalScroll("application secret");
 
+    // The copy button puts the secret on the clipboard and says so.
+    const copy = page.getByRole("button", { name: "Copy secret" });
+    await copy.click();
+    await page.getByRole("button", { name: "Copied" }).waitFor();
+    assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
+
     // Over HTTP, as the application itself would.
     const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString("base64");
     const response = await fetch(`${BASE}/oauth2/v1/token`, {
@@ -201,15 +210,42 @@ describe("the Latchkey console in Chromium", () => {
     await assertNoHorizontalScroll("edit resource server");
     await page.getByRole("link", { name: "Cancel" }).click();
     await nav().getByRole("link", { name: "Groups" }).click();
-    await page.getByLabel("Name").fill("Browser testers");
+    await page.getByLabel("Name").fill(GROUP.name);
     await page.getByRole("button", { name: "Create group" }).click();
     await page.waitForURL(/\/console\/groups\/[0-9a-f-]+\?done=created/);
+    const groupUrl = page.url().replace(/\?.*$/, "");
     await page.getByLabel("Add a member by username").fill("admin");
     await page.getByRole("button", { name: "Add member" }).click();
     await page.waitForURL(/done=member-added/);
     assert.ok(await page.getByRole("link", { name: "admin", exact: true }).isVisible());
+    // The group's own roles: granted here, shown on a member's page.
+    await page.getByRole("button", { name: "Grant Audit Administrator" }).click();
+    await page.waitForURL(/done=role-granted/);
+    assert.ok(await page.getByRole("button", { name: "Revoke Audit Administrator" }).isVisible());
+    // Renaming: an empty name is refused beside the field.
+    await page.getByLabel("Group name").fill("");
+    await page.getByRole("button", { name: "Rename group" }).click();
+    await page.waitForSelector("#name-error");
+    await page.getByLabel("Group name").fill(GROUP.renamed);
+    await page.getByRole("button", { name: "Rename group" }).click();
+    await page.waitForURL(/done=renamed/);
+    assert.equal(await page.getByRole("heading", { level: 1 }).textContent(), GROUP.renamed);
     await shot("11c-group");
     await assertNoHorizontalScroll("group");
+    await page.getByRole("link", { name: "admin", exact: true }).click();
+    const held = page.getByRole("row", { name: /^Audit Administrator/ });
+    assert.ok(await held.getByRole("link", { name: GROUP.renamed }).isVisible());
+    assert.equal(await held.getByRole("button", { name: /^Revoke/ }).count(), 0, "held through the group only");
+    // Their console sign-ins: this browser's among them.
+    assert.ok(await page.locator(".badge", { hasText: "This browser" }).isVisible());
+    await shot("11d-user-roles");
+    // Revoking from the group asks first.
+    await page.goto(groupUrl);
+    await page.getByRole("button", { name: "Revoke Audit Administrator" }).click();
+    await page.getByRole("heading", { name: "Revoke this role from the group?" }).waitFor();
+    await page.getByRole("button", { name: "Revoke role" }).click();
+    await page.waitForURL(/done=role-revoked/);
+    assert.ok(await page.getByRole("button", { name: "Grant Audit Administrator" }).isVisible());
     await nav().getByRole("link", { name: "Signing keys" }).click();
     await shot("12-signing-keys");
     await nav().getByRole("link", { name: "Audit events" }).click();

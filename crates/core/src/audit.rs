@@ -28,6 +28,8 @@ pub mod kind {
     pub const SESSIONS_ENDED: &str = "user.sessions_ended";
     pub const ROLE_GRANTED: &str = "user.role_granted";
     pub const ROLE_REVOKED: &str = "user.role_revoked";
+    pub const GROUP_ROLE_GRANTED: &str = "group.role_granted";
+    pub const GROUP_ROLE_REVOKED: &str = "group.role_revoked";
     pub const APP_CREATED: &str = "app.created";
     pub const APP_UPDATED: &str = "app.updated";
     pub const APP_SECRET_ROTATED: &str = "app.secret_rotated";

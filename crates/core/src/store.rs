@@ -302,6 +302,27 @@ pub trait DirectoryRepo: Send + Sync {
         now: i64,
     ) -> StoreResult<Group>;
     async fn delete_group(&self, id: &str, if_version: Option<i64>) -> StoreResult<()>;
+
+    /// The application roles the group holds itself, sorted.
+    async fn group_roles(&self, group_id: &str) -> StoreResult<Vec<AppRole>>;
+    /// Grants a role to the group (and so to its members); false when it
+    /// held it already, `NotFound` when there is no such group.
+    async fn grant_group_role(&self, group_id: &str, role: AppRole) -> StoreResult<bool>;
+    /// Revokes a role from the group; false when it did not hold it,
+    /// `NotFound` when there is no such group.
+    async fn revoke_group_role(&self, group_id: &str, role: AppRole) -> StoreResult<bool>;
+    /// The user's roles with where each comes from: one entry for a role
+    /// held directly and one per group it comes through, sorted by role
+    /// (in `AppRole` order), the direct grant first, then by group name.
+    async fn held_roles(&self, user_id: &str) -> StoreResult<Vec<HeldRole>>;
+}
+
+/// One way a user holds an application role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldRole {
+    pub role: AppRole,
+    /// The group it comes through; `None` when granted to the user directly.
+    pub via: Option<GroupRef>,
 }
 
 /// Every repository, as trait objects: handlers carry no generic bounds.

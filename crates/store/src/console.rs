@@ -49,6 +49,25 @@ macro_rules! impl_console {
                     }))
                 }
 
+                async fn list_console_sessions(&self, user_id: &str) -> StoreResult<Vec<ConsoleSessionRecord>> {
+                    // No index on user_id: a user has a handful of rows, and
+                    // the whole table is small (purged by housekeeping).
+                    let rows: Vec<Row> = sqlx::query_as(
+                        "SELECT id_hash, user_id, sealed_tokens, access_expires_at, created_at, last_seen_at, refreshing_since \
+                         FROM console_sessions WHERE user_id = $1 ORDER BY created_at DESC, id_hash",
+                    )
+                    .bind(user_id)
+                    .fetch_all(&self.writer)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(rows
+                        .into_iter()
+                        .map(|(id_hash, user_id, sealed_tokens, access_expires_at, created_at, last_seen_at, refreshing_since)| {
+                            ConsoleSessionRecord { id_hash, user_id, sealed_tokens, access_expires_at, created_at, last_seen_at, refreshing_since }
+                        })
+                        .collect())
+                }
+
                 async fn touch_console_session(&self, id_hash: &str, now: i64) -> StoreResult<()> {
                     sqlx::query("UPDATE console_sessions SET last_seen_at = $2 WHERE id_hash = $1 AND last_seen_at < $2")
                         .bind(id_hash)

@@ -8,11 +8,11 @@ macro_rules! impl_directory {
 
             use async_trait::async_trait;
             use latchkey_core::audit::{AuditEvent, AuditQuery, AuditRepo};
-            use latchkey_core::model::{Group, User};
+            use latchkey_core::model::{AppRole, Group, User};
             use latchkey_core::scim::group::{GroupField, MemberRef};
             use latchkey_core::scim::query::{ListQuery, Page};
             use latchkey_core::scim::user::{GroupRef, UserField};
-            use latchkey_core::store::{DirectoryRepo, StoreError, StoreResult, UserRecord};
+            use latchkey_core::store::{DirectoryRepo, HeldRole, StoreError, StoreResult, UserRecord};
 
             use super::$store;
             use crate::error::map_err;
@@ -136,6 +136,16 @@ macro_rules! impl_directory {
                         .await
                         .map_err(map_err)?;
                     Ok(row.into())
+                }
+
+                /// `changed` when a group role row was written; otherwise
+                /// false, or `NotFound` when there is no such group.
+                async fn group_role_changed(&self, group_id: &str, changed: bool) -> StoreResult<bool> {
+                    if changed || self.group_by_id(group_id, true).await?.is_some() {
+                        Ok(changed)
+                    } else {
+                        Err(StoreError::NotFound)
+                    }
                 }
 
                 async fn group_by_id(&self, id: &str, from_writer: bool) -> StoreResult<Option<Group>> {
@@ -402,6 +412,68 @@ macro_rules! impl_directory {
 
                 async fn delete_group(&self, id: &str, if_version: Option<i64>) -> StoreResult<()> {
                     self.delete_versioned("groups", id, if_version).await
+                }
+
+                async fn group_roles(&self, group_id: &str) -> StoreResult<Vec<AppRole>> {
+                    let names: Vec<(String,)> = sqlx::query_as("SELECT role FROM group_roles WHERE group_id = $1")
+                        .bind(group_id)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(map_err)?;
+                    let mut roles: Vec<AppRole> = names.iter().filter_map(|(n,)| n.parse().ok()).collect();
+                    roles.sort();
+                    Ok(roles)
+                }
+
+                async fn grant_group_role(&self, group_id: &str, role: AppRole) -> StoreResult<bool> {
+                    // Inserted only when the group exists (no foreign-key
+                    // error to tell apart from a duplicate).
+                    let done = sqlx::query(
+                        "INSERT INTO group_roles (group_id, role) SELECT id, $2 FROM groups WHERE id = $1 \
+                         ON CONFLICT (group_id, role) DO NOTHING",
+                    )
+                    .bind(group_id)
+                    .bind(role.as_str())
+                    .execute(&self.writer)
+                    .await
+                    .map_err(map_err)?;
+                    self.group_role_changed(group_id, done.rows_affected() == 1).await
+                }
+
+                async fn revoke_group_role(&self, group_id: &str, role: AppRole) -> StoreResult<bool> {
+                    let done = sqlx::query("DELETE FROM group_roles WHERE group_id = $1 AND role = $2")
+                        .bind(group_id)
+                        .bind(role.as_str())
+                        .execute(&self.writer)
+                        .await
+                        .map_err(map_err)?;
+                    self.group_role_changed(group_id, done.rows_affected() == 1).await
+                }
+
+                async fn held_roles(&self, user_id: &str) -> StoreResult<Vec<HeldRole>> {
+                    let rows: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+                        "SELECT role, CAST(NULL AS TEXT), CAST(NULL AS TEXT) FROM user_roles WHERE user_id = $1 \
+                         UNION ALL SELECT gr.role, g.id, g.name FROM group_roles gr \
+                         JOIN user_groups ug ON ug.group_id = gr.group_id JOIN groups g ON g.id = gr.group_id \
+                         WHERE ug.user_id = $1",
+                    )
+                    .bind(user_id)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                    let mut held: Vec<HeldRole> = rows
+                        .into_iter()
+                        .filter_map(|(role, id, name)| {
+                            Some(HeldRole {
+                                role: role.parse().ok()?,
+                                via: id.zip(name).map(|(id, name)| GroupRef { id, name }),
+                            })
+                        })
+                        .collect();
+                    held.sort_by(|a, b| {
+                        (a.role, a.via.as_ref().map(|g| &g.name)).cmp(&(b.role, b.via.as_ref().map(|g| &g.name)))
+                    });
+                    Ok(held)
                 }
             }
         }

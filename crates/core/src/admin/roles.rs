@@ -1,12 +1,13 @@
-//! Granting and revoking a user's identity domain application roles,
-//! for the console and the CLI alike. Only an Identity Domain
+//! Granting and revoking the identity domain application roles of a user
+//! or of a group, for the console and the CLI alike. Only an Identity Domain
 //! Administrator may (`Permission::GrantRoles`): a User Administrator who
 //! could grant roles could make themselves one.
 
 use super::{Actor, AdminError, AdminResult, DirectoryService, Permission};
 use crate::audit::kind;
-use crate::model::{AppRole, User};
+use crate::model::{AppRole, Group, User};
 use crate::scim::ScimError;
+use crate::store::HeldRole;
 
 impl DirectoryService {
     fn may_grant(actor: Actor<'_>) -> AdminResult<()> {
@@ -73,12 +74,94 @@ impl DirectoryService {
         Ok(revoked)
     }
 
-    /// The roles the user holds, directly or through groups (readers of
-    /// users may see them).
-    pub async fn roles_of(&self, actor: Actor<'_>, user_id: &str) -> AdminResult<Vec<AppRole>> {
+    /// The user's roles with where each comes from (directly, or through
+    /// which group), for readers of users.
+    pub async fn held_roles(&self, actor: Actor<'_>, user_id: &str) -> AdminResult<Vec<HeldRole>> {
+        Self::may_read(actor)?;
+        let user = self.role_target(user_id).await?;
+        Ok(self.repos.directory.held_roles(&user.id).await?)
+    }
+
+    fn may_read(actor: Actor<'_>) -> AdminResult<()> {
         if let Actor::Caller(caller) = actor {
             caller.require(Permission::ReadUsers)?;
         }
+        Ok(())
+    }
+
+    async fn group_target(&self, group_id: &str) -> AdminResult<Group> {
+        self.repos
+            .directory
+            .find_group(group_id)
+            .await?
+            .ok_or_else(|| ScimError::not_found(format!("no group {group_id}")).into())
+    }
+
+    /// The roles the group holds itself (its members hold them too).
+    pub async fn group_roles(&self, actor: Actor<'_>, group_id: &str) -> AdminResult<Vec<AppRole>> {
+        Self::may_read(actor)?;
+        let group = self.group_target(group_id).await?;
+        Ok(self.repos.directory.group_roles(&group.id).await?)
+    }
+
+    /// Grants `role` to the group, and so to every member; `false` when
+    /// it held it already (nothing is recorded then).
+    pub async fn grant_group_role(
+        &self,
+        actor: Actor<'_>,
+        group_id: &str,
+        role: AppRole,
+    ) -> AdminResult<bool> {
+        Self::may_grant(actor)?;
+        let group = self.group_target(group_id).await?;
+        let granted = self
+            .repos
+            .directory
+            .grant_group_role(&group.id, role)
+            .await?;
+        if granted {
+            self.audit(
+                kind::GROUP_ROLE_GRANTED,
+                actor.name(),
+                &group.id,
+                Some(role.to_string()),
+            )
+            .await;
+        }
+        Ok(granted)
+    }
+
+    /// Revokes `role` from the group; its members keep it only if they
+    /// hold it otherwise. `false` when the group did not hold it.
+    pub async fn revoke_group_role(
+        &self,
+        actor: Actor<'_>,
+        group_id: &str,
+        role: AppRole,
+    ) -> AdminResult<bool> {
+        Self::may_grant(actor)?;
+        let group = self.group_target(group_id).await?;
+        let revoked = self
+            .repos
+            .directory
+            .revoke_group_role(&group.id, role)
+            .await?;
+        if revoked {
+            self.audit(
+                kind::GROUP_ROLE_REVOKED,
+                actor.name(),
+                &group.id,
+                Some(role.to_string()),
+            )
+            .await;
+        }
+        Ok(revoked)
+    }
+
+    /// The roles the user holds, directly or through groups (readers of
+    /// users may see them).
+    pub async fn roles_of(&self, actor: Actor<'_>, user_id: &str) -> AdminResult<Vec<AppRole>> {
+        Self::may_read(actor)?;
         let user = self.role_target(user_id).await?;
         Ok(self.repos.users.effective_roles(&user.id).await?)
     }

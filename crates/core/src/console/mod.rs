@@ -8,11 +8,13 @@
 
 mod app;
 mod keys;
+mod listing;
 mod repo;
 mod service;
 
 pub use app::{CONSOLE_CLIENT_ID, CONSOLE_SCOPES, console_app_file};
 pub use keys::ConsoleKeys;
+pub use listing::ConsoleSignIn;
 pub use repo::{ConsoleSessionRecord, ConsoleSessionRepo};
 pub use service::{ConsoleService, ConsoleSession, ResumeError, SignInError, SignedIn};
 

@@ -52,6 +52,9 @@ pub trait ConsoleSessionRepo: Send + Sync {
         sealed_tokens: &str,
         access_expires_at: i64,
     ) -> StoreResult<()>;
+    /// The console sessions of one user, newest first. Rows past their
+    /// timeouts stay until their next request or housekeeping.
+    async fn list_console_sessions(&self, user_id: &str) -> StoreResult<Vec<ConsoleSessionRecord>>;
     async fn delete_console_session(&self, id_hash: &str) -> StoreResult<()>;
     /// Deletes up to `limit` sessions idle since before `idle_before` or
     /// created before `created_before`; returns how many went.

@@ -38,8 +38,8 @@ const SESSION_CSRF: &str = "session";
 const SIGN_IN_CSRF: &str = "sign-in";
 
 #[derive(Serialize, Deserialize)]
-struct Tokens {
-    access: String,
+pub(super) struct Tokens {
+    pub(super) access: String,
     refresh: String,
 }
 
@@ -280,7 +280,7 @@ impl ConsoleService {
         self.keys.seal(id_hash, &json)
     }
 
-    fn open_quietly(&self, record: &ConsoleSessionRecord) -> Result<Tokens, ()> {
+    pub(super) fn open_quietly(&self, record: &ConsoleSessionRecord) -> Result<Tokens, ()> {
         let plain = self
             .keys
             .open(&record.id_hash, &record.sealed_tokens)

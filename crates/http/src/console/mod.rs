@@ -28,8 +28,8 @@ const SCRIPT: &str = include_str!("../../static/console.js");
 
 pub(crate) fn routes() -> Router<AppState> {
     use pages::{
-        app_form, apps, audit, groups, home, profile, registry, server_edit, signin, user,
-        user_roles, users,
+        app_form, apps, audit, group_roles, groups, home, profile, registry, server_edit, signin,
+        user, user_roles, users,
     };
     Router::new()
         .route("/console", get(home::home))
@@ -53,7 +53,11 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/console/users/{id}/roles", post(user_roles::set_role))
         .route("/console/audit", get(audit::list))
         .route("/console/groups", get(groups::list).post(groups::create))
-        .route("/console/groups/{id}", get(groups::show))
+        .route(
+            "/console/groups/{id}",
+            get(groups::show).post(groups::rename),
+        )
+        .route("/console/groups/{id}/roles", post(group_roles::set_role))
         .route("/console/groups/{id}/members", post(groups::add_member))
         .route(
             "/console/groups/{id}/members/remove",

@@ -291,6 +291,7 @@ pub(crate) fn notice(code: Option<&str>) -> Option<&'static str> {
         "own-password" => "Your password was changed. Sign in with the new one.",
         "member-added" => "The member is added.",
         "member-removed" => "The member is removed.",
+        "renamed" => "The group is renamed.",
         "role-granted" => "The role is granted.",
         "role-revoked" => "The role is revoked.",
         "role-not-direct" => {

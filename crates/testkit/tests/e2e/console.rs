@@ -13,6 +13,9 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 
 use crate::support::on_both_engines;
 
+mod groups;
+mod user_sessions;
+
 const ADMIN: &str = "admin";
 
 /// A browser, reduced to what the console needs: one cookie jar entry
@@ -1472,9 +1475,11 @@ async fn only_an_identity_domain_administrator_grants_and_revokes_roles(server: 
         "{}",
         page.body
     );
+    // alice holds Help Desk Administrator directly (revoked here) and
+    // User Administrator through the group "admins" (changed there).
     assert!(
         page.body
-            .contains("Revoke<span class=\"visually-hidden\"> User Administrator</span>")
+            .contains("Revoke<span class=\"visually-hidden\"> Help Desk Administrator</span>")
     );
     let granted = browser
         .post(

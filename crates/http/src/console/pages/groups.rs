@@ -1,6 +1,8 @@
 //! `/console/groups`: groups — the list, creating one, one group's
-//! members (add by username, remove) and deletion. Everything through
-//! `DirectoryService`'s SCIM group operations, as the admin API does.
+//! name (rename), members (add by username, remove), application roles
+//! (shown here; granted in `group_roles`) and deletion. Everything
+//! through `DirectoryService`'s SCIM group operations, as the admin API
+//! does.
 
 use std::collections::HashMap;
 
@@ -9,7 +11,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use latchkey_core::admin::{AdminError, ListParams, Permission};
+use latchkey_core::admin::{Actor, AdminError, ListParams, Permission};
+use latchkey_core::model::AppRole;
 use latchkey_core::scim::group::GROUP_SCHEMA;
 use latchkey_core::scim::resource::Projection;
 use serde_json::{Value, json};
@@ -22,7 +25,12 @@ use crate::console::view::{self, Chrome, Section};
 use crate::state::AppState;
 
 /// A refusal that is not a form's; a missing group is named as one.
-async fn refused(state: &AppState, signed: &Signed, e: AdminError, what: &str) -> Response {
+pub(super) async fn refused(
+    state: &AppState,
+    signed: &Signed,
+    e: AdminError,
+    what: &str,
+) -> Response {
     match &e {
         AdminError::Scim(scim) if scim.status == 404 => {
             view::not_found(state, signed, "group").await
@@ -176,9 +184,26 @@ struct GroupPage {
     id: String,
     name: String,
     members: Vec<Member>,
+    /// Every application role, and whether the group holds it.
+    roles: Vec<(&'static str, bool)>,
     may_write: bool,
+    may_grant: bool,
     errors: FieldErrors,
     username: String,
+    /// The rename form: its value and errors.
+    new_name: String,
+    name_errors: FieldErrors,
+}
+
+/// What a page render may carry over from a refused form.
+#[derive(Default)]
+struct Redo {
+    /// The member form's username and errors.
+    username: String,
+    errors: FieldErrors,
+    /// The rename form's name (the group's own when `None`) and errors.
+    name: Option<String>,
+    name_errors: FieldErrors,
 }
 
 async fn group_page(
@@ -186,8 +211,7 @@ async fn group_page(
     signed: &Signed,
     id: &str,
     notice: Option<&'static str>,
-    username: String,
-    errors: FieldErrors,
+    redo: Redo,
 ) -> Response {
     let caller = &signed.session.caller;
     let group = match state
@@ -198,6 +222,14 @@ async fn group_page(
         Ok(answer) => answer.body,
         Err(e) => return refused(state, signed, e, "viewing groups").await,
     };
+    let held = match state.directory.group_roles(Actor::Caller(caller), id).await {
+        Ok(held) => held,
+        Err(e) => return refused(state, signed, e, "viewing groups").await,
+    };
+    let roles = AppRole::ALL
+        .iter()
+        .map(|r| (r.as_str(), held.contains(r)))
+        .collect();
     let name = text(&group, "/displayName");
     let members = group["members"]
         .as_array()
@@ -210,7 +242,7 @@ async fn group_page(
                 .collect()
         })
         .unwrap_or_default();
-    let status = if errors.is_empty() {
+    let status = if redo.errors.is_empty() && redo.name_errors.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::BAD_REQUEST
@@ -220,11 +252,15 @@ async fn group_page(
         &GroupPage {
             chrome: Chrome::signed(state, signed, name.clone(), Section::Groups, notice).await,
             id: id.to_owned(),
+            new_name: redo.name.unwrap_or_else(|| name.clone()),
             name,
             members,
+            roles,
             may_write: caller.may(Permission::WriteUsers),
-            errors,
-            username,
+            may_grant: caller.may(Permission::GrantRoles),
+            errors: redo.errors,
+            username: redo.username,
+            name_errors: redo.name_errors,
         },
     )
 }
@@ -243,18 +279,11 @@ pub(crate) async fn show(
         return view::not_found(&state, &signed, "group").await;
     }
     let notice = view::notice(query.get("done").map(String::as_str));
-    group_page(
-        &state,
-        &signed,
-        &id,
-        notice,
-        String::new(),
-        FieldErrors::default(),
-    )
-    .await
+    group_page(&state, &signed, &id, notice, Redo::default()).await
 }
 
-async fn post_on(
+/// The common start of every POST on one group.
+pub(super) async fn post_on(
     state: &AppState,
     headers: &HeaderMap,
     id: &str,
@@ -269,6 +298,44 @@ async fn post_on(
 
 fn patch(operations: Value) -> Value {
     json!({"schemas": [PATCH_OP], "Operations": operations})
+}
+
+/// `POST /console/groups/{id}`: renames the group to `name` (a SCIM
+/// patch of `displayName`; members and roles stay).
+pub(crate) async fn rename(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let (signed, form) = match post_on(&state, &headers, &id, &body).await {
+        Ok(ok) => ok,
+        Err(r) => return r,
+    };
+    let name = form.get("name").trim().to_owned();
+    let mut name_errors = FieldErrors::default();
+    if name.is_empty() {
+        name_errors.add("name", "Enter a name.");
+    } else {
+        let ops = patch(json!([{"op": "replace", "path": "displayName", "value": name}]));
+        match state
+            .directory
+            .patch_group(&signed.session.caller, &id, &ops, None)
+            .await
+        {
+            Ok(_) => return view::redirect(&format!("/console/groups/{id}?done=renamed")),
+            Err(e) => match form_error(&state, &signed, e, "name").await {
+                Ok(errors) => name_errors = errors,
+                Err(r) => return r,
+            },
+        }
+    }
+    let redo = Redo {
+        name: Some(name),
+        name_errors,
+        ..Redo::default()
+    };
+    group_page(&state, &signed, &id, None, redo).await
 }
 
 /// `POST /console/groups/{id}/members`: adds the user named `username`.
@@ -306,13 +373,25 @@ pub(crate) async fn add_member(
     };
     let Some(user_id) = found else {
         errors.add("username", "No user has that username.");
-        return group_page(&state, &signed, &id, None, username, errors).await;
+        let redo = Redo {
+            username,
+            errors,
+            ..Redo::default()
+        };
+        return group_page(&state, &signed, &id, None, redo).await;
     };
     let ops = patch(json!([{"op": "add", "path": "members", "value": [{"value": user_id}]}]));
     match state.directory.patch_group(caller, &id, &ops, None).await {
         Ok(_) => view::redirect(&format!("/console/groups/{id}?done=member-added")),
         Err(e) => match form_error(&state, &signed, e, "username").await {
-            Ok(errors) => group_page(&state, &signed, &id, None, username, errors).await,
+            Ok(errors) => {
+                let redo = Redo {
+                    username,
+                    errors,
+                    ..Redo::default()
+                };
+                group_page(&state, &signed, &id, None, redo).await
+            }
             Err(r) => r,
         },
     }

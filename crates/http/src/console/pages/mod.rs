@@ -3,6 +3,7 @@
 pub(crate) mod app_form;
 pub(crate) mod apps;
 pub(crate) mod audit;
+pub(crate) mod group_roles;
 pub(crate) mod groups;
 pub(crate) mod home;
 pub(crate) mod profile;

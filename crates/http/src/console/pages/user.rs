@@ -1,5 +1,7 @@
 //! `/console/users/{id}`: one user — profile, password, lock, active
-//! state, sessions ("sign out everywhere") and deletion. Destructive
+//! state, roles (held directly or through groups), sessions (OAuth
+//! sessions with "sign out everywhere", and console sign-ins) and
+//! deletion. Destructive
 //! actions ask for confirmation first.
 
 use std::collections::HashMap;
@@ -13,10 +15,11 @@ use latchkey_core::admin::{Actor, Permission};
 use latchkey_core::model::AppRole;
 use latchkey_core::scim::discovery::USER_EXTENSION;
 use latchkey_core::scim::resource::Projection;
+use latchkey_core::store::HeldRole;
 use serde_json::{Value, json};
 
 use super::users::{badges, user_document};
-use super::{refused, text, valid_id, when};
+use super::{refused, text, valid_id, when, when_unix};
 use crate::console::fields::{FieldErrors, Refusal, refusal};
 use crate::console::form::Form;
 use crate::console::session::{Signed, signed_in, signed_post};
@@ -45,10 +48,56 @@ struct ProfileForm {
     email: String,
 }
 
+/// One application role on the user page: held directly (revocable
+/// here), through groups (changed on the group's page), both, or not.
+struct RoleRow {
+    name: &'static str,
+    held: bool,
+    direct: bool,
+    groups: Vec<GroupLink>,
+}
+
+struct GroupLink {
+    id: String,
+    name: String,
+}
+
+fn role_rows(held: &[HeldRole]) -> Vec<RoleRow> {
+    AppRole::ALL
+        .iter()
+        .map(|role| {
+            let of_role = || held.iter().filter(move |h| h.role == *role);
+            let groups: Vec<GroupLink> = of_role()
+                .filter_map(|h| h.via.as_ref())
+                .map(|g| GroupLink {
+                    id: g.id.clone(),
+                    name: g.name.clone(),
+                })
+                .collect();
+            let direct = of_role().any(|h| h.via.is_none());
+            RoleRow {
+                name: role.as_str(),
+                held: direct || !groups.is_empty(),
+                direct,
+                groups,
+            }
+        })
+        .collect()
+}
+
 struct SessionRow {
     id: String,
     client_id: String,
     auth_time: String,
+}
+
+/// A console sign-in of the user (`ConsoleService::sessions_of`).
+struct ConsoleRow {
+    signed_in: String,
+    last_seen: String,
+    ends: String,
+    /// The browser looking at this page.
+    current: bool,
 }
 
 #[derive(Template)]
@@ -60,8 +109,9 @@ struct UserPage {
     errors: FieldErrors,
     password_errors: FieldErrors,
     sessions: Vec<SessionRow>,
-    /// Every application role, and whether the user holds it.
-    roles: Vec<(&'static str, bool)>,
+    console_sessions: Vec<ConsoleRow>,
+    /// Every application role, and how the user holds it.
+    roles: Vec<RoleRow>,
     may_grant: bool,
     may_write: bool,
     may_reset: bool,
@@ -126,14 +176,22 @@ async fn render(
             .unwrap_or_default(),
         Err(e) => return refused(state, signed, e, "viewing sessions").await,
     };
-    let held = match state.directory.roles_of(Actor::Caller(caller), id).await {
-        Ok(held) => held,
+    let console_sessions = match state.console.sessions_of(caller, id, &signed.cookie).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|s| ConsoleRow {
+                signed_in: when_unix(s.signed_in_at),
+                last_seen: when_unix(s.last_seen_at),
+                ends: when_unix(s.ends_at),
+                current: s.current,
+            })
+            .collect(),
+        Err(e) => return refused(state, signed, e, "viewing sessions").await,
+    };
+    let roles = match state.directory.held_roles(Actor::Caller(caller), id).await {
+        Ok(held) => role_rows(&held),
         Err(e) => return refused(state, signed, e, "viewing users").await,
     };
-    let roles = AppRole::ALL
-        .iter()
-        .map(|r| (r.as_str(), held.contains(r)))
-        .collect();
     let form = match redo.profile {
         Some(f) => ProfileForm {
             username: f.get("username").trim().to_owned(),
@@ -165,6 +223,7 @@ async fn render(
             errors: redo.errors,
             password_errors: redo.password_errors,
             sessions,
+            console_sessions,
             roles,
             may_grant: caller.may(Permission::GrantRoles),
             may_write: caller.may(Permission::WriteUsers),
