@@ -113,6 +113,37 @@ impl Drop for TestDatabase {
     }
 }
 
+/// Stamps out each conformance case (`async fn case(&Store, &TestDatabase)`)
+/// as two tests: on SQLite always, on PostgreSQL whenever one answers
+/// (required with LATCHKEY_REQUIRE_POSTGRES=1). Each gets its own database.
+#[macro_export]
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let db = $crate::testing::TestDatabase::sqlite();
+                    let store = $crate::open(&db.url, 4).await.expect("open SQLite");
+                    super::$case(&store, &db).await;
+                    store.close().await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(db) = $crate::testing::TestDatabase::postgres().await else { return };
+                    let store = $crate::open(&db.url, 4).await.expect("open PostgreSQL");
+                    super::$case(&store, &db).await;
+                    store.close().await;
+                }
+            )*
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

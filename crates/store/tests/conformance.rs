@@ -19,34 +19,7 @@ use latchkey_core::store::{NewSecret, NewUser, Rotation, StoreError, UserRecord}
 use latchkey_store::testing::TestDatabase;
 use latchkey_store::{Store, open};
 
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let db = latchkey_store::testing::TestDatabase::sqlite();
-                    let store = latchkey_store::open(&db.url, 4).await.expect("open SQLite");
-                    super::$case(&store, &db).await;
-                    store.close().await;
-                }
-            )*
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(db) = latchkey_store::testing::TestDatabase::postgres().await else { return };
-                    let store = latchkey_store::open(&db.url, 4).await.expect("open PostgreSQL");
-                    super::$case(&store, &db).await;
-                    store.close().await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+latchkey_store::conformance!(
     migrations_run_from_empty_and_again,
     apply_creates_then_changes_nothing_and_keeps_ids,
     apply_updates_what_differs_and_touches_nothing_else,

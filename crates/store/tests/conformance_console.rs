@@ -10,35 +10,9 @@ use latchkey_core::model::AppRole;
 use latchkey_core::scim::user::GroupRef;
 use latchkey_core::store::{HeldRole, NewUser, StoreError};
 use latchkey_store::Store;
+use latchkey_store::testing::TestDatabase;
 
-macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod on_sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let db = latchkey_store::testing::TestDatabase::sqlite();
-                    let store = latchkey_store::open(&db.url, 4).await.expect("open SQLite");
-                    super::$case(&store).await;
-                    store.close().await;
-                }
-            )*
-        }
-        mod on_postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(db) = latchkey_store::testing::TestDatabase::postgres().await else { return };
-                    let store = latchkey_store::open(&db.url, 4).await.expect("open PostgreSQL");
-                    super::$case(&store).await;
-                    store.close().await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+latchkey_store::conformance!(
     group_roles_are_granted_revoked_and_reach_the_members,
     held_roles_say_where_each_role_comes_from,
     console_sessions_are_listed_per_user_newest_first,
@@ -66,7 +40,7 @@ async fn user(store: &Store, username: &str, roles: Vec<AppRole>) -> String {
         .id
 }
 
-async fn group_roles_are_granted_revoked_and_reach_the_members(store: &Store) {
+async fn group_roles_are_granted_revoked_and_reach_the_members(store: &Store, _: &TestDatabase) {
     let dir = &store.repos.directory;
     let alice = user(store, "alice", vec![]).await;
     let group = dir
@@ -166,7 +140,7 @@ async fn group_roles_are_granted_revoked_and_reach_the_members(store: &Store) {
     );
 }
 
-async fn held_roles_say_where_each_role_comes_from(store: &Store) {
+async fn held_roles_say_where_each_role_comes_from(store: &Store, _: &TestDatabase) {
     let dir = &store.repos.directory;
     let alice = user(store, "alice", vec![AppRole::UserAdministrator]).await;
     let bob = user(store, "bob", vec![]).await;
@@ -228,7 +202,7 @@ async fn held_roles_say_where_each_role_comes_from(store: &Store) {
     );
 }
 
-async fn console_sessions_are_listed_per_user_newest_first(store: &Store) {
+async fn console_sessions_are_listed_per_user_newest_first(store: &Store, _: &TestDatabase) {
     use latchkey_core::console::ConsoleSessionRecord;
     let repo = &store.repos.console_sessions;
     let session = |id_hash: &str, user_id: &str, created_at: i64| ConsoleSessionRecord {

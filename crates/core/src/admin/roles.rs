@@ -157,12 +157,4 @@ impl DirectoryService {
         }
         Ok(revoked)
     }
-
-    /// The roles the user holds, directly or through groups (readers of
-    /// users may see them).
-    pub async fn roles_of(&self, actor: Actor<'_>, user_id: &str) -> AdminResult<Vec<AppRole>> {
-        Self::may_read(actor)?;
-        let user = self.role_target(user_id).await?;
-        Ok(self.repos.users.effective_roles(&user.id).await?)
-    }
 }
