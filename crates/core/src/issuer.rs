@@ -11,7 +11,7 @@ use crate::keys::KeyRing;
 use crate::model::{App, AppRole, RefreshTokenRecord, Session, User};
 use crate::scope::{EMAIL, MY_SCOPES, OFFLINE_ACCESS, OPENID, PROFILE};
 use crate::secrets::{random_token, sha256_hex};
-use crate::store::{Rotation, TokenRepo};
+use crate::store::TokenRepo;
 
 /// What the grant hands to the issuer.
 #[derive(Debug, Clone)]
@@ -117,11 +117,38 @@ pub struct TokenIssuer {
 }
 
 /// How the refresh token of an issue is stored.
-pub enum RefreshMode<'a> {
+pub enum RefreshMode {
     /// A password grant: start the session (and its first refresh token).
     NewSession,
-    /// A refresh grant: rotate `old_hash` to the new token atomically.
-    Rotate { old_hash: &'a str },
+    /// A refresh grant: the store has already rotated to `token`'s
+    /// record (`TokenRepo::refresh`); hand it out.
+    Rotated { token: String },
+}
+
+/// The stored record of a refresh token minted for `app`: it lives the
+/// app's refresh token lifetime, never beyond the session's absolute one.
+pub fn refresh_record(
+    app: &App,
+    token_hash: String,
+    session_id: &str,
+    user_id: &str,
+    scope: String,
+    auth_time: i64,
+    now: i64,
+) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        token_hash,
+        session_id: session_id.to_owned(),
+        app_id: app.id.clone(),
+        user_id: user_id.to_owned(),
+        scope,
+        issued_at: now,
+        expires_at: match app.session_lifetime {
+            Some(limit) => (now + app.refresh_token_ttl).min(auth_time + limit),
+            None => now + app.refresh_token_ttl,
+        },
+        rotated_at: None,
+    }
 }
 
 impl TokenIssuer {
@@ -144,40 +171,16 @@ impl TokenIssuer {
     }
 
     /// Signs the tokens of `grant` and stores what must be stored. A
-    /// refresh token is minted when `offline_access` was granted and the
-    /// app may use the refresh grant (always when rotating).
+    /// new session gets a refresh token when `offline_access` was granted
+    /// and the app may use the refresh grant; a rotation hands out its
+    /// successor.
     pub async fn issue(
         &self,
         grant: Grant<'_>,
-        mode: RefreshMode<'_>,
+        mode: RefreshMode,
         now: i64,
     ) -> Result<IssuedTokens, OAuthError> {
         let scope = grant.scopes.join(" ");
-        let wants_refresh = match mode {
-            RefreshMode::Rotate { .. } => true,
-            RefreshMode::NewSession => {
-                grant.scopes.iter().any(|s| s == OFFLINE_ACCESS)
-                    && grant
-                        .app
-                        .allows_grant(crate::model::GrantType::RefreshToken)
-            }
-        };
-        let refresh_token = wants_refresh.then(random_token);
-        let refresh_record = refresh_token.as_ref().map(|token| RefreshTokenRecord {
-            token_hash: sha256_hex(token),
-            session_id: grant.session_id.clone(),
-            app_id: grant.app.id.clone(),
-            user_id: grant.user.id.clone(),
-            scope: scope.clone(),
-            issued_at: now,
-            // Never beyond the session's absolute lifetime.
-            expires_at: match grant.app.session_lifetime {
-                Some(limit) => (now + grant.app.refresh_token_ttl).min(grant.auth_time + limit),
-                None => now + grant.app.refresh_token_ttl,
-            },
-            rotated_at: None,
-        });
-
         let access_token = self.sign_access(&grant, &scope, now)?;
         let id_token = if grant.scopes.iter().any(|s| s == OPENID) {
             Some(self.sign_id(&grant, now)?)
@@ -185,8 +188,25 @@ impl TokenIssuer {
             None
         };
 
-        match mode {
+        let refresh_token = match mode {
+            RefreshMode::Rotated { token } => Some(token),
             RefreshMode::NewSession => {
+                let wants_refresh = grant.scopes.iter().any(|s| s == OFFLINE_ACCESS)
+                    && grant
+                        .app
+                        .allows_grant(crate::model::GrantType::RefreshToken);
+                let refresh_token = wants_refresh.then(random_token);
+                let record = refresh_token.as_ref().map(|token| {
+                    refresh_record(
+                        grant.app,
+                        sha256_hex(token),
+                        &grant.session_id,
+                        &grant.user.id,
+                        scope.clone(),
+                        grant.auth_time,
+                        now,
+                    )
+                });
                 let session = Session {
                     id: grant.session_id.clone(),
                     user_id: grant.user.id.clone(),
@@ -196,29 +216,11 @@ impl TokenIssuer {
                     revoked_at: None,
                 };
                 self.tokens
-                    .start_session(
-                        &session,
-                        refresh_record.as_ref(),
-                        self.max_sessions_per_user,
-                    )
+                    .start_session(&session, record.as_ref(), self.max_sessions_per_user)
                     .await?;
+                refresh_token
             }
-            RefreshMode::Rotate { old_hash } => {
-                let record = refresh_record
-                    .as_ref()
-                    .expect("rotation always mints a token");
-                if self.tokens.rotate_refresh(old_hash, record, now).await?
-                    == Rotation::ReuseDetected
-                {
-                    tracing::warn!(sid = %grant.session_id, client_id = %grant.app.client_id,
-                        "refresh token reuse detected; session revoked");
-                    return Err(OAuthError::invalid_grant(
-                        "the refresh token is invalid, expired or revoked",
-                    )
-                    .with_detail("refresh token reuse detected"));
-                }
-            }
-        }
+        };
 
         Ok(IssuedTokens {
             access_token,

@@ -144,6 +144,61 @@ pub enum Rotation {
     ReuseDetected,
 }
 
+/// The refresh grant's decision about a token it presented, made where
+/// the store holds the token (inside SQLite's batch, see `TokenRepo::refresh`).
+/// Pure and quick: it runs on the store's writer.
+pub type RefreshJudge = Box<dyn FnOnce(&RefreshContext) -> RefreshVerdict + Send>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefreshVerdict {
+    /// Exchange the token for this successor.
+    Rotate(RefreshTokenRecord),
+    /// Refuse it; with `end_session`, revoke its session (and so its
+    /// whole family) too.
+    Refuse { end_session: bool },
+}
+
+/// What became of a presented refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refreshed {
+    /// No such token.
+    Unknown,
+    /// The judge refused it (and its session was revoked if it said so).
+    Refused(RefreshContext),
+    /// Rotated to the judge's successor.
+    Rotated(RefreshContext),
+    /// The judge would rotate it, but it was exchanged (or its session
+    /// ended) meanwhile: reuse. The session is now revoked.
+    Lost(RefreshContext),
+}
+
+/// `TokenRepo::refresh` as a lookup, the judgement, then a rotation or a
+/// revocation: for stores that do not batch.
+pub async fn refresh_in_three_calls<R: TokenRepo + ?Sized>(
+    repo: &R,
+    token_hash: &str,
+    now: i64,
+    judge: RefreshJudge,
+) -> StoreResult<Refreshed> {
+    let Some(context) = repo.find_refresh(token_hash).await? else {
+        return Ok(Refreshed::Unknown);
+    };
+    match judge(&context) {
+        RefreshVerdict::Refuse { end_session } => {
+            if end_session {
+                repo.revoke_session(&context.session.id, now).await?;
+            }
+            Ok(Refreshed::Refused(context))
+        }
+        RefreshVerdict::Rotate(successor) => {
+            match repo.rotate_refresh(token_hash, &successor, now).await? {
+                Rotation::Rotated => Ok(Refreshed::Rotated(context)),
+                Rotation::ReuseDetected => Ok(Refreshed::Lost(context)),
+            }
+        }
+    }
+}
+
 #[async_trait]
 pub trait TokenRepo: Send + Sync {
     /// Starts a session and stores its first refresh token, atomically.
@@ -167,6 +222,19 @@ pub trait TokenRepo: Send + Sync {
         new: &RefreshTokenRecord,
         now: i64,
     ) -> StoreResult<Rotation>;
+    /// The refresh grant's whole storage work: finds the token with its
+    /// session and user, asks `judge`, and rotates or refuses as judged,
+    /// the rotation as atomic as `rotate_refresh`. This default does it in
+    /// three calls (`refresh_in_three_calls`); SQLite batches concurrent refreshes into one lookup
+    /// and one transaction.
+    async fn refresh(
+        &self,
+        token_hash: &str,
+        now: i64,
+        judge: RefreshJudge,
+    ) -> StoreResult<Refreshed> {
+        refresh_in_three_calls(self, token_hash, now, judge).await
+    }
     async fn revoke_session(&self, session_id: &str, now: i64) -> StoreResult<()>;
     /// Live (not revoked) sessions of a user, newest first.
     async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<Session>>;

@@ -78,23 +78,15 @@ const ROTATE: &str = "WITH rotated AS (
 SELECT (SELECT COUNT(*) FROM inserted) + 0 * (SELECT COUNT(*) FROM revoked)";
 
 impl PostgresStore {
-    pub(crate) async fn find_refresh_context(
+    /// Many nodes may share the database, so there is no batching here:
+    /// the trait's lookup, judgement and atomic rotation.
+    pub(crate) async fn refresh_batched(
         &self,
         token_hash: &str,
-    ) -> latchkey_core::store::StoreResult<Option<latchkey_core::store::RefreshContext>> {
-        static FIND: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-            format!(
-                "{} WHERE r.token_hash = $1",
-                crate::rows::REFRESH_CONTEXT_SELECT
-            )
-        });
-        let row: Option<crate::rows::RefreshContextRow> =
-            sqlx::query_as(sqlx::AssertSqlSafe(FIND.as_str()))
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(crate::error::map_err)?;
-        Ok(row.map(Into::into))
+        now: i64,
+        judge: latchkey_core::store::RefreshJudge,
+    ) -> latchkey_core::store::StoreResult<latchkey_core::store::Refreshed> {
+        latchkey_core::store::refresh_in_three_calls(self, token_hash, now, judge).await
     }
 
     pub(crate) async fn rotate_refresh_atomically(

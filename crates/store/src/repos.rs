@@ -381,9 +381,15 @@ macro_rules! impl_repos {
             }
 
             async fn find_refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshContext>> {
-                // Engine-specific: batched with the rotations on SQLite
-                // (see sqlite/refresh_writer.rs), one query on PostgreSQL.
-                self.find_refresh_context(token_hash).await
+                static FIND: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+                    format!("{} WHERE r.token_hash = $1", crate::rows::REFRESH_CONTEXT_SELECT)
+                });
+                let row: Option<crate::rows::RefreshContextRow> = sqlx::query_as(sqlx::AssertSqlSafe(FIND.as_str()))
+                    .bind(token_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.map(RefreshContext::from))
             }
 
             async fn find_session(&self, session_id: &str) -> StoreResult<Option<Session>> {
@@ -395,6 +401,12 @@ macro_rules! impl_repos {
                 .await
                 .map_err(map_err)?;
                 Ok(row.map(Session::from))
+            }
+
+            async fn refresh(&self, token_hash: &str, now: i64, judge: latchkey_core::store::RefreshJudge) -> StoreResult<latchkey_core::store::Refreshed> {
+                // Engine-specific: batched on SQLite (sqlite/refresh_writer.rs),
+                // the trait's three calls on PostgreSQL.
+                self.refresh_batched(token_hash, now, judge).await
             }
 
             async fn rotate_refresh(&self, old_hash: &str, new: &RefreshTokenRecord, now: i64) -> StoreResult<Rotation> {

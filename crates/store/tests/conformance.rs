@@ -15,7 +15,9 @@ use latchkey_core::scim::filter::parse_filter;
 use latchkey_core::scim::group::GroupSchema;
 use latchkey_core::scim::query::{ListQuery, Page, resolve};
 use latchkey_core::scim::user::{UserField, UserSchema};
-use latchkey_core::store::{NewSecret, NewUser, Rotation, StoreError, UserRecord};
+use latchkey_core::store::{
+    NewSecret, NewUser, RefreshJudge, RefreshVerdict, Refreshed, Rotation, StoreError, UserRecord,
+};
 use latchkey_store::testing::TestDatabase;
 use latchkey_store::{Store, open};
 
@@ -27,7 +29,7 @@ latchkey_store::conformance!(
     users_are_found_ignoring_case_and_roles_come_through_groups,
     refresh_rotation_and_reuse_detection,
     concurrent_rotations_of_one_token_let_exactly_one_win,
-    concurrent_lookups_and_rotations_each_get_their_own_answer,
+    concurrent_refreshes_are_each_judged_on_their_own_token,
     activating_a_key_retires_the_previous_one,
     unique_usernames_are_a_conflict,
     the_deny_list_and_ended_sessions_revoke_access_tokens,
@@ -521,61 +523,86 @@ async fn concurrent_rotations_of_one_token_let_exactly_one_win(store: &Store, _:
     assert_eq!(winners, 1, "{outcomes:?}");
 }
 
-/// Many lookups and rotations at once (batched on SQLite): each gets the
-/// answer it would get alone, a hash asked twice included.
-async fn concurrent_lookups_and_rotations_each_get_their_own_answer(
-    store: &Store,
-    _: &TestDatabase,
-) {
-    let (session, first) = seed_session(store).await;
-    let tokens = store.repos.tokens.clone();
-    let second = refresh(&session, "h1");
-    assert_eq!(
-        tokens.rotate_refresh("h0", &second, 110).await.unwrap(),
-        Rotation::Rotated
-    );
-    let rotated_first = RefreshTokenRecord {
-        rotated_at: Some(110),
-        ..first
-    };
-    let mut own_sessions = Vec::new();
+/// A judge that rotates `token` to `next` (or refuses, ending the
+/// session when `end_session`), and says what it saw.
+fn judge_to(next: Option<RefreshTokenRecord>, end_session: bool) -> RefreshJudge {
+    Box::new(move |found| match next {
+        Some(next) if found.token.rotated_at.is_none() => RefreshVerdict::Rotate(next),
+        _ => RefreshVerdict::Refuse { end_session },
+    })
+}
+
+/// Many refreshes at once (one batch on SQLite): each is judged on its
+/// own token; of two presentations of one token exactly one rotates and
+/// the other is reuse; a refusal that ends the session ends it.
+async fn concurrent_refreshes_are_each_judged_on_their_own_token(store: &Store, _: &TestDatabase) {
+    let mut sessions = Vec::new();
     for i in 0..8 {
-        own_sessions.push(seed_session_named(store, &format!("own-{i}")).await.0);
+        sessions.push(seed_session_named(store, &format!("own-{i}")).await.0);
     }
+    let tokens = store.repos.tokens.clone();
     let mut tasks = Vec::new();
-    for i in 0..48 {
-        let tokens = tokens.clone();
-        let asked = ["h0", "h1", "missing"][i % 3];
-        tasks.push(tokio::spawn(async move {
-            (
-                asked,
-                tokens.find_refresh(asked).await.unwrap().map(|c| c.token),
-            )
-        }));
-    }
-    // Rotations of their own sessions' tokens, queued among the lookups.
-    let mut rotations = Vec::new();
-    for (i, own) in own_sessions.into_iter().enumerate() {
-        let tokens = tokens.clone();
-        rotations.push(tokio::spawn(async move {
-            let next = refresh(&own, &format!("own-{i}-next"));
-            tokens.rotate_refresh(&format!("own-{i}"), &next, 120).await
-        }));
-    }
-    for task in tasks {
-        match task.await.unwrap() {
-            ("h0", found) => assert_eq!(found.as_ref(), Some(&rotated_first)),
-            ("h1", found) => assert_eq!(found.as_ref(), Some(&second)),
-            (_, found) => assert_eq!(found, None),
+    for (i, session) in sessions.iter().enumerate() {
+        // Sessions 0-5 rotate; 6 is refused and ended; 7 is presented
+        // twice at once.
+        let presentations = if i == 7 { 2 } else { 1 };
+        for copy in 0..presentations {
+            let tokens = tokens.clone();
+            let next = (i != 6).then(|| refresh(session, &format!("own-{i}-next-{copy}")));
+            tasks.push(tokio::spawn(async move {
+                let outcome = tokens
+                    .refresh(&format!("own-{i}"), 120, judge_to(next, i == 6))
+                    .await
+                    .unwrap();
+                (i, outcome)
+            }));
         }
     }
-    for task in rotations {
-        assert_eq!(task.await.unwrap().unwrap(), Rotation::Rotated);
+    let unknown = {
+        let tokens = tokens.clone();
+        tokio::spawn(async move { tokens.refresh("missing", 120, judge_to(None, true)).await })
+    };
+    let (mut rotated, mut lost) = (Vec::new(), 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            (i, Refreshed::Rotated(found)) => {
+                assert_eq!(found.token.token_hash, format!("own-{i}"));
+                assert_eq!(found.session, sessions[i]);
+                rotated.push(i);
+            }
+            (7, Refreshed::Lost(found)) => {
+                assert_eq!(found.session.id, sessions[7].id);
+                lost += 1;
+            }
+            (6, Refreshed::Refused(found)) => assert_eq!(found.session.id, sessions[6].id),
+            other => panic!("unexpected {other:?}"),
+        }
     }
-    for i in 0..8 {
-        let next = tokens.find_refresh(&format!("own-{i}-next")).await.unwrap();
-        assert_eq!(next.unwrap().token.scope, "offline_access");
-    }
+    rotated.sort();
+    assert_eq!(rotated, vec![0, 1, 2, 3, 4, 5, 7]);
+    assert_eq!(lost, 1);
+    assert_eq!(unknown.await.unwrap().unwrap(), Refreshed::Unknown);
+    let session_of = |i: usize| {
+        let tokens = tokens.clone();
+        let id = sessions[i].id.clone();
+        async move { tokens.find_session(&id).await.unwrap().unwrap() }
+    };
+    assert_eq!(session_of(6).await.revoked_at, Some(120));
+    // The replay ended session 7, and with it the successor that won.
+    assert_eq!(session_of(7).await.revoked_at, Some(120));
+    assert_eq!(session_of(0).await.revoked_at, None);
+    let next = tokens.find_refresh("own-0-next-0").await.unwrap().unwrap();
+    assert_eq!(next.token.session_id, sessions[0].id);
+    assert_eq!(
+        tokens
+            .find_refresh("own-0")
+            .await
+            .unwrap()
+            .unwrap()
+            .token
+            .rotated_at,
+        Some(120)
+    );
 }
 
 async fn activating_a_key_retires_the_previous_one(store: &Store, _: &TestDatabase) {

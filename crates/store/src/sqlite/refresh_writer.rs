@@ -1,6 +1,8 @@
-//! The refresh grant's storage on SQLite: every lookup and rotation of a
-//! refresh token goes through one task that owns the writer connection
-//! and serves whatever is queued as one batch.
+//! The refresh grant's storage on SQLite: every refresh goes through one
+//! task that owns the writer connection and serves whatever is queued as
+//! one batch: one query looks up every presented token, each refresh's
+//! judge decides on its own, and one transaction writes every rotation
+//! and revocation.
 //!
 //! Why: on SQLite a query is a hop to the connection's own thread and
 //! back, and on this path the hops (thread wake-ups and switches) cost
@@ -8,13 +10,16 @@
 //! frames of the shared index pages, the lock), by the batch size. Reading
 //! on the writer connection, not a reader, also keeps its page cache
 //! warm: a reader's cache is dropped whenever another connection commits,
-//! which on this path is every time. Alone, a request is a batch of one
+//! which on this path is every time. Alone, a refresh is a batch of one
 //! and waits for nothing.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use latchkey_core::model::RefreshTokenRecord;
-use latchkey_core::store::{RefreshContext, Rotation, StoreError, StoreResult};
+use latchkey_core::store::{
+    RefreshContext, RefreshJudge, RefreshVerdict, Refreshed, Rotation, StoreError, StoreResult,
+};
 use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
@@ -26,19 +31,11 @@ const MAX_BATCH: usize = 64;
 
 pub(super) type Queue = mpsc::Sender<Job>;
 
-pub(super) enum Job {
-    Find {
-        token_hash: String,
-        reply: oneshot::Sender<StoreResult<Option<RefreshContext>>>,
-    },
-    Rotate(RotationRequest),
-}
-
-pub(super) struct RotationRequest {
-    old_hash: String,
-    new: RefreshTokenRecord,
+pub(super) struct Job {
+    token_hash: String,
     now: i64,
-    reply: oneshot::Sender<StoreResult<Rotation>>,
+    judge: RefreshJudge,
+    reply: oneshot::Sender<StoreResult<Refreshed>>,
 }
 
 /// Starts the task; it ends when the store (every queue sender) is gone.
@@ -50,54 +47,88 @@ pub(super) fn start(writer: SqlitePool) -> Queue {
 
 async fn run(writer: SqlitePool, mut queue: mpsc::Receiver<Job>) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    let (mut finds, mut rotations) = (Vec::new(), Vec::new());
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
-        for job in jobs.drain(..) {
-            match job {
-                Job::Find { token_hash, reply } => finds.push((token_hash, reply)),
-                Job::Rotate(request) => rotations.push(request),
-            }
-        }
-        // Lookups first: their requesters sign their tokens while the
-        // rotations queued beside them are written.
-        if !finds.is_empty() {
-            answer_finds(&writer, &mut finds).await;
-        }
-        if !rotations.is_empty() {
-            answer_rotations(&writer, &mut rotations).await;
-        }
+        serve(&writer, &mut jobs).await;
     }
 }
 
-type FindRequest = (String, oneshot::Sender<StoreResult<Option<RefreshContext>>>);
+/// A judged refresh waiting for the batch's transaction.
+struct Pending {
+    token_hash: String,
+    now: i64,
+    found: RefreshContext,
+    /// The successor to rotate to; none when the session ends instead.
+    successor: Option<RefreshTokenRecord>,
+    reply: oneshot::Sender<StoreResult<Refreshed>>,
+}
 
-async fn answer_finds(writer: &SqlitePool, finds: &mut Vec<FindRequest>) {
-    let hashes: Vec<&str> = finds.iter().map(|(hash, _)| hash.as_str()).collect();
-    let outcome = find_batch(writer, &hashes).await;
-    // Where each hash is asked for the last time: a hash asked twice in
-    // one batch (a replayed token) gets the same row both times.
-    let last_ask: HashMap<String, usize> = finds
+async fn serve(writer: &SqlitePool, jobs: &mut Vec<Job>) {
+    let hashes: Vec<&str> = jobs.iter().map(|job| job.token_hash.as_str()).collect();
+    let mut found = match find_batch(writer, &hashes).await {
+        Ok(found) => found,
+        Err(e) => {
+            for job in jobs.drain(..) {
+                let _ = job.reply.send(Err(e.clone()));
+            }
+            return;
+        }
+    };
+    // Where each hash is asked for the last time: a hash presented twice
+    // in one batch (a replayed token) is judged on the same row twice, and
+    // the transaction lets only the first rotation win.
+    let last_ask: HashMap<String, usize> = jobs
         .iter()
         .enumerate()
-        .map(|(i, (hash, _))| (hash.clone(), i))
+        .map(|(i, job)| (job.token_hash.clone(), i))
         .collect();
-    match outcome {
-        Ok(mut found) => {
-            for (i, (hash, reply)) in finds.drain(..).enumerate() {
-                let context = if last_ask[&hash] == i {
-                    found.remove(&hash)
-                } else {
-                    found.get(&hash).cloned()
-                };
-                // The requester may have gone away.
-                let _ = reply.send(Ok(context));
+    let mut pending = Vec::with_capacity(jobs.len());
+    for (i, job) in jobs.drain(..).enumerate() {
+        let Job {
+            token_hash,
+            now,
+            judge,
+            reply,
+        } = job;
+        let context = if last_ask[&token_hash] == i {
+            found.remove(&token_hash)
+        } else {
+            found.get(&token_hash).cloned()
+        };
+        let Some(context) = context else {
+            let _ = reply.send(Ok(Refreshed::Unknown));
+            continue;
+        };
+        let successor = match judge(&context) {
+            RefreshVerdict::Refuse { end_session: false } => {
+                let _ = reply.send(Ok(Refreshed::Refused(context)));
+                continue;
             }
-        }
-        Err(e) => {
-            for (_, reply) in finds.drain(..) {
-                let _ = reply.send(Err(e.clone()));
+            RefreshVerdict::Refuse { end_session: true } => None,
+            RefreshVerdict::Rotate(successor) => Some(successor),
+        };
+        pending.push(Pending {
+            token_hash,
+            now,
+            found: context,
+            successor,
+            reply,
+        });
+    }
+    if pending.is_empty() {
+        return;
+    }
+    let outcome = write_batch(writer, &pending).await;
+    for item in pending {
+        let answer = match (&outcome, item.successor) {
+            (Err(e), _) => Err(e.clone()),
+            (Ok(inserted), Some(successor)) if inserted.contains(&successor.token_hash) => {
+                Ok(Refreshed::Rotated(item.found))
             }
-        }
+            (Ok(_), Some(_)) => Ok(Refreshed::Lost(item.found)),
+            (Ok(_), None) => Ok(Refreshed::Refused(item.found)),
+        };
+        // The requester may have gone away; what was written stands.
+        let _ = item.reply.send(answer);
     }
 }
 
@@ -126,7 +157,7 @@ async fn find_batch(
 /// its session is); insert the successor only if that changed a row
 /// (`changes()` is the previous statement's count), returning its hash;
 /// otherwise revoke the session (reuse). Parameters are numbered from
-/// `base`.
+/// `base`; nine of them.
 fn push_rotation_sql(sql: &mut String, base: usize) {
     let p = |i: usize| base + i;
     sql.push_str(&format!(
@@ -140,49 +171,85 @@ fn push_rotation_sql(sql: &mut String, base: usize) {
     ));
 }
 
-fn batch_sql(n: usize) -> String {
+/// Revokes a session (a replayed token, an absolute lifetime over); two
+/// parameters from `base`.
+fn push_end_session_sql(sql: &mut String, base: usize) {
+    sql.push_str(&format!(
+        "UPDATE sessions SET revoked_at = COALESCE(revoked_at, ${}) WHERE id = ${};\n",
+        base + 1,
+        base + 2
+    ));
+}
+
+/// The transaction for `rotations` rotations then `ended` revocations.
+fn batch_sql(rotations: usize, ended: usize) -> String {
     let mut sql = String::from("BEGIN IMMEDIATE;\n");
-    for k in 0..n {
+    for k in 0..rotations {
         push_rotation_sql(&mut sql, 9 * k);
+    }
+    for k in 0..ended {
+        push_end_session_sql(&mut sql, 9 * rotations + 2 * k);
     }
     sql.push_str("COMMIT;");
     sql
 }
 
-async fn answer_rotations(writer: &SqlitePool, rotations: &mut Vec<RotationRequest>) {
-    let outcome = write_batch(writer, rotations).await;
-    for request in rotations.drain(..) {
-        let answer = match &outcome {
-            Ok(inserted) if inserted.contains(&request.new.token_hash) => Ok(Rotation::Rotated),
-            Ok(_) => Ok(Rotation::ReuseDetected),
-            Err(e) => Err(e.clone()),
-        };
-        // The requester may have gone away; its rotation stands.
-        let _ = request.reply.send(answer);
-    }
+/// The usual batch, rotations only, built once per size.
+fn rotations_sql(rotations: usize) -> &'static str {
+    static BUILT: [OnceLock<String>; MAX_BATCH + 1] = [const { OnceLock::new() }; MAX_BATCH + 1];
+    BUILT[rotations].get_or_init(|| batch_sql(rotations, 0))
+}
+
+type BatchQuery<'q> =
+    sqlx::query::QueryAs<'q, sqlx::Sqlite, (String,), <sqlx::Sqlite as sqlx::Database>::Arguments>;
+
+fn bind_rotation<'q>(
+    query: BatchQuery<'q>,
+    old_hash: &'q str,
+    new: &'q RefreshTokenRecord,
+    now: i64,
+) -> BatchQuery<'q> {
+    query
+        .bind(now)
+        .bind(old_hash)
+        .bind(&new.token_hash)
+        .bind(&new.session_id)
+        .bind(&new.app_id)
+        .bind(&new.user_id)
+        .bind(&new.scope)
+        .bind(new.issued_at)
+        .bind(new.expires_at)
 }
 
 /// Writes one batch in one transaction and one round trip; returns the
 /// hashes of the successors inserted.
-async fn write_batch(
-    writer: &SqlitePool,
-    batch: &[RotationRequest],
-) -> StoreResult<HashSet<String>> {
-    let sql = batch_sql(batch.len());
-    let mut conn = writer.acquire().await.map_err(map_err)?;
-    let mut query = sqlx::query_as::<_, (String,)>(sqlx::AssertSqlSafe(sql));
-    for r in batch {
-        query = query
-            .bind(r.now)
-            .bind(&r.old_hash)
-            .bind(&r.new.token_hash)
-            .bind(&r.new.session_id)
-            .bind(&r.new.app_id)
-            .bind(&r.new.user_id)
-            .bind(&r.new.scope)
-            .bind(r.new.issued_at)
-            .bind(r.new.expires_at);
+async fn write_batch(writer: &SqlitePool, pending: &[Pending]) -> StoreResult<HashSet<String>> {
+    let rotations: Vec<(&Pending, &RefreshTokenRecord)> = pending
+        .iter()
+        .filter_map(|item| item.successor.as_ref().map(|next| (item, next)))
+        .collect();
+    let ended: Vec<&Pending> = pending
+        .iter()
+        .filter(|item| item.successor.is_none())
+        .collect();
+    let sql = if ended.is_empty() {
+        std::borrow::Cow::Borrowed(rotations_sql(rotations.len()))
+    } else {
+        std::borrow::Cow::Owned(batch_sql(rotations.len(), ended.len()))
+    };
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+    for (item, next) in &rotations {
+        query = bind_rotation(query, &item.token_hash, next, item.now);
     }
+    for item in &ended {
+        query = query.bind(item.now).bind(&item.found.session.id);
+    }
+    run_batch(writer, query).await
+}
+
+/// Runs a batch transaction; the rows are the inserted successors' hashes.
+async fn run_batch(writer: &SqlitePool, query: BatchQuery<'_>) -> StoreResult<HashSet<String>> {
+    let mut conn = writer.acquire().await.map_err(map_err)?;
     // fetch_all drives every statement to completion, COMMIT included.
     match query.fetch_all(&mut *conn).await {
         Ok(rows) => Ok(rows.into_iter().map(|(hash,)| hash).collect()),
@@ -199,45 +266,51 @@ fn stopped() -> StoreError {
 }
 
 impl SqliteStore {
-    pub(crate) async fn find_refresh_context(
+    pub(crate) async fn refresh_batched(
         &self,
         token_hash: &str,
-    ) -> StoreResult<Option<RefreshContext>> {
+        now: i64,
+        judge: RefreshJudge,
+    ) -> StoreResult<Refreshed> {
         let (reply, answer) = oneshot::channel();
-        let job = Job::Find {
+        let job = Job {
             token_hash: token_hash.to_owned(),
+            now,
+            judge,
             reply,
         };
         self.refresh_jobs.send(job).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 
+    /// A rotation on its own (not the refresh grant's path, which is
+    /// `refresh_batched`): a transaction of one.
     pub(crate) async fn rotate_refresh_atomically(
         &self,
         old_hash: &str,
         new: &RefreshTokenRecord,
         now: i64,
     ) -> StoreResult<Rotation> {
-        let (reply, answer) = oneshot::channel();
-        let job = Job::Rotate(RotationRequest {
-            old_hash: old_hash.to_owned(),
-            new: new.clone(),
-            now,
-            reply,
-        });
-        self.refresh_jobs.send(job).await.map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        let query = sqlx::query_as(sqlx::AssertSqlSafe(rotations_sql(1)));
+        let inserted = run_batch(&self.writer, bind_rotation(query, old_hash, new, now)).await?;
+        Ok(if inserted.contains(&new.token_hash) {
+            Rotation::Rotated
+        } else {
+            Rotation::ReuseDetected
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn batch_parameters_are_numbered_per_rotation() {
-        let sql = super::batch_sql(2);
+    fn batch_parameters_are_numbered_per_statement() {
+        let sql = super::batch_sql(2, 1);
         assert!(sql.starts_with("BEGIN IMMEDIATE;") && sql.ends_with("COMMIT;"));
         assert!(sql.contains("token_hash = $2 AND") && sql.contains("token_hash = $11 AND"));
         assert!(sql.contains("$18, NULL WHERE changes() = 1"));
-        assert!(!sql.contains("$19"));
+        assert!(sql.contains("COALESCE(revoked_at, $19) WHERE id = $20;"));
+        assert!(!sql.contains("$21"));
+        assert_eq!(super::rotations_sql(2), super::batch_sql(2, 0));
     }
 }
