@@ -14,8 +14,8 @@
 //!    the same parameters on as many threads as the server's hash pool
 //!    (the grant should cost little beyond its hash);
 //! 2. refresh grants with rotation, each connection following its own
-//!    token chain, persisted in SQLite, with ES256 keys (and, for
-//!    comparison, EdDSA and RS256).
+//!    token chain, persisted in SQLite, with ES256 keys (also at four
+//!    times the connections, and, for comparison, with EdDSA and RS256).
 
 mod support;
 
@@ -87,7 +87,14 @@ fn main() {
         let label = format!("refresh grant with rotation, {alg}, SQLite");
         println!("{}", refresh.line(&label));
         if alg == "ES256" {
-            println!("  target: >= 10000 req/s, <= 0.15 server CPU-ms per refresh\n");
+            println!("  target: >= 10000 req/s, <= 0.15 server CPU-ms per refresh");
+            // More clients at once: SQLite's refresh batches grow, and the
+            // rate is no longer bound by one batch's round trip.
+            let many = connections * 4;
+            let server = Server::start(alg, &grant_domain(many));
+            let refresh = run_load(&server, many, seconds, |_| Step::FirstLogin);
+            let label = format!("refresh grant with rotation, {alg}, SQLite, {many} connections");
+            println!("{}\n", refresh.line(&label));
         }
     }
 }

@@ -20,7 +20,7 @@ use latchkey_core::model::RefreshTokenRecord;
 use latchkey_core::store::{
     RefreshContext, RefreshJudge, RefreshVerdict, Refreshed, Rotation, StoreError, StoreResult,
 };
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
 use super::SqliteStore;
@@ -63,9 +63,19 @@ struct Pending {
 }
 
 async fn serve(writer: &SqlitePool, jobs: &mut Vec<Job>) {
-    let hashes: Vec<&str> = jobs.iter().map(|job| job.token_hash.as_str()).collect();
-    let mut found = match find_batch(writer, &hashes).await {
-        Ok(found) => found,
+    // One checkout for the lookup and the write: other writers wait for
+    // the batch, not for each of its statements.
+    let found = match writer.acquire().await.map_err(map_err) {
+        Ok(mut conn) => {
+            let hashes: Vec<&str> = jobs.iter().map(|job| job.token_hash.as_str()).collect();
+            find_batch(&mut conn, &hashes)
+                .await
+                .map(|found| (conn, found))
+        }
+        Err(e) => Err(e),
+    };
+    let (mut conn, mut found) = match found {
+        Ok(both) => both,
         Err(e) => {
             for job in jobs.drain(..) {
                 let _ = job.reply.send(Err(e.clone()));
@@ -117,7 +127,8 @@ async fn serve(writer: &SqlitePool, jobs: &mut Vec<Job>) {
     if pending.is_empty() {
         return;
     }
-    let outcome = write_batch(writer, &pending).await;
+    let outcome = write_batch(&mut conn, &pending).await;
+    drop(conn);
     for item in pending {
         let answer = match (&outcome, item.successor) {
             (Err(e), _) => Err(e.clone()),
@@ -135,7 +146,7 @@ async fn serve(writer: &SqlitePool, jobs: &mut Vec<Job>) {
 /// One query for the whole batch: the hashes go in as one JSON array, so
 /// the statement is the same (and prepared once) whatever the batch size.
 async fn find_batch(
-    writer: &SqlitePool,
+    conn: &mut SqliteConnection,
     hashes: &[&str],
 ) -> StoreResult<HashMap<String, RefreshContext>> {
     static FIND: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
@@ -144,7 +155,7 @@ async fn find_batch(
     let list = serde_json::to_string(hashes).expect("a list of strings serializes");
     let rows: Vec<RefreshContextRow> = sqlx::query_as(sqlx::AssertSqlSafe(FIND.as_str()))
         .bind(list)
-        .fetch_all(writer)
+        .fetch_all(&mut *conn)
         .await
         .map_err(map_err)?;
     Ok(rows
@@ -223,7 +234,10 @@ fn bind_rotation<'q>(
 
 /// Writes one batch in one transaction and one round trip; returns the
 /// hashes of the successors inserted.
-async fn write_batch(writer: &SqlitePool, pending: &[Pending]) -> StoreResult<HashSet<String>> {
+async fn write_batch(
+    conn: &mut SqliteConnection,
+    pending: &[Pending],
+) -> StoreResult<HashSet<String>> {
     let rotations: Vec<(&Pending, &RefreshTokenRecord)> = pending
         .iter()
         .filter_map(|item| item.successor.as_ref().map(|next| (item, next)))
@@ -244,12 +258,14 @@ async fn write_batch(writer: &SqlitePool, pending: &[Pending]) -> StoreResult<Ha
     for item in &ended {
         query = query.bind(item.now).bind(&item.found.session.id);
     }
-    run_batch(writer, query).await
+    run_batch(conn, query).await
 }
 
 /// Runs a batch transaction; the rows are the inserted successors' hashes.
-async fn run_batch(writer: &SqlitePool, query: BatchQuery<'_>) -> StoreResult<HashSet<String>> {
-    let mut conn = writer.acquire().await.map_err(map_err)?;
+async fn run_batch(
+    conn: &mut SqliteConnection,
+    query: BatchQuery<'_>,
+) -> StoreResult<HashSet<String>> {
     // fetch_all drives every statement to completion, COMMIT included.
     match query.fetch_all(&mut *conn).await {
         Ok(rows) => Ok(rows.into_iter().map(|(hash,)| hash).collect()),
@@ -292,7 +308,8 @@ impl SqliteStore {
         now: i64,
     ) -> StoreResult<Rotation> {
         let query = sqlx::query_as(sqlx::AssertSqlSafe(rotations_sql(1)));
-        let inserted = run_batch(&self.writer, bind_rotation(query, old_hash, new, now)).await?;
+        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        let inserted = run_batch(&mut conn, bind_rotation(query, old_hash, new, now)).await?;
         Ok(if inserted.contains(&new.token_hash) {
             Rotation::Rotated
         } else {
