@@ -19,6 +19,23 @@ impl DirectoryService {
         }
     }
 
+    /// Audits a grant or revocation that changed something; passes on
+    /// whether it did.
+    async fn role_changed(
+        &self,
+        actor: Actor<'_>,
+        event: &str,
+        subject_id: &str,
+        role: AppRole,
+        changed: bool,
+    ) -> AdminResult<bool> {
+        if changed {
+            self.audit(event, actor.name(), subject_id, Some(role.to_string()))
+                .await;
+        }
+        Ok(changed)
+    }
+
     async fn role_target(&self, user_id: &str) -> AdminResult<User> {
         self.repos
             .users
@@ -38,16 +55,8 @@ impl DirectoryService {
         Self::may_grant(actor)?;
         let user = self.role_target(user_id).await?;
         let granted = self.repos.users.grant_role(&user.id, role).await?;
-        if granted {
-            self.audit(
-                kind::ROLE_GRANTED,
-                actor.name(),
-                &user.id,
-                Some(role.to_string()),
-            )
-            .await;
-        }
-        Ok(granted)
+        self.role_changed(actor, kind::ROLE_GRANTED, &user.id, role, granted)
+            .await
     }
 
     /// Revokes a role the user holds directly; `false` when they do not
@@ -62,16 +71,8 @@ impl DirectoryService {
         Self::may_grant(actor)?;
         let user = self.role_target(user_id).await?;
         let revoked = self.repos.users.revoke_role(&user.id, role).await?;
-        if revoked {
-            self.audit(
-                kind::ROLE_REVOKED,
-                actor.name(),
-                &user.id,
-                Some(role.to_string()),
-            )
-            .await;
-        }
-        Ok(revoked)
+        self.role_changed(actor, kind::ROLE_REVOKED, &user.id, role, revoked)
+            .await
     }
 
     /// The user's roles with where each comes from (directly, or through
@@ -119,16 +120,8 @@ impl DirectoryService {
             .directory
             .grant_group_role(&group.id, role)
             .await?;
-        if granted {
-            self.audit(
-                kind::GROUP_ROLE_GRANTED,
-                actor.name(),
-                &group.id,
-                Some(role.to_string()),
-            )
-            .await;
-        }
-        Ok(granted)
+        self.role_changed(actor, kind::GROUP_ROLE_GRANTED, &group.id, role, granted)
+            .await
     }
 
     /// Revokes `role` from the group; its members keep it only if they
@@ -146,15 +139,7 @@ impl DirectoryService {
             .directory
             .revoke_group_role(&group.id, role)
             .await?;
-        if revoked {
-            self.audit(
-                kind::GROUP_ROLE_REVOKED,
-                actor.name(),
-                &group.id,
-                Some(role.to_string()),
-            )
-            .await;
-        }
-        Ok(revoked)
+        self.role_changed(actor, kind::GROUP_ROLE_REVOKED, &group.id, role, revoked)
+            .await
     }
 }

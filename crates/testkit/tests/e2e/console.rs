@@ -1463,6 +1463,73 @@ async fn effective_roles(server: &TestServer, username: &str) -> Vec<AppRole> {
     roles
 }
 
+/// A console page with a role table: the form's path, the page it
+/// returns to, the audit events' prefix and the question asked before a
+/// revocation.
+struct RoleForm<'a> {
+    form: &'a str,
+    page: &'a str,
+    audit: &'a str,
+    confirm: &'a str,
+}
+
+/// Grants `role` through `at`: the page comes back, alice holds the role,
+/// the grant is audited.
+async fn grant_through(
+    browser: &mut Browser,
+    server: &TestServer,
+    at: &RoleForm<'_>,
+    role: AppRole,
+) {
+    let name = role.to_string();
+    let granted = browser
+        .post(at.form, &[("role", name.as_str()), ("grant", "true")])
+        .await;
+    assert_eq!(
+        granted.location,
+        format!("{}?done=role-granted", at.page),
+        "{}",
+        granted.body
+    );
+    assert!(effective_roles(server, "alice").await.contains(&role));
+    let audit = browser
+        .get(&format!("/console/audit?type={}.role_granted", at.audit))
+        .await;
+    assert!(audit.body.contains(&name), "{}", audit.body);
+}
+
+/// Revokes `role` through `at`: asked first (nothing changes then), then
+/// confirmed, alice no longer holds it, audited.
+async fn revoke_through(
+    browser: &mut Browser,
+    server: &TestServer,
+    at: &RoleForm<'_>,
+    role: AppRole,
+) {
+    let name = role.to_string();
+    let ask = browser
+        .post(at.form, &[("role", name.as_str()), ("grant", "false")])
+        .await;
+    assert!(ask.body.contains(at.confirm), "{}", ask.body);
+    assert!(effective_roles(server, "alice").await.contains(&role));
+    let revoked = browser
+        .post(
+            at.form,
+            &[
+                ("role", name.as_str()),
+                ("grant", "false"),
+                ("confirm", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(revoked.location, format!("{}?done=role-revoked", at.page));
+    assert!(!effective_roles(server, "alice").await.contains(&role));
+    let audit = browser
+        .get(&format!("/console/audit?type={}.role_revoked", at.audit))
+        .await;
+    assert!(audit.body.contains(&name), "{}", audit.body);
+}
+
 async fn only_an_identity_domain_administrator_grants_and_revokes_roles(server: &TestServer) {
     let alice_id = user_id(server, "alice").await;
     let path = format!("/console/users/{alice_id}/roles");
@@ -1481,65 +1548,15 @@ async fn only_an_identity_domain_administrator_grants_and_revokes_roles(server: 
         page.body
             .contains("Revoke<span class=\"visually-hidden\"> Help Desk Administrator</span>")
     );
-    let granted = browser
-        .post(
-            &path,
-            &[("role", "Application Administrator"), ("grant", "true")],
-        )
-        .await;
-    assert_eq!(
-        granted.location,
-        format!("/console/users/{alice_id}?done=role-granted")
-    );
-    assert!(
-        effective_roles(server, "alice")
-            .await
-            .contains(&AppRole::ApplicationAdministrator)
-    );
-    let audit = browser.get("/console/audit?type=user.role_granted").await;
-    assert!(
-        audit.body.contains("Application Administrator"),
-        "{}",
-        audit.body
-    );
-    // Revoking asks first.
-    let ask = browser
-        .post(
-            &path,
-            &[("role", "Application Administrator"), ("grant", "false")],
-        )
-        .await;
-    assert!(ask.body.contains("Revoke this role?"), "{}", ask.body);
-    assert!(
-        effective_roles(server, "alice")
-            .await
-            .contains(&AppRole::ApplicationAdministrator)
-    );
-    let revoked = browser
-        .post(
-            &path,
-            &[
-                ("role", "Application Administrator"),
-                ("grant", "false"),
-                ("confirm", "yes"),
-            ],
-        )
-        .await;
-    assert_eq!(
-        revoked.location,
-        format!("/console/users/{alice_id}?done=role-revoked")
-    );
-    assert!(
-        !effective_roles(server, "alice")
-            .await
-            .contains(&AppRole::ApplicationAdministrator)
-    );
-    let audit = browser.get("/console/audit?type=user.role_revoked").await;
-    assert!(
-        audit.body.contains("Application Administrator"),
-        "{}",
-        audit.body
-    );
+    let page_path = format!("/console/users/{alice_id}");
+    let at = RoleForm {
+        form: &path,
+        page: &page_path,
+        audit: "user",
+        confirm: "Revoke this role?",
+    };
+    grant_through(&mut browser, server, &at, AppRole::ApplicationAdministrator).await;
+    revoke_through(&mut browser, server, &at, AppRole::ApplicationAdministrator).await;
     let bogus = browser
         .post(&path, &[("role", "Boss"), ("grant", "true")])
         .await;

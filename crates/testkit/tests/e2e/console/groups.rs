@@ -9,7 +9,9 @@ use latchkey_testkit::TestServer;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use super::{Browser, admin, effective_roles, group_named, user_id};
+use super::{
+    Browser, RoleForm, admin, effective_roles, grant_through, group_named, revoke_through, user_id,
+};
 use crate::support::{alice_grant, on_both_engines, verify_jwt};
 
 on_both_engines!(
@@ -64,23 +66,14 @@ async fn an_admin_grants_a_group_roles_that_reach_its_members_tokens(server: &Te
         page.body
     );
 
-    let granted = browser
-        .post(
-            &path,
-            &[("role", "Security Administrator"), ("grant", "true")],
-        )
-        .await;
-    assert_eq!(
-        granted.location,
-        format!("/console/groups/{id}?done=role-granted"),
-        "{}",
-        granted.body
-    );
-    assert!(
-        effective_roles(server, "alice")
-            .await
-            .contains(&AppRole::SecurityAdministrator)
-    );
+    let page_path = format!("/console/groups/{id}");
+    let at = RoleForm {
+        form: &path,
+        page: &page_path,
+        audit: "group",
+        confirm: "Revoke this role from the group?",
+    };
+    grant_through(&mut browser, server, &at, AppRole::SecurityAdministrator).await;
     let roles = alice_token_roles(server).await;
     assert!(
         roles
@@ -99,55 +92,7 @@ async fn an_admin_grants_a_group_roles_that_reach_its_members_tokens(server: &Te
         "{}",
         page.body
     );
-    let audit = browser.get("/console/audit?type=group.role_granted").await;
-    assert!(
-        audit.body.contains("Security Administrator"),
-        "{}",
-        audit.body
-    );
-
-    // Revoking asks first.
-    let ask = browser
-        .post(
-            &path,
-            &[("role", "Security Administrator"), ("grant", "false")],
-        )
-        .await;
-    assert!(
-        ask.body.contains("Revoke this role from the group?"),
-        "{}",
-        ask.body
-    );
-    assert!(
-        effective_roles(server, "alice")
-            .await
-            .contains(&AppRole::SecurityAdministrator)
-    );
-    let revoked = browser
-        .post(
-            &path,
-            &[
-                ("role", "Security Administrator"),
-                ("grant", "false"),
-                ("confirm", "yes"),
-            ],
-        )
-        .await;
-    assert_eq!(
-        revoked.location,
-        format!("/console/groups/{id}?done=role-revoked")
-    );
-    assert!(
-        !effective_roles(server, "alice")
-            .await
-            .contains(&AppRole::SecurityAdministrator)
-    );
-    let audit = browser.get("/console/audit?type=group.role_revoked").await;
-    assert!(
-        audit.body.contains("Security Administrator"),
-        "{}",
-        audit.body
-    );
+    revoke_through(&mut browser, server, &at, AppRole::SecurityAdministrator).await;
     let bogus = browser
         .post(&path, &[("role", "Boss"), ("grant", "true")])
         .await;
