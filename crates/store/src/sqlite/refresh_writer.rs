@@ -38,10 +38,19 @@ pub(super) struct Job {
     reply: oneshot::Sender<StoreResult<Refreshed>>,
 }
 
-/// Starts the task; it ends when the store (every queue sender) is gone.
+/// Starts the writer on a thread of its own (a batch then never waits in
+/// the server's run queues behind HTTP work); it ends when the store
+/// (every queue sender) is gone.
 pub(super) fn start(writer: SqlitePool) -> Queue {
     let (queue, jobs) = mpsc::channel(1024);
-    tokio::spawn(run(writer, jobs));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    std::thread::Builder::new()
+        .name("latchkey-refresh".into())
+        .spawn(move || runtime.block_on(run(writer, jobs)))
+        .expect("spawn the refresh writer thread");
     queue
 }
 
