@@ -127,7 +127,7 @@ pub enum RefreshMode {
 
 /// The stored record of a refresh token minted for `app`: it lives the
 /// app's refresh token lifetime, never beyond the session's absolute one.
-pub fn refresh_record(
+fn refresh_record(
     app: &App,
     token_hash: String,
     session_id: &str,
@@ -143,11 +143,17 @@ pub fn refresh_record(
         user_id: user_id.to_owned(),
         scope,
         issued_at: now,
-        expires_at: match app.session_lifetime {
-            Some(limit) => (now + app.refresh_token_ttl).min(auth_time + limit),
-            None => now + app.refresh_token_ttl,
-        },
+        expires_at: refresh_expiry(app.refresh_token_ttl, app.session_lifetime, auth_time, now),
         rotated_at: None,
+    }
+}
+
+/// When a refresh token minted at `now` expires: after `ttl`, never
+/// beyond the session's absolute `session_lifetime`.
+pub fn refresh_expiry(ttl: i64, session_lifetime: Option<i64>, auth_time: i64, now: i64) -> i64 {
+    match session_lifetime {
+        Some(limit) => (now + ttl).min(auth_time + limit),
+        None => now + ttl,
     }
 }
 

@@ -8,8 +8,8 @@
 //! the rotation is stored.
 
 use crate::error::OAuthError;
-use crate::issuer::{IssuedTokens, RefreshMode, refresh_record};
-use crate::model::App;
+use crate::issuer::{IssuedTokens, RefreshMode, refresh_expiry};
+use crate::model::{App, RefreshTokenRecord};
 use crate::scope;
 use crate::secrets::{random_token, sha256_hex};
 use crate::store::{RefreshContext, RefreshVerdict, Refreshed};
@@ -26,6 +26,7 @@ fn rejected(detail: &str) -> OAuthError {
 struct Terms {
     app_id: String,
     app_scopes: Vec<String>,
+    refresh_token_ttl: i64,
     session_lifetime: Option<i64>,
     requested_scope: Option<String>,
     now: i64,
@@ -109,6 +110,7 @@ fn terms_of(app: &App, requested_scope: Option<&str>, now: i64) -> Terms {
     Terms {
         app_id: app.id.clone(),
         app_scopes: app.scopes.clone(),
+        refresh_token_ttl: app.refresh_token_ttl,
         session_lifetime: app.session_lifetime,
         requested_scope: requested_scope.map(str::to_owned),
         now,
@@ -125,21 +127,26 @@ pub(super) async fn handle(
     let successor = random_token();
     let judge = {
         let terms = terms_of(app, requested_scope, now);
-        let app = app.clone();
         let successor_hash = sha256_hex(&successor);
         Box::new(move |found: &RefreshContext| match assess(&terms, found) {
             Err(refusal) => RefreshVerdict::Refuse {
                 end_session: refusal.end_session,
             },
-            Ok(scopes) => RefreshVerdict::Rotate(refresh_record(
-                &app,
-                successor_hash,
-                &found.session.id,
-                &found.user.id,
-                scopes.join(" "),
-                found.session.auth_time,
-                now,
-            )),
+            Ok(scopes) => RefreshVerdict::Rotate(RefreshTokenRecord {
+                token_hash: successor_hash,
+                session_id: found.session.id.clone(),
+                app_id: terms.app_id.clone(),
+                user_id: found.user.id.clone(),
+                scope: scopes.join(" "),
+                issued_at: now,
+                expires_at: refresh_expiry(
+                    terms.refresh_token_ttl,
+                    terms.session_lifetime,
+                    found.session.auth_time,
+                    now,
+                ),
+                rotated_at: None,
+            }),
         })
     };
     let outcome = svc
