@@ -20,6 +20,7 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     pub password_policy: latchkey_core::password_policy::PasswordPolicy,
     pub token_defaults: latchkey_core::domain::TokenDefaults,
+    pub throttle: latchkey_core::throttle::ThrottlePolicy,
 }
 
 impl Context {
@@ -45,6 +46,7 @@ impl Context {
             clock: Arc::new(SystemClock),
             password_policy: settings.password_policy,
             token_defaults: settings.token_defaults,
+            throttle: settings.throttle,
         })
     }
 
@@ -70,6 +72,7 @@ impl Context {
             repos: self.store.repos.clone(),
             hasher: self.hasher.clone(),
             policy: self.password_policy,
+            throttle: self.throttle,
             clock: self.clock.clone(),
             base_url: String::new(),
         }

@@ -151,6 +151,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         keys: keys.clone(),
         tokens: repos.tokens.clone(),
         apps: repos.apps.clone(),
+        users: repos.users.clone(),
         issuer: issuer.clone(),
         clock: ctx.clock.clone(),
     });
@@ -158,6 +159,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         repos: repos.clone(),
         hasher: ctx.hasher.clone(),
         policy: settings.password_policy,
+        throttle: settings.throttle,
         clock: ctx.clock.clone(),
         base_url: format!("{issuer}/admin/v1"),
     });

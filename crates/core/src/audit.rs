@@ -20,6 +20,8 @@ pub mod kind {
     pub const USER_LOCKED: &str = "user.locked";
     pub const USER_UNLOCKED: &str = "user.unlocked";
     pub const PASSWORD_CHANGED: &str = "user.password_changed";
+    /// A self-service password change whose current password did not check.
+    pub const PASSWORD_CHANGE_REFUSED: &str = "user.password_change_refused";
     pub const GROUP_CREATED: &str = "group.created";
     pub const GROUP_UPDATED: &str = "group.updated";
     pub const GROUP_DELETED: &str = "group.deleted";

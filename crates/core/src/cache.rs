@@ -161,6 +161,7 @@ mod tests {
             session_lifetime: None,
             created_at: 0,
             updated_at: 0,
+            tokens_revoked_at: None,
         }
     }
 

@@ -76,6 +76,16 @@ impl IntrospectionService {
         params: &TokenParams,
     ) -> Result<Value, OAuthError> {
         let app = self.clients.authenticate(credentials).await?;
+        // A public client proves nothing but a client_id anyone can read
+        // in the app; it must not learn what a token holds (RFC 7662 §4:
+        // the endpoint needs the caller's authentication).
+        if app.app_type == crate::model::AppType::Public {
+            tracing::info!(client_id = ?app.client_id, "introspection refused to a public client");
+            return Err(OAuthError::invalid_client(
+                false,
+                "introspection needs a confidential or trusted client's credentials",
+            ));
+        }
         let token = params.require("token")?;
         // An unknown hint is ignored here (RFC 7662 lets the server search
         // anyway); revocation reports it.
@@ -103,13 +113,8 @@ impl IntrospectionService {
                 .get("client_id")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            if self
-                .repos
-                .apps
-                .find_by_client_id(client_id)
-                .await?
-                .is_none_or(|app| !app.active)
-            {
+            let app = self.repos.apps.find_by_client_id(client_id).await?;
+            if !crate::issuer::app_token_live(app.as_ref(), &claims) {
                 return Ok(None);
             }
         }

@@ -81,6 +81,9 @@ struct ClientAccessClaims<'a> {
     iat: i64,
     jti: String,
     client_id: &'a str,
+    /// The app instance's immutable id (Oracle's claim name): a token of a
+    /// deleted app never works for another app created with its client_id.
+    client_guid: &'a str,
     scope: &'a str,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     roles: Vec<&'static str>,
@@ -255,6 +258,7 @@ impl TokenIssuer {
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
             client_id: &app.client_id,
+            client_guid: &app.id,
             scope: &scope,
             roles: if scopes.iter().any(|s| s == MY_SCOPES) {
                 app.app_roles.iter().map(|r| r.as_str()).collect()
@@ -345,6 +349,32 @@ impl TokenIssuer {
         key.sign_jwt("JWT", &claims)
             .map_err(|e| OAuthError::server_error(e.to_string()))
     }
+}
+
+/// Whether an app's own token (client_credentials: no session) still
+/// lives: it dies for good with the app instance that issued it (a new app
+/// with the same client_id is another instance) and with any deactivation
+/// after it was issued, whatever happens to the app later.
+pub fn app_token_live(app: Option<&App>, claims: &serde_json::Value) -> bool {
+    let Some(app) = app.filter(|a| a.active) else {
+        return false;
+    };
+    let iat = claims.get("iat").and_then(serde_json::Value::as_i64);
+    let Some(iat) = iat else {
+        return false;
+    };
+    let same_instance = match claims
+        .get("client_guid")
+        .and_then(serde_json::Value::as_str)
+    {
+        Some(guid) => guid == app.id,
+        // Issued before tokens named their instance: it must not be older
+        // than the app.
+        None => iat >= app.created_at,
+    };
+    // A token issued in the very second of a deactivation is treated as
+    // issued before it: refusing one token too many is the safe side.
+    same_instance && app.tokens_revoked_at.is_none_or(|at| iat > at)
 }
 
 /// The roles a token carries for the admin scope: those held by both the

@@ -10,8 +10,12 @@ pub const PROFILE: &str = "profile";
 pub const EMAIL: &str = "email";
 /// The identity domain's own admin APIs.
 pub const MY_SCOPES: &str = "urn:opc:idm:__myscopes__";
+/// Self-service (Oracle's name): a user changing their own profile and
+/// password through `/admin/v1/Me`. Reading `/Me` needs no more than a
+/// valid token of the user; writing needs this scope or `MY_SCOPES`.
+pub const ME_SCOPE: &str = "urn:opc:idm:t.user.me";
 
-pub const SPECIAL_SCOPES: [&str; 5] = [OFFLINE_ACCESS, OPENID, PROFILE, EMAIL, MY_SCOPES];
+pub const SPECIAL_SCOPES: [&str; 6] = [OFFLINE_ACCESS, OPENID, PROFILE, EMAIL, MY_SCOPES, ME_SCOPE];
 
 pub fn is_special(scope: &str) -> bool {
     SPECIAL_SCOPES.contains(&scope)
@@ -93,7 +97,7 @@ pub fn resource_server_of<'a>(
 pub fn audiences(scopes: &[String], servers: &[ResourceServer], issuer: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for scope in scopes {
-        let aud = if scope == MY_SCOPES {
+        let aud = if scope == MY_SCOPES || scope == ME_SCOPE {
             Some(issuer)
         } else {
             resource_server_of(scope, servers).map(|rs| rs.audience.as_str())
@@ -134,6 +138,7 @@ mod tests {
             session_lifetime: None,
             created_at: 0,
             updated_at: 0,
+            tokens_revoked_at: None,
         }
     }
 

@@ -19,7 +19,7 @@ macro_rules! impl_repos {
         type Tx = sqlx::Transaction<'static, $db>;
 
         const USER_COLUMNS: &str = "id, username, password_hash, given_name, family_name, email, active, created_at, updated_at, external_id, display_name, version, locked";
-        const APP_COLUMNS: &str = "id, client_id, name, app_type, active, secret_hash, secret_sealed, previous_secret_hash, previous_secret_sealed, previous_secret_expires_at, grant_types, redirect_uris, scopes, app_roles, jwks, certificate, access_token_ttl, refresh_token_ttl, session_lifetime, created_at, updated_at";
+        const APP_COLUMNS: &str = "id, client_id, name, app_type, active, secret_hash, secret_sealed, previous_secret_hash, previous_secret_sealed, previous_secret_expires_at, grant_types, redirect_uris, scopes, app_roles, jwks, certificate, access_token_ttl, refresh_token_ttl, session_lifetime, created_at, updated_at, tokens_revoked_at";
 
         fn new_id() -> String {
             uuid::Uuid::now_v7().to_string()
@@ -279,7 +279,12 @@ macro_rules! impl_repos {
 
             async fn set_active(&self, app_id: &str, active: bool, now: i64) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
-                let done = sqlx::query("UPDATE apps SET active = $1, updated_at = $2 WHERE id = $3")
+                // A deactivation also ends the app's own tokens for good:
+                // `issuer::app_token_live` refuses those issued up to now.
+                let done = sqlx::query(
+                    "UPDATE apps SET active = $1, updated_at = $2, \
+                     tokens_revoked_at = CASE WHEN $1 THEN tokens_revoked_at ELSE $2 END WHERE id = $3",
+                )
                     .bind(active)
                     .bind(now)
                     .bind(app_id)
@@ -745,6 +750,8 @@ macro_rules! impl_repos {
                         .execute(&mut **tx).await?;
                         if row.active && !spec.active {
                             sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL")
+                                .bind(now).bind(&row.id).execute(&mut **tx).await?;
+                            sqlx::query("UPDATE apps SET tokens_revoked_at = $1 WHERE id = $2")
                                 .bind(now).bind(&row.id).execute(&mut **tx).await?;
                         }
                         Ok(ChangeOutcome::Updated)

@@ -111,6 +111,7 @@ pub(crate) struct AppRow {
     pub session_lifetime: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    pub tokens_revoked_at: Option<i64>,
 }
 
 impl TryFrom<AppRow> for App {
@@ -146,6 +147,7 @@ impl TryFrom<AppRow> for App {
             session_lifetime: r.session_lifetime,
             created_at: r.created_at,
             updated_at: r.updated_at,
+            tokens_revoked_at: r.tokens_revoked_at,
         })
     }
 }

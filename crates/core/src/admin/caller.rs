@@ -11,7 +11,7 @@ use crate::clock::Clock;
 use crate::keys::KeyRing;
 use crate::model::AppRole;
 use crate::scope::MY_SCOPES;
-use crate::store::{AppRepo, StoreError, TokenRepo};
+use crate::store::{AppRepo, StoreError, TokenRepo, UserRepo};
 
 /// An authenticated caller of the admin API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +98,9 @@ pub struct BearerVerifier {
     pub keys: Arc<KeyRing>,
     pub tokens: Arc<dyn TokenRepo>,
     pub apps: Arc<dyn AppRepo>,
+    /// For the roles a user holds now: a role revoked after the token was
+    /// issued stops working at once, as a lock does.
+    pub users: Arc<dyn UserRepo>,
     /// The issuer: both the expected `iss` and the admin API's audience.
     pub issuer: String,
     pub clock: Arc<dyn Clock>,
@@ -144,19 +147,15 @@ impl BearerVerifier {
         {
             return Err(BearerError::Invalid("the access token was revoked".into()));
         }
-        // An app token lives only as long as its app is there and active.
-        if sid.is_none()
-            && self
-                .apps
-                .find_by_client_id(&client_id)
-                .await?
-                .is_none_or(|app| !app.active)
-        {
+        let app = self.apps.find_by_client_id(&client_id).await?;
+        // An app token lives only as long as the app instance and the
+        // activation that issued it.
+        if sid.is_none() && !crate::issuer::app_token_live(app.as_ref(), &claims) {
             return Err(BearerError::Invalid(
                 "the access token's client is no longer active".into(),
             ));
         }
-        let roles = claims
+        let mut roles: Vec<AppRole> = claims
             .get("roles")
             .and_then(Value::as_array)
             .map(|list| {
@@ -166,6 +165,18 @@ impl BearerVerifier {
                     .collect()
             })
             .unwrap_or_default();
+        // The token's roles count only while they are still held: by the
+        // app, and for a user's token by the user (directly or through a
+        // group). The token says what was granted at issue; the store
+        // says what is left of it now.
+        if !roles.is_empty() {
+            let app_roles = app.map(|a| a.app_roles).unwrap_or_default();
+            roles.retain(|r| app_roles.contains(r));
+            if sid.is_some() && !roles.is_empty() {
+                let held = self.users.effective_roles(&subject).await?;
+                roles.retain(|r| held.contains(r));
+            }
+        }
         let scopes = text("scope")
             .map(|s| {
                 s.split(' ')

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{AdminResult, Answer, Caller, DirectoryService, ListParams, Permission};
+use super::{Actor, AdminResult, Answer, Caller, DirectoryService, ListParams, Permission};
 use crate::audit::kind;
 use crate::model::Group;
 use crate::scim::ScimError;
@@ -57,6 +57,39 @@ impl DirectoryService {
             if self.repos.users.find_by_id(id).await?.is_none() {
                 return Err(ScimError::invalid_value(format!("member {id} is not a user")).into());
             }
+        }
+        Ok(())
+    }
+
+    /// A member who joins or leaves a group gains or loses the group's
+    /// roles: changing who is in a group that holds roles is giving and
+    /// taking away those roles (`privilege.rs`).
+    async fn may_change_members(
+        &self,
+        caller: &Caller,
+        group_id: &str,
+        members: &[String],
+    ) -> AdminResult<()> {
+        let roles = self.repos.directory.group_roles(group_id).await?;
+        if roles.is_empty() {
+            return Ok(());
+        }
+        let mut current: Vec<String> = self
+            .repos
+            .directory
+            .members_of(&[group_id.to_owned()])
+            .await?
+            .remove(group_id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        let mut wanted = members.to_vec();
+        current.sort();
+        wanted.sort();
+        wanted.dedup();
+        if current != wanted {
+            Actor::Caller(caller).may_give(&roles)?;
         }
         Ok(())
     }
@@ -138,7 +171,7 @@ impl DirectoryService {
     ) -> AdminResult<Answer> {
         caller.require(Permission::WriteUsers)?;
         require_schema(doc)?;
-        self.put_group(id, doc, if_version, &caller.subject).await
+        self.put_group(id, doc, if_version, caller).await
     }
 
     async fn put_group(
@@ -146,10 +179,12 @@ impl DirectoryService {
         id: &str,
         doc: &Value,
         if_version: Option<i64>,
-        by: &str,
+        caller: &Caller,
     ) -> AdminResult<Answer> {
+        let by = caller.subject.as_str();
         let write = GroupWrite::from_resource(doc)?;
         self.check_members(&write.members).await?;
+        self.may_change_members(caller, id, &write.members).await?;
         let group = self
             .repos
             .directory
@@ -191,7 +226,7 @@ impl DirectoryService {
             let mut doc = self.render_group(&current).await?;
             patch::apply(&mut doc, &operations, &READ_ONLY, GROUP_SCHEMA)?;
             match self
-                .put_group(id, &doc, Some(current.version), &caller.subject)
+                .put_group(id, &doc, Some(current.version), caller)
                 .await
             {
                 Err(super::AdminError::Scim(e))
@@ -211,6 +246,9 @@ impl DirectoryService {
         if_version: Option<i64>,
     ) -> AdminResult<Answer> {
         caller.require(Permission::WriteUsers)?;
+        // Deleting a group takes its roles away from every member.
+        let roles = self.repos.directory.group_roles(id).await?;
+        Actor::Caller(caller).may_give(&roles)?;
         self.repos.directory.delete_group(id, if_version).await?;
         tracing::info!(group_id = %id, by = %caller.subject, "group deleted through SCIM");
         self.audit(kind::GROUP_DELETED, &caller.subject, id, None)

@@ -6,6 +6,7 @@ mod audit;
 mod caller;
 mod groups;
 mod permission;
+mod privilege;
 mod registry;
 mod roles;
 mod sessions;
@@ -223,6 +224,9 @@ pub struct DirectoryService {
     pub repos: Repos,
     pub hasher: Arc<PasswordHasher>,
     pub policy: PasswordPolicy,
+    /// The brute-force throttle of the sign-in gate, which a self-service
+    /// password change's current-password proof passes too.
+    pub throttle: crate::throttle::ThrottlePolicy,
     pub clock: Arc<dyn Clock>,
     /// The admin API's base URL (`<issuer>/admin/v1`), for `location`
     /// and `$ref`.

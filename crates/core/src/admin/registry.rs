@@ -11,9 +11,10 @@ use serde_json::{Value, json};
 use super::{AdminError, BearerError, Caller, Permission};
 use crate::audit::{AuditEvent, CLI_ACTOR, kind, record};
 use crate::client_auth::{RotateError, rotate_secret};
+use crate::console::CONSOLE_CLIENT_ID;
 use crate::domain::{AppInput, ApplyError, DomainPlan, DomainService, ResourceServerSpec};
 use crate::keys::{KeyAlgorithm, KeyError, KeyRing};
-use crate::model::{App, ResourceServer, SigningKeyRecord};
+use crate::model::{App, AppRole, ResourceServer, SigningKeyRecord};
 use crate::scim::ScimError;
 use crate::store::StoreError;
 
@@ -137,6 +138,26 @@ impl RegistryService {
         self.find_app(key).await
     }
 
+    /// The app `key`, when `actor` may change it: never the built-in
+    /// console app (the server puts it back at every start; an API that
+    /// edits it could hand out its roles), and only when the app holds no
+    /// role the actor lacks (rotating such an app's secret or adding a
+    /// grant to it would hand the actor that role).
+    async fn app_to_change(&self, actor: Actor<'_>, key: &str) -> RegistryResult<App> {
+        let app = self.find_app(key).await?;
+        if app.client_id == CONSOLE_CLIENT_ID {
+            return Err(RegistryError::Denied(BearerError::Insufficient {
+                scope: crate::scope::MY_SCOPES,
+                detail: "the built-in console app is managed by the server and cannot be changed"
+                    .into(),
+            }));
+        }
+        actor
+            .may_act_on(&app.app_roles, "this app")
+            .map_err(RegistryError::Denied)?;
+        Ok(app)
+    }
+
     async fn find_app(&self, key: &str) -> RegistryResult<App> {
         if let Some(app) = self.domain.repos.apps.find_by_client_id(key).await? {
             return Ok(app);
@@ -172,7 +193,7 @@ impl RegistryService {
                 "an app with client_id {client_id:?} exists"
             )));
         }
-        let secret = self.write_app(&input, None).await?;
+        let secret = self.write_app(actor, &input, None).await?;
         self.audit(actor, kind::APP_CREATED, &client_id, None).await;
         Ok(WithSecret {
             app: self.find_app(&client_id).await?,
@@ -190,7 +211,7 @@ impl RegistryService {
         mut input: AppInput,
     ) -> RegistryResult<App> {
         actor.require(Permission::WriteApps)?;
-        let app = self.find_app(key).await?;
+        let app = self.app_to_change(actor, key).await?;
         match &input.client_id {
             Some(given) if *given != app.client_id => {
                 return Err(RegistryError::invalid(
@@ -205,7 +226,7 @@ impl RegistryService {
         }
         let wanted_active = input.active.unwrap_or(app.active);
         input.active = Some(app.active);
-        self.write_app(&input, Some(&app)).await?;
+        self.write_app(actor, &input, Some(&app)).await?;
         self.audit(actor, kind::APP_UPDATED, &app.client_id, None)
             .await;
         if wanted_active != app.active {
@@ -218,6 +239,7 @@ impl RegistryService {
     /// Validates and writes one app through the domain's write path.
     async fn write_app(
         &self,
+        actor: Actor<'_>,
         input: &AppInput,
         existing: Option<&App>,
     ) -> RegistryResult<Option<String>> {
@@ -225,6 +247,20 @@ impl RegistryService {
         let validated = input
             .validate_with(&servers, self.domain.token_defaults)
             .map_err(|e| RegistryError::invalid(e.field, e.message))?;
+        if validated.spec.client_id == CONSOLE_CLIENT_ID {
+            return Err(RegistryError::invalid(
+                "client_id",
+                format!("{CONSOLE_CLIENT_ID} is the built-in console app's client_id"),
+            ));
+        }
+        let given: Vec<AppRole> = validated
+            .spec
+            .app_roles
+            .iter()
+            .copied()
+            .filter(|r| existing.is_none_or(|app| !app.app_roles.contains(r)))
+            .collect();
+        actor.may_give(&given).map_err(RegistryError::Denied)?;
         for warning in &validated.warnings {
             tracing::info!(client_id = %validated.spec.client_id, %warning, "app written with a warning");
         }
@@ -262,7 +298,7 @@ impl RegistryService {
         grace_secs: i64,
     ) -> RegistryResult<WithSecret> {
         actor.require(Permission::WriteApps)?;
-        let app = self.find_app(key).await?;
+        let app = self.app_to_change(actor, key).await?;
         let now = self.domain.clock.now();
         let (secret, new) = rotate_secret(
             self.domain.repos.apps.as_ref(),
@@ -305,7 +341,7 @@ impl RegistryService {
         active: bool,
     ) -> RegistryResult<App> {
         actor.require(Permission::WriteApps)?;
-        let app = self.find_app(key).await?;
+        let app = self.app_to_change(actor, key).await?;
         self.domain
             .repos
             .apps
@@ -322,7 +358,7 @@ impl RegistryService {
 
     pub async fn delete_app(&self, actor: Actor<'_>, key: &str) -> RegistryResult<App> {
         actor.require(Permission::WriteApps)?;
-        let app = self.find_app(key).await?;
+        let app = self.app_to_change(actor, key).await?;
         self.domain.repos.apps.delete(&app.id).await?;
         self.audit(actor, kind::APP_DELETED, &app.client_id, None)
             .await;

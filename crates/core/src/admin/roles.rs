@@ -1,7 +1,8 @@
 //! Granting and revoking the identity domain application roles of a user
-//! or of a group, for the console and the CLI alike. Only an Identity Domain
-//! Administrator may (`Permission::GrantRoles`): a User Administrator who
-//! could grant roles could make themselves one.
+//! or of a group, for the console and the CLI alike. Only an actor who may
+//! grant roles (`Permission::GrantRoles`) and holds the role itself may
+//! (`privilege.rs`): a User Administrator who could grant roles could make
+//! themselves one.
 
 use super::{Actor, AdminError, AdminResult, DirectoryService, Permission};
 use crate::audit::kind;
@@ -10,13 +11,8 @@ use crate::scim::ScimError;
 use crate::store::HeldRole;
 
 impl DirectoryService {
-    fn may_grant(actor: Actor<'_>) -> AdminResult<()> {
-        match actor {
-            Actor::Caller(caller) => caller
-                .require(Permission::GrantRoles)
-                .map_err(AdminError::Denied),
-            Actor::Cli => Ok(()),
-        }
+    fn may_grant(actor: Actor<'_>, role: AppRole) -> AdminResult<()> {
+        actor.may_give(&[role]).map_err(AdminError::Denied)
     }
 
     /// Audits a grant or revocation that changed something; passes on
@@ -52,8 +48,8 @@ impl DirectoryService {
         user_id: &str,
         role: AppRole,
     ) -> AdminResult<bool> {
-        Self::may_grant(actor)?;
-        let user = self.role_target(user_id).await?;
+        Self::may_grant(actor, role)?;
+        let user = self.user_to_change(actor, user_id).await?;
         let granted = self.repos.users.grant_role(&user.id, role).await?;
         self.role_changed(actor, kind::ROLE_GRANTED, &user.id, role, granted)
             .await
@@ -68,8 +64,8 @@ impl DirectoryService {
         user_id: &str,
         role: AppRole,
     ) -> AdminResult<bool> {
-        Self::may_grant(actor)?;
-        let user = self.role_target(user_id).await?;
+        Self::may_grant(actor, role)?;
+        let user = self.user_to_change(actor, user_id).await?;
         let revoked = self.repos.users.revoke_role(&user.id, role).await?;
         self.role_changed(actor, kind::ROLE_REVOKED, &user.id, role, revoked)
             .await
@@ -113,7 +109,7 @@ impl DirectoryService {
         group_id: &str,
         role: AppRole,
     ) -> AdminResult<bool> {
-        Self::may_grant(actor)?;
+        Self::may_grant(actor, role)?;
         let group = self.group_target(group_id).await?;
         let granted = self
             .repos
@@ -132,7 +128,7 @@ impl DirectoryService {
         group_id: &str,
         role: AppRole,
     ) -> AdminResult<bool> {
-        Self::may_grant(actor)?;
+        Self::may_grant(actor, role)?;
         let group = self.group_target(group_id).await?;
         let revoked = self
             .repos

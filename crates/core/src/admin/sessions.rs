@@ -56,6 +56,8 @@ impl DirectoryService {
         };
         if caller.user_id.as_deref() != Some(session.user_id.as_str()) {
             caller.require(Permission::WriteUsers)?;
+            self.user_to_change(super::Actor::Caller(caller), &session.user_id)
+                .await?;
         }
         self.repos
             .tokens

@@ -2,16 +2,24 @@
 
 use serde_json::Value;
 
-use super::{AdminError, AdminResult, Answer, Caller, DirectoryService, ListParams, Permission};
+use super::{
+    Actor, AdminError, AdminResult, Answer, Caller, DirectoryService, ListParams, Permission,
+};
 use crate::admin::BearerError;
 use crate::audit::kind;
 use crate::model::User;
-use crate::password::{Password, Verification};
+use std::net::IpAddr;
+
+use crate::error::OAuthErrorKind;
+use crate::meta::RequestMeta;
+use crate::password::Password;
 use crate::scim::ScimError;
 use crate::scim::discovery::USER_EXTENSION;
 use crate::scim::patch::{self, OpKind, Operation};
 use crate::scim::resource::{Projection, cursor_list_response, get_ci, list_response};
 use crate::scim::user::{USER_SCHEMA, UserSchema, UserWrite, user_resource};
+use crate::scope::ME_SCOPE;
+use crate::sign_in::PasswordCheck;
 use crate::store::UserRecord;
 
 /// Attributes no write may change.
@@ -66,6 +74,20 @@ fn is_password_op(op: &Operation) -> bool {
         .is_some_and(|p| p.eq_ignore_ascii_case("password"))
 }
 
+/// A token of the user may read `/Me`; only one meant for self-service
+/// (or for the admin API) may change it: an `openid` token handed to some
+/// public app must not be enough to rewrite the account.
+fn may_write_self(caller: &Caller) -> Result<String, BearerError> {
+    let id = caller.user()?.to_owned();
+    if caller.has_scope(ME_SCOPE) || caller.has_scope(crate::scope::MY_SCOPES) {
+        return Ok(id);
+    }
+    Err(BearerError::Insufficient {
+        scope: ME_SCOPE,
+        detail: format!("changing your own account needs the {ME_SCOPE} scope"),
+    })
+}
+
 /// Who is writing a user: decides which attributes may change.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Writer {
@@ -73,8 +95,9 @@ enum Writer {
     Admin,
     /// ResetPasswords / UnlockUsers only.
     HelpDesk,
-    /// The user, through /Me: not `active` nor `userName`.
-    Self_,
+    /// The user, through /Me: not `active` nor `userName`; the client's
+    /// address is the one the current-password check is throttled for.
+    Self_(Option<IpAddr>),
 }
 
 impl DirectoryService {
@@ -97,6 +120,16 @@ impl DirectoryService {
             .find_by_id(id)
             .await?
             .ok_or_else(|| ScimError::not_found(format!("no user {id}")).into())
+    }
+
+    /// The user `id`, when `actor` may act on them: they hold no role
+    /// the actor lacks (`privilege.rs`). Every write on another user
+    /// passes here, whichever door it came through.
+    pub(super) async fn user_to_change(&self, actor: Actor<'_>, id: &str) -> AdminResult<User> {
+        let user = self.load_user(id).await?;
+        let roles = self.repos.users.effective_roles(&user.id).await?;
+        actor.may_act_on(&roles, "this user")?;
+        Ok(user)
     }
 
     pub async fn list_users(&self, caller: &Caller, params: &ListParams) -> AdminResult<Answer> {
@@ -179,6 +212,7 @@ impl DirectoryService {
     ) -> AdminResult<Answer> {
         caller.require(Permission::WriteUsers)?;
         require_schema(doc)?;
+        self.user_to_change(Actor::Caller(caller), id).await?;
         self.put(id, doc, if_version, Writer::Admin, &caller.subject)
             .await
     }
@@ -193,7 +227,7 @@ impl DirectoryService {
     ) -> AdminResult<Answer> {
         let write = UserWrite::from_resource(doc)?;
         let current = self.load_user(id).await?;
-        if writer == Writer::Self_
+        if matches!(writer, Writer::Self_(_))
             && (write.active != current.active || write.user_name != current.username)
         {
             return Err(ScimError::mutability(
@@ -201,8 +235,8 @@ impl DirectoryService {
             )
             .into());
         }
-        if writer == Writer::Self_ && write.password.is_some() {
-            self.check_current_password(&current, doc).await?;
+        if let (Writer::Self_(ip), Some(_)) = (writer, &write.password) {
+            self.check_current_password(&current, doc, ip).await?;
         }
         let hash = match &write.password {
             Some(p) => Some(self.hash_password(p).await?),
@@ -229,8 +263,16 @@ impl DirectoryService {
 
     /// A user changing their own password proves they know the current
     /// one (`urn:…:latchkey:2.0:User:currentPassword`): a stolen access
-    /// token alone must not be enough to take the account over.
-    async fn check_current_password(&self, user: &User, doc: &Value) -> AdminResult<()> {
+    /// token alone must not be enough to take the account over. The proof
+    /// goes through the sign-in gate (`sign_in::PasswordCheck`), so it is
+    /// throttled, counted and timed exactly as a sign-in: a stolen token
+    /// is no password oracle.
+    async fn check_current_password(
+        &self,
+        user: &User,
+        doc: &Value,
+        ip: Option<IpAddr>,
+    ) -> AdminResult<()> {
         let given = doc
             .as_object()
             .and_then(|o| get_ci(o, USER_EXTENSION))
@@ -242,23 +284,34 @@ impl DirectoryService {
                     "changing your own password needs {USER_EXTENSION}:currentPassword"
                 ))
             })?;
-        let verified = self
-            .hasher
-            .verify(&Password::new(given), user.password_hash.as_deref())
-            .await
-            .map_err(|e| match e {
-                crate::password::HashError::Busy => {
-                    ScimError::unavailable("password hashing is busy; retry shortly")
+        let gate = PasswordCheck {
+            repos: &self.repos,
+            hasher: &self.hasher,
+            policy: &self.throttle,
+            clock: self.clock.as_ref(),
+        };
+        let refused = match gate.check(&user.username, &Password::new(given), ip).await {
+            Ok(signed_in) if signed_in.id == user.id => return Ok(()),
+            Ok(_) => "another user".to_owned(),
+            Err(e) => match e.kind {
+                OAuthErrorKind::InvalidGrant => e.detail.unwrap_or_default(),
+                OAuthErrorKind::TemporarilyUnavailable { .. } => {
+                    return Err(
+                        ScimError::unavailable("password hashing is busy; retry shortly").into(),
+                    );
                 }
-                other => ScimError::server(other.to_string()),
-            })?;
-        match verified {
-            Verification::Valid { .. } => Ok(()),
-            Verification::Invalid => {
-                tracing::info!(user_id = %user.id, "self-service password change with a wrong current password");
-                Err(ScimError::invalid_value("currentPassword is not the current password").into())
-            }
-        }
+                _ => return Err(ScimError::server(e.to_string()).into()),
+            },
+        };
+        tracing::info!(user_id = %user.id, ip = ?ip, reason = %refused, "self-service password change refused: the current password did not check");
+        let event =
+            crate::audit::AuditEvent::new(kind::PASSWORD_CHANGE_REFUSED, false, self.clock.now())
+                .actor(&user.id)
+                .subject(&user.id)
+                .ip(ip)
+                .detail(refused);
+        crate::audit::record(self.repos.audit.as_ref(), event).await;
+        Err(ScimError::invalid_value("currentPassword is not the current password").into())
     }
 
     pub async fn patch_user(
@@ -287,6 +340,7 @@ impl DirectoryService {
             caller.require(needed)?;
             Writer::HelpDesk
         };
+        self.user_to_change(Actor::Caller(caller), id).await?;
         self.patch(id, operations, if_version, writer, &caller.subject)
             .await
     }
@@ -314,7 +368,7 @@ impl DirectoryService {
             });
         }
         match (lock, writer) {
-            (Some(_), Writer::Self_) => {
+            (Some(_), Writer::Self_(_)) => {
                 return Err(
                     ScimError::mutability("a user may not lock or unlock themselves").into(),
                 );
@@ -392,6 +446,7 @@ impl DirectoryService {
         if caller.user_id.as_deref() == Some(id) {
             return Err(ScimError::new(409, None, "a user cannot delete themselves").into());
         }
+        self.user_to_change(Actor::Caller(caller), id).await?;
         self.repos.directory.delete_user(id, if_version).await?;
         tracing::info!(user_id = %id, by = %caller.subject, "user deleted through SCIM");
         self.audit(kind::USER_DELETED, &caller.subject, id, None)
@@ -419,11 +474,18 @@ impl DirectoryService {
         caller: &Caller,
         doc: &Value,
         if_version: Option<i64>,
+        meta: &RequestMeta,
     ) -> AdminResult<Answer> {
-        let id = caller.user()?.to_owned();
+        let id = may_write_self(caller)?;
         require_schema(doc)?;
-        self.put(&id, doc, if_version, Writer::Self_, &caller.subject)
-            .await
+        self.put(
+            &id,
+            doc,
+            if_version,
+            Writer::Self_(meta.ip),
+            &caller.subject,
+        )
+        .await
     }
 
     pub async fn patch_me(
@@ -431,10 +493,17 @@ impl DirectoryService {
         caller: &Caller,
         body: &Value,
         if_version: Option<i64>,
+        meta: &RequestMeta,
     ) -> AdminResult<Answer> {
-        let id = caller.user()?.to_owned();
+        let id = may_write_self(caller)?;
         let operations = patch::parse_operations(body)?;
-        self.patch(&id, operations, if_version, Writer::Self_, &caller.subject)
-            .await
+        self.patch(
+            &id,
+            operations,
+            if_version,
+            Writer::Self_(meta.ip),
+            &caller.subject,
+        )
+        .await
     }
 }

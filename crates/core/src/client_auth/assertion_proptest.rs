@@ -89,6 +89,7 @@ fn authenticator(hmac: bool) -> ClientAuthenticator {
         session_lifetime: None,
         created_at: 0,
         updated_at: 0,
+        tokens_revoked_at: None,
     };
     ClientAuthenticator {
         apps: Arc::new(OneApp(app)),

@@ -115,6 +115,9 @@ pub struct App {
     pub session_lifetime: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When the app was last deactivated: its own tokens issued up to
+    /// then never come back, even if it is reactivated.
+    pub tokens_revoked_at: Option<i64>,
 }
 
 impl App {

@@ -14,6 +14,7 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use crate::support::on_both_engines;
 
 mod groups;
+mod privilege;
 mod user_sessions;
 
 const ADMIN: &str = "admin";

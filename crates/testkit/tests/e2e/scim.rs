@@ -42,7 +42,7 @@ name = "Console"
 type = "trusted"
 client_secret = "console-secret-0123456789"
 grant_types = ["password", "refresh_token"]
-scopes = ["urn:opc:idm:__myscopes__", "openid", "offline_access", "https://hr.example.com/employees.read"]
+scopes = ["urn:opc:idm:__myscopes__", "urn:opc:idm:t.user.me", "openid", "offline_access", "https://hr.example.com/employees.read"]
 app_roles = ["Identity Domain Administrator", "User Administrator", "Help Desk Administrator", "Application Administrator", "Security Administrator", "Audit Administrator"]
 
 [[apps]]
@@ -1037,12 +1037,29 @@ async fn me_and_the_discovery_documents() {
         .to_owned();
     let me = get(&server, "/admin/v1/Me", &plain).await;
     let etag = me.headers["etag"].to_str().unwrap().to_owned();
+    let rename = json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "add", "path": "displayName", "value": "Plain Jane"}]});
+    // An openid token reads /Me but may not change it: self-service
+    // writes need the scope meant for them.
+    let refused = call(
+        &server,
+        Method::PATCH,
+        "/admin/v1/Me",
+        Some(&plain),
+        Some(rename.clone()),
+        Some(&etag),
+    )
+    .await;
+    assert_eq!(refused.status, 403, "{}", refused.json);
+    let plain = token_for(&server, "plain", "openid urn:opc:idm:t.user.me").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let patched = call(
         &server,
         Method::PATCH,
         "/admin/v1/Me",
         Some(&plain),
-        Some(json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "add", "path": "displayName", "value": "Plain Jane"}]})),
+        Some(rename),
         Some(&etag),
     )
     .await;

@@ -144,6 +144,23 @@ pub async fn post_token(
 
 pub const FORM_CT: &str = "application/x-www-form-urlencoded;charset=UTF-8";
 
+/// A form POST to any endpoint (introspection, revocation).
+pub async fn post_form(
+    server: &TestServer,
+    path: &str,
+    authorization: Option<&str>,
+    params: &[(&str, &str)],
+) -> Answer {
+    let mut request = reqwest::Client::new()
+        .post(server.url(path))
+        .header("content-type", FORM_CT)
+        .body(form(params));
+    if let Some(auth) = authorization {
+        request = request.header("authorization", auth);
+    }
+    Answer::read(request.send().await.expect("the server answers")).await
+}
+
 /// A token request with client_secret_basic.
 pub async fn token_basic(
     server: &TestServer,

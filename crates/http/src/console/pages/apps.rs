@@ -504,6 +504,7 @@ mod tests {
             session_lifetime: None,
             created_at: 0,
             updated_at: 0,
+            tokens_revoked_at: None,
         };
         let curl = password_grant_curl("http://127.0.0.1:8080", &app, "s/cr+t");
         let basic = base64::engine::general_purpose::STANDARD.encode("hr%20app:s%2Fcr%2Bt");

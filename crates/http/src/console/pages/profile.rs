@@ -2,12 +2,14 @@
 //! may change their own password (proving the current one).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
+use latchkey_core::meta::RequestMeta;
 use latchkey_core::scim::discovery::USER_EXTENSION;
 use latchkey_core::scim::resource::Projection;
 use serde_json::json;
@@ -94,6 +96,7 @@ pub(crate) async fn show(
 
 pub(crate) async fn change_password(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -113,6 +116,17 @@ pub(crate) async fn change_password(
     if !errors.is_empty() {
         return render(&state, &signed, None, errors).await;
     }
+    // The current password passes the sign-in gate, throttled for the
+    // browser's address as a console sign-in is.
+    let meta = RequestMeta {
+        ip: Some(crate::client_ip::client_ip(
+            peer,
+            &headers,
+            &state.trusted_proxies,
+            state.forwarded_header,
+        )),
+        ..RequestMeta::default()
+    };
     let body = json!({
         "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
         "Operations": [
@@ -122,7 +136,7 @@ pub(crate) async fn change_password(
     });
     match state
         .directory
-        .patch_me(&signed.session.caller, &body, None)
+        .patch_me(&signed.session.caller, &body, None, &meta)
         .await
     {
         Ok(_) => {

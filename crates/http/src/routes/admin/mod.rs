@@ -7,11 +7,14 @@ pub(crate) mod render;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, RawQuery, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::get;
 use latchkey_core::admin::{AdminResult, Answer, Caller, ListParams, if_match};
+use latchkey_core::meta::RequestMeta;
 use latchkey_core::scim::ScimError;
 use latchkey_core::scim::discovery;
 use latchkey_core::scim::resource::Projection;
@@ -259,8 +262,23 @@ async fn get_me(
     respond(&state, state.directory.get_me(&caller, &projection).await)
 }
 
+/// The caller's address, for the sign-in gate a self-service password
+/// change passes (the throttle counts per username and IP).
+fn request_meta(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> RequestMeta {
+    RequestMeta {
+        ip: Some(crate::client_ip::client_ip(
+            peer,
+            headers,
+            &state.trusted_proxies,
+            state.forwarded_header,
+        )),
+        ..RequestMeta::default()
+    }
+}
+
 async fn replace_me(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
@@ -268,14 +286,19 @@ async fn replace_me(
     let caller = authorized!(state, headers, query.as_deref());
     let doc = try_or!(json_body(&headers, body));
     let version = try_or!(version(&headers));
+    let meta = request_meta(&state, peer, &headers);
     respond(
         &state,
-        state.directory.replace_me(&caller, &doc, version).await,
+        state
+            .directory
+            .replace_me(&caller, &doc, version, &meta)
+            .await,
     )
 }
 
 async fn patch_me(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Result<Bytes, BytesRejection>,
@@ -283,9 +306,13 @@ async fn patch_me(
     let caller = authorized!(state, headers, query.as_deref());
     let doc = try_or!(json_body(&headers, body));
     let version = try_or!(version(&headers));
+    let meta = request_meta(&state, peer, &headers);
     respond(
         &state,
-        state.directory.patch_me(&caller, &doc, version).await,
+        state
+            .directory
+            .patch_me(&caller, &doc, version, &meta)
+            .await,
     )
 }
 
