@@ -360,11 +360,18 @@ pub trait DirectoryRepo: Send + Sync {
     ) -> StoreResult<std::collections::HashMap<String, Vec<MemberRef>>>;
     /// `Conflict` when the name is taken; `NotFound` when a member is not
     /// a user.
-    async fn create_group(&self, name: &str, members: &[String], now: i64) -> StoreResult<Group>;
+    async fn create_group(
+        &self,
+        name: &str,
+        external_id: Option<&str>,
+        members: &[String],
+        now: i64,
+    ) -> StoreResult<Group>;
     async fn replace_group(
         &self,
         id: &str,
         name: &str,
+        external_id: Option<&str>,
         members: &[String],
         if_version: Option<i64>,
         now: i64,

@@ -20,7 +20,7 @@ macro_rules! impl_directory {
             use crate::scim_sql::{Bind, Groups, Sql, Table, Users, order_and_page, order_by, page_where_clause, where_clause};
 
             const USER_COLUMNS: &str = "users.id, users.username, users.password_hash, users.given_name, users.family_name, users.email, users.active, users.created_at, users.updated_at, users.external_id, users.display_name, users.version, users.locked";
-            const GROUP_COLUMNS: &str = "groups.id, groups.name, groups.created_at, groups.updated_at, groups.version";
+            const GROUP_COLUMNS: &str = "groups.id, groups.name, groups.created_at, groups.updated_at, groups.version, groups.external_id";
             /// Rows per multi-row INSERT of memberships.
             const MEMBER_CHUNK: usize = 500;
 
@@ -375,13 +375,14 @@ macro_rules! impl_directory {
                     Ok(out)
                 }
 
-                async fn create_group(&self, name: &str, members: &[String], now: i64) -> StoreResult<Group> {
+                async fn create_group(&self, name: &str, external_id: Option<&str>, members: &[String], now: i64) -> StoreResult<Group> {
                     let id = uuid::Uuid::now_v7().to_string();
                     let mut tx = self.begin_write().await?;
-                    sqlx::query("INSERT INTO groups (id, name, created_at, updated_at, version) VALUES ($1, $2, $3, $3, 1)")
+                    sqlx::query("INSERT INTO groups (id, name, created_at, updated_at, version, external_id) VALUES ($1, $2, $3, $3, 1, $4)")
                         .bind(&id)
                         .bind(name)
                         .bind(now)
+                        .bind(external_id)
                         .execute(&mut *tx)
                         .await
                         .map_err(taken(format!("a group named {name:?} exists")))?;
@@ -390,13 +391,14 @@ macro_rules! impl_directory {
                     self.group_by_id(&id, true).await?.ok_or(StoreError::NotFound)
                 }
 
-                async fn replace_group(&self, id: &str, name: &str, members: &[String], if_version: Option<i64>, now: i64) -> StoreResult<Group> {
+                async fn replace_group(&self, id: &str, name: &str, external_id: Option<&str>, members: &[String], if_version: Option<i64>, now: i64) -> StoreResult<Group> {
                     let mut tx = self.begin_write().await?;
                     Self::check_version(&mut tx, "groups", id, if_version).await?;
-                    sqlx::query("UPDATE groups SET name = $1, updated_at = $2, version = version + 1 WHERE id = $3")
+                    sqlx::query("UPDATE groups SET name = $1, updated_at = $2, version = version + 1, external_id = $4 WHERE id = $3")
                         .bind(name)
                         .bind(now)
                         .bind(id)
+                        .bind(external_id)
                         .execute(&mut *tx)
                         .await
                         .map_err(taken(format!("a group named {name:?} exists")))?;

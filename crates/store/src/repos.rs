@@ -814,7 +814,7 @@ macro_rules! impl_repos {
                 let mut tx = self.pool.begin().await?;
                 let servers: Vec<ResourceServerRow> = sqlx::query_as("SELECT id, name, audience, scopes, created_at, updated_at FROM resource_servers ORDER BY audience")
                     .fetch_all(&mut *tx).await?;
-                let groups: Vec<GroupRow> = sqlx::query_as("SELECT id, name, created_at, updated_at, version FROM groups ORDER BY name")
+                let groups: Vec<GroupRow> = sqlx::query_as("SELECT id, name, created_at, updated_at, version, external_id FROM groups ORDER BY name")
                     .fetch_all(&mut *tx).await?;
                 let group_roles: Vec<(String, String)> = sqlx::query_as("SELECT group_id, role FROM group_roles ORDER BY role")
                     .fetch_all(&mut *tx).await?;

@@ -74,6 +74,7 @@ pub(crate) struct GroupRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub version: i64,
+    pub external_id: Option<String>,
 }
 
 impl From<GroupRow> for Group {
@@ -84,6 +85,7 @@ impl From<GroupRow> for Group {
             created_at: r.created_at,
             updated_at: r.updated_at,
             version: r.version,
+            external_id: r.external_id,
         }
     }
 }

@@ -1178,7 +1178,7 @@ async fn directory_queries_filter_sort_and_page_in_the_database(store: &Store, _
         ids.push(dir.create_user(&r, None, 100 + i as i64).await.unwrap().id);
     }
     let group = dir
-        .create_group("Admins", &[ids[0].clone(), ids[2].clone()], 200)
+        .create_group("Admins", None, &[ids[0].clone(), ids[2].clone()], 200)
         .await
         .unwrap();
     let names = |page: Page<latchkey_core::model::User>| {
@@ -1381,15 +1381,15 @@ async fn directory_writes_are_versioned_and_end_sessions(store: &Store, _: &Test
     ));
 
     let group = dir
-        .create_group("ops", std::slice::from_ref(&bob.id), 400)
+        .create_group("ops", None, std::slice::from_ref(&bob.id), 400)
         .await
         .unwrap();
     assert!(matches!(
-        dir.create_group("ops", &[], 400).await,
+        dir.create_group("ops", None, &[], 400).await,
         Err(StoreError::Conflict(_))
     ));
     assert!(
-        dir.create_group("ghosts", &["no-such-user".into()], 400)
+        dir.create_group("ghosts", None, &["no-such-user".into()], 400)
             .await
             .is_err()
     );
@@ -1398,6 +1398,7 @@ async fn directory_writes_are_versioned_and_end_sessions(store: &Store, _: &Test
         .replace_group(
             &group.id,
             "operators",
+            None,
             &[alice.id.clone(), bob.id.clone()],
             Some(1),
             410,

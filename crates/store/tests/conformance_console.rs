@@ -44,10 +44,10 @@ async fn group_roles_are_granted_revoked_and_reach_the_members(store: &Store, _:
     let dir = &store.repos.directory;
     let alice = user(store, "alice", vec![]).await;
     let group = dir
-        .create_group("auditors", std::slice::from_ref(&alice), NOW)
+        .create_group("auditors", None, std::slice::from_ref(&alice), NOW)
         .await
         .unwrap();
-    let other = dir.create_group("others", &[], NOW).await.unwrap();
+    let other = dir.create_group("others", None, &[], NOW).await.unwrap();
     assert!(dir.group_roles(&group.id).await.unwrap().is_empty());
     assert!(
         !store
@@ -145,8 +145,11 @@ async fn held_roles_say_where_each_role_comes_from(store: &Store, _: &TestDataba
     let alice = user(store, "alice", vec![AppRole::UserAdministrator]).await;
     let bob = user(store, "bob", vec![]).await;
     let members = [alice.clone(), bob.clone()];
-    let zeta = dir.create_group("zeta", &members, NOW).await.unwrap();
-    let alpha = dir.create_group("alpha", &members[..1], NOW).await.unwrap();
+    let zeta = dir.create_group("zeta", None, &members, NOW).await.unwrap();
+    let alpha = dir
+        .create_group("alpha", None, &members[..1], NOW)
+        .await
+        .unwrap();
     for (group, role) in [
         (&zeta, AppRole::UserAdministrator),
         (&alpha, AppRole::UserAdministrator),

@@ -149,7 +149,12 @@ impl DirectoryService {
         let group = self
             .repos
             .directory
-            .create_group(&write.display_name, &write.members, self.clock.now())
+            .create_group(
+                &write.display_name,
+                write.external_id.as_deref(),
+                &write.members,
+                self.clock.now(),
+            )
             .await?;
         tracing::info!(group_id = %group.id, by = %caller.subject, "group created through SCIM");
         self.audit(
@@ -191,6 +196,7 @@ impl DirectoryService {
             .replace_group(
                 id,
                 &write.display_name,
+                write.external_id.as_deref(),
                 &write.members,
                 if_version,
                 self.clock.now(),

@@ -9,6 +9,7 @@ mod permission;
 mod privilege;
 mod registry;
 mod roles;
+mod search;
 mod sessions;
 mod users;
 

@@ -44,7 +44,9 @@ fn require_schema(doc: &Value) -> Result<(), ScimError> {
     }
 }
 
-fn record(write: &UserWrite) -> UserRecord {
+/// The stored form of a write; `active` as it is now when the write
+/// leaves it out (`true` for a new user).
+fn record(write: &UserWrite, active_now: bool) -> UserRecord {
     UserRecord {
         username: write.user_name.clone(),
         external_id: write.external_id.clone(),
@@ -52,7 +54,7 @@ fn record(write: &UserWrite) -> UserRecord {
         family_name: write.family_name.clone(),
         display_name: write.display_name.clone(),
         email: write.email.clone(),
-        active: write.active,
+        active: write.active.unwrap_or(active_now),
     }
 }
 
@@ -72,6 +74,25 @@ fn is_password_op(op: &Operation) -> bool {
     op.path
         .as_deref()
         .is_some_and(|p| p.eq_ignore_ascii_case("password"))
+}
+
+/// The attributes that decide whether a user may sign in. `remove` would
+/// leave them without a value, which RFC 7643 gives no meaning: it must
+/// not silently re-enable a deactivated or locked account (nor quietly do
+/// nothing), so it is refused and the client says what it means.
+fn refuse_removing_a_guard(operations: &[Operation]) -> Result<(), ScimError> {
+    for op in operations.iter().filter(|op| op.kind == OpKind::Remove) {
+        let target = op.target().unwrap_or_default().to_ascii_lowercase();
+        let guard = ["active", "password", "locked"]
+            .into_iter()
+            .find(|g| target == *g || target.ends_with(&format!(":{g}")));
+        if let Some(guard) = guard {
+            return Err(ScimError::invalid_value(format!(
+                "{guard} cannot be removed: it decides whether the user may sign in; replace it with the value you mean"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A token of the user may read `/Me`; only one meant for self-service
@@ -190,7 +211,7 @@ impl DirectoryService {
         let user = self
             .repos
             .directory
-            .create_user(&record(&write), hash.as_deref(), self.clock.now())
+            .create_user(&record(&write, true), hash.as_deref(), self.clock.now())
             .await?;
         tracing::info!(user_id = %user.id, by = %caller.subject, "user created through SCIM");
         self.audit(
@@ -228,7 +249,8 @@ impl DirectoryService {
         let write = UserWrite::from_resource(doc)?;
         let current = self.load_user(id).await?;
         if matches!(writer, Writer::Self_(_))
-            && (write.active != current.active || write.user_name != current.username)
+            && (write.active.is_some_and(|a| a != current.active)
+                || write.user_name != current.username)
         {
             return Err(ScimError::mutability(
                 "a user may not change their own userName or active state",
@@ -247,7 +269,7 @@ impl DirectoryService {
             .directory
             .replace_user(
                 id,
-                &record(&write),
+                &record(&write, current.active),
                 hash.as_deref(),
                 if_version,
                 self.clock.now(),
@@ -321,7 +343,8 @@ impl DirectoryService {
         body: &Value,
         if_version: Option<i64>,
     ) -> AdminResult<Answer> {
-        let operations = patch::parse_operations(body)?;
+        let operations =
+            patch::split_extension(patch::parse_operations(body)?, USER_EXTENSION, &["locked"])?;
         let writer = if caller.may(Permission::WriteUsers) {
             Writer::Admin
         } else {
@@ -353,6 +376,7 @@ impl DirectoryService {
         writer: Writer,
         by: &str,
     ) -> AdminResult<Answer> {
+        refuse_removing_a_guard(&operations)?;
         let (locks, operations): (Vec<Operation>, Vec<Operation>) =
             operations.into_iter().partition(is_lock_op);
         let (proofs, operations): (Vec<Operation>, Vec<Operation>) =
@@ -362,7 +386,7 @@ impl DirectoryService {
         let mut lock = None;
         for op in &locks {
             lock = Some(match (op.kind, &op.value) {
-                (OpKind::Remove, _) | (_, Some(Value::Bool(false))) => false,
+                (_, Some(Value::Bool(false))) => false,
                 (_, Some(Value::Bool(true))) => true,
                 _ => return Err(ScimError::invalid_value("locked must be true or false").into()),
             });
@@ -496,7 +520,8 @@ impl DirectoryService {
         meta: &RequestMeta,
     ) -> AdminResult<Answer> {
         let id = may_write_self(caller)?;
-        let operations = patch::parse_operations(body)?;
+        let operations =
+            patch::split_extension(patch::parse_operations(body)?, USER_EXTENSION, &["locked"])?;
         self.patch(
             &id,
             operations,

@@ -39,4 +39,6 @@ pub struct Group {
     pub updated_at: i64,
     /// Incremented by every write: the SCIM ETag.
     pub version: i64,
+    /// The provisioning client's own identifier (SCIM `externalId`).
+    pub external_id: Option<String>,
 }

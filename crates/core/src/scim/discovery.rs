@@ -122,7 +122,10 @@ pub fn schemas(base: &str) -> Vec<Value> {
             with(
                 rw("name", "complex"),
                 json!({"subAttributes": [
-                    rw("formatted", "string"),
+                    // Derived from givenName and familyName: what the
+                    // server does, said in the schema (writes are ignored,
+                    // as RFC 7643 §2.2 says of readOnly attributes).
+                    attr("formatted", "string", "readOnly", "default", false),
                     rw("familyName", "string"),
                     rw("givenName", "string"),
                 ]}),
@@ -133,7 +136,8 @@ pub fn schemas(base: &str) -> Vec<Value> {
                 json!({"multiValued": true, "subAttributes": [
                     rw("value", "string"),
                     with(rw("type", "string"), json!({"canonicalValues": ["work"]})),
-                    rw("primary", "boolean"),
+                    // One address per user, always the primary one.
+                    attr("primary", "boolean", "readOnly", "default", false),
                 ]}),
             ),
             rw("active", "boolean"),

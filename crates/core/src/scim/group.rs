@@ -83,6 +83,9 @@ pub fn group_resource(group: &Group, members: &[MemberRef], base: &str) -> Value
     out.insert("schemas".into(), json!([GROUP_SCHEMA]));
     out.insert("id".into(), json!(group.id));
     out.insert("displayName".into(), json!(group.name));
+    if let Some(external_id) = &group.external_id {
+        out.insert("externalId".into(), json!(external_id));
+    }
     out.insert(
         "members".into(),
         Value::Array(
@@ -116,6 +119,7 @@ pub fn group_resource(group: &Group, members: &[MemberRef], base: &str) -> Value
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupWrite {
     pub display_name: String,
+    pub external_id: Option<String>,
     /// User ids, deduplicated, in the order given.
     pub members: Vec<String>,
 }
@@ -169,6 +173,7 @@ impl GroupWrite {
         }
         Ok(GroupWrite {
             display_name,
+            external_id: super::resource::optional_string(object, "externalId")?,
             members,
         })
     }

@@ -94,6 +94,76 @@ pub fn parse_operations(body: &Value) -> Result<Vec<Operation>, ScimError> {
         .collect()
 }
 
+/// Rewrites the operations that address a schema extension as a whole
+/// into one operation per extension attribute (RFC 7644 §3.5.2: a `path`
+/// that is the extension's URN, or no path and a value keyed by the URN,
+/// both as `{"locked": false}` under the URN), so every later rule sees
+/// `<urn>:locked` whichever form the client chose.
+/// `attributes` are the extension's own (what removing it as a whole
+/// removes).
+pub fn split_extension(
+    operations: Vec<Operation>,
+    urn: &str,
+    attributes: &[&str],
+) -> Result<Vec<Operation>, ScimError> {
+    let per_attribute = |kind: OpKind, value: &Value| -> Result<Vec<Operation>, ScimError> {
+        let Value::Object(attributes) = value else {
+            return Err(ScimError::invalid_value(format!(
+                "the value for {urn} must be an object of its attributes"
+            )));
+        };
+        Ok(attributes
+            .iter()
+            // Some clients echo the resource's `schemas` inside the
+            // extension's value: it names no attribute of it.
+            .filter(|(name, _)| !name.eq_ignore_ascii_case("schemas"))
+            .map(|(name, value)| Operation {
+                kind,
+                path: Some(format!("{urn}:{name}")),
+                value: Some(value.clone()),
+            })
+            .collect())
+    };
+    let mut out = Vec::with_capacity(operations.len());
+    for op in operations {
+        match (&op.path, &op.value) {
+            (Some(path), Some(value)) if path.eq_ignore_ascii_case(urn) => {
+                out.extend(per_attribute(op.kind, value)?);
+            }
+            // Removing the extension removes each of its attributes, so
+            // the rules about each (e.g. `locked`) apply.
+            (Some(path), None) if op.kind == OpKind::Remove && path.eq_ignore_ascii_case(urn) => {
+                out.extend(attributes.iter().map(|name| Operation {
+                    kind: OpKind::Remove,
+                    path: Some(format!("{urn}:{name}")),
+                    value: None,
+                }));
+            }
+            (None, Some(Value::Object(values))) if key_ci(values, urn).is_some() => {
+                let mut rest = values.clone();
+                let key = key_ci(values, urn).unwrap_or_default();
+                if let Some(extension) = rest.remove(&key) {
+                    out.extend(per_attribute(op.kind, &extension)?);
+                }
+                if !rest.is_empty() {
+                    out.push(Operation {
+                        kind: op.kind,
+                        path: None,
+                        value: Some(Value::Object(rest)),
+                    });
+                }
+            }
+            _ => out.push(op),
+        }
+    }
+    if out.len() > MAX_OPERATIONS {
+        return Err(ScimError::invalid_syntax(format!(
+            "Operations must hold 1 to {MAX_OPERATIONS} operations"
+        )));
+    }
+    Ok(out)
+}
+
 /// Applies `operations` to `doc`. `read_only` names the attributes no
 /// operation may touch (`id`, `meta`, …); `uri` is the resource's core
 /// schema, which a path may carry as a prefix.

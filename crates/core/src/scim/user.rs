@@ -177,7 +177,11 @@ pub struct UserWrite {
     pub family_name: Option<String>,
     pub display_name: Option<String>,
     pub email: Option<String>,
-    pub active: bool,
+    /// `None` when the document leaves `active` out: RFC 7643 gives it no
+    /// default, so a create makes the user active and a replace keeps
+    /// what the user had (a PUT that forgets it must not re-enable a
+    /// deactivated account).
+    pub active: Option<bool>,
     /// Write-only: hashed before it is stored, never returned.
     pub password: Option<Password>,
 }
@@ -220,8 +224,8 @@ impl UserWrite {
             Some(_) => return Err(ScimError::invalid_value("emails must be an array")),
         };
         let active = match get_ci(object, "active") {
-            None | Some(Value::Null) => true,
-            Some(Value::Bool(b)) => *b,
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
             Some(_) => return Err(ScimError::invalid_value("active must be a boolean")),
         };
         let password = match get_ci(object, "password") {
@@ -320,7 +324,7 @@ mod tests {
         assert_eq!(write.user_name, "bob");
         assert_eq!(write.given_name.as_deref(), Some("Bob"));
         assert_eq!(write.email.as_deref(), Some("bob@example.com"));
-        assert!(write.active);
+        assert_eq!(write.active, None, "left out: the writer decides");
         assert_eq!(write.password.unwrap().expose(), "a new password");
         for bad in [
             json!({}),

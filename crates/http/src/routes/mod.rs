@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         router = router.route("/metrics", get(crate::metrics::scrape));
     }
     let mut router = router
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .with_state(state)
         .layer(DefaultBodyLimit::max(limits.max_body_bytes))
@@ -122,9 +123,33 @@ pub fn metrics_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn not_found() -> impl IntoResponse {
+/// Under the SCIM base, every answer is a SCIM one (RFC 7644 §3.12), so
+/// provisioning clients can read it; elsewhere a small JSON body.
+fn under_scim_base(uri: &axum::http::Uri) -> bool {
+    uri.path().starts_with("/admin/v1/") || uri.path() == "/admin/v1"
+}
+
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    if under_scim_base(&uri) {
+        return admin::render::scim_error(&latchkey_core::scim::ScimError::not_found(
+            "no such endpoint under the SCIM base",
+        ));
+    }
     (
         StatusCode::NOT_FOUND,
         axum::Json(serde_json::json!({"error": "not_found"})),
     )
+        .into_response()
+}
+
+/// A known path asked with a method it does not take; axum adds `Allow`.
+async fn method_not_allowed(uri: axum::http::Uri) -> axum::response::Response {
+    if under_scim_base(&uri) {
+        return admin::render::scim_error(&latchkey_core::scim::ScimError::new(
+            405,
+            None,
+            "this endpoint does not take that method",
+        ));
+    }
+    StatusCode::METHOD_NOT_ALLOWED.into_response()
 }

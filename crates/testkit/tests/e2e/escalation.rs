@@ -99,7 +99,7 @@ async fn grant(server: &TestServer, username: &str, password: &str, scope: &str)
     .await
 }
 
-async fn bearer(server: &TestServer, username: &str) -> String {
+pub(crate) async fn bearer(server: &TestServer, username: &str) -> String {
     grant(
         server,
         username,
@@ -113,7 +113,7 @@ async fn bearer(server: &TestServer, username: &str) -> String {
         .to_owned()
 }
 
-async fn call(
+pub(crate) async fn call(
     server: &TestServer,
     method: Method,
     path: &str,
@@ -139,7 +139,7 @@ fn denied(answer: &Answer) {
     assert_eq!(answer.status.as_u16(), 403, "{}", answer.json);
 }
 
-async fn id_of(server: &TestServer, username: &str) -> String {
+pub(crate) async fn id_of(server: &TestServer, username: &str) -> String {
     let ctx = server.context().await;
     let user = ctx.store.repos.users.find_by_username(username).await;
     ctx.store.close().await;

@@ -23,3 +23,4 @@ mod password_grant;
 mod privilege;
 mod refresh;
 mod scim;
+mod scim_conformance;

@@ -205,7 +205,12 @@ impl World {
         let repos = &self.ctx.store.repos;
         let group = repos
             .directory
-            .create_group(&format!("g-{}", uuid::Uuid::new_v4()), members, self.now)
+            .create_group(
+                &format!("g-{}", uuid::Uuid::new_v4()),
+                None,
+                members,
+                self.now,
+            )
             .await
             .unwrap();
         for role in roles {

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use latchkey_core::admin::{AdminResult, Answer, Caller, ListParams, if_match};
 use latchkey_core::meta::RequestMeta;
 use latchkey_core::scim::ScimError;
@@ -27,6 +27,9 @@ use render::{admin_error, answer, bearer_error, bearer_token, scim_error};
 pub(crate) fn routes() -> Router<AppState> {
     registry::routes()
         .route("/admin/v1/Users", get(list_users).post(create_user))
+        .route("/admin/v1/Users/.search", post(search_users))
+        .route("/admin/v1/Groups/.search", post(search_groups))
+        .route("/admin/v1/.search", post(search_all))
         .route(
             "/admin/v1/Users/{id}",
             get(get_user)
@@ -233,6 +236,28 @@ macro_rules! resource_handlers {
         }
     };
 }
+
+/// `POST …/.search` (RFC 7644 §3.4.3): a list whose query is a
+/// `SearchRequest` body.
+macro_rules! search_handler {
+    ($name:ident => $method:ident) => {
+        async fn $name(
+            State(state): State<AppState>,
+            headers: HeaderMap,
+            RawQuery(query): RawQuery,
+            body: Result<Bytes, BytesRejection>,
+        ) -> Response {
+            let caller = authorized!(state, headers, query.as_deref());
+            let doc = try_or!(json_body(&headers, body));
+            let params = try_or!(ListParams::from_search_request(&doc));
+            respond(&state, state.directory.$method(&caller, &params).await)
+        }
+    };
+}
+
+search_handler!(search_users => list_users);
+search_handler!(search_groups => list_groups);
+search_handler!(search_all => search_all);
 
 resource_handlers!(
     list: list_users => list_users,
