@@ -214,6 +214,9 @@ pub struct LimitsSection {
     pub max_body_bytes: Option<usize>,
     pub request_timeout_secs: Option<u64>,
     pub header_read_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub tls_handshake_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
     pub max_header_bytes: Option<usize>,
     pub max_headers: Option<usize>,
 }
@@ -432,6 +435,18 @@ impl Settings {
                 .limits
                 .header_read_timeout_secs
                 .unwrap_or(limit_defaults.header_read_timeout_secs),
+            idle_timeout_secs: file
+                .limits
+                .idle_timeout_secs
+                .unwrap_or(limit_defaults.idle_timeout_secs),
+            tls_handshake_timeout_secs: file
+                .limits
+                .tls_handshake_timeout_secs
+                .unwrap_or(limit_defaults.tls_handshake_timeout_secs),
+            max_connections: file
+                .limits
+                .max_connections
+                .unwrap_or(limit_defaults.max_connections),
             max_header_bytes: file
                 .limits
                 .max_header_bytes
@@ -447,8 +462,17 @@ impl Settings {
         if limits.request_timeout_secs == 0 {
             return Err("limits.request_timeout_secs: must be at least 1".to_owned());
         }
-        if limits.header_read_timeout_secs == 0 {
-            return Err("limits.header_read_timeout_secs: must be at least 1".to_owned());
+        if !(1..=300).contains(&limits.header_read_timeout_secs) {
+            return Err("limits.header_read_timeout_secs: must be between 1 and 300".to_owned());
+        }
+        if !(1..=3600).contains(&limits.idle_timeout_secs) {
+            return Err("limits.idle_timeout_secs: must be between 1 and 3600".to_owned());
+        }
+        if !(1..=300).contains(&limits.tls_handshake_timeout_secs) {
+            return Err("limits.tls_handshake_timeout_secs: must be between 1 and 300".to_owned());
+        }
+        if !(8..=1_000_000).contains(&limits.max_connections) {
+            return Err("limits.max_connections: must be between 8 and 1000000".to_owned());
         }
         // hyper's read buffer cannot be smaller than 8 KiB.
         if !(8192..=1024 * 1024).contains(&limits.max_header_bytes) {
@@ -800,6 +824,8 @@ mod tests {
                 ),
                 ("LATCHKEY_TRUSTED_PROXIES", "[\"10.0.0.0/8\"]"),
                 ("LATCHKEY_LIMITS__HEADER_READ_TIMEOUT_SECS", "3"),
+                ("LATCHKEY_LIMITS__IDLE_TIMEOUT_SECS", "120"),
+                ("LATCHKEY_LIMITS__MAX_CONNECTIONS", "20000"),
                 ("LATCHKEY_TOKENS__ACCESS_TOKEN_TTL", "10m"),
             ]),
             ..Default::default()
@@ -813,6 +839,9 @@ mod tests {
         assert_eq!(s.rate_limit.per_ip.burst, 9);
         assert_eq!(s.trusted_proxies.len(), 1);
         assert_eq!(s.limits.header_read_timeout_secs, 3);
+        assert_eq!(s.limits.idle_timeout_secs, 120);
+        assert_eq!(s.limits.max_connections, 20_000);
+        assert_eq!(s.limits.tls_handshake_timeout_secs, 10);
         assert_eq!(s.token_defaults.access_token_ttl, 600);
         assert_eq!(s.token_defaults.refresh_token_ttl, 7 * 86_400);
 
@@ -831,6 +860,16 @@ mod tests {
         // Values are validated as if written in the file.
         for (variable, value, prefix) in [
             ("LATCHKEY_HASHING__MEMORY_KIB", "1", "hashing:"),
+            (
+                "LATCHKEY_LIMITS__MAX_CONNECTIONS",
+                "2",
+                "limits.max_connections:",
+            ),
+            (
+                "LATCHKEY_LIMITS__IDLE_TIMEOUT_SECS",
+                "0",
+                "limits.idle_timeout_secs:",
+            ),
             (
                 "LATCHKEY_TOKENS__ACCESS_TOKEN_TTL",
                 "2d",

@@ -97,6 +97,14 @@ impl Metrics {
                 Unit::Seconds,
                 "Age of the active signing key"
             );
+            metrics::describe_gauge!(
+                "latchkey_http_connections",
+                "Connections open on the main listener"
+            );
+            metrics::describe_counter!(
+                "latchkey_http_connections_closed_total",
+                "Connections the server closed, by reason (idle, no_request, slow_headers, tls_handshake_timeout, evicted)"
+            );
             metrics::describe_gauge!("latchkey_build_info", "Build information");
             metrics::gauge!("latchkey_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         });
@@ -121,6 +129,19 @@ impl Metrics {
     /// periodically so memory stays bounded between scrapes.
     pub fn upkeep(&self) {
         self.handle.run_upkeep();
+    }
+
+    /// The main listener's open connections (its accept loop reports them).
+    pub fn connections_open(&self, open: usize) {
+        self.record(|| metrics::gauge!("latchkey_http_connections").set(open as f64));
+    }
+
+    /// A connection the server closed, by reason (a fixed set of labels).
+    pub fn connection_closed(&self, reason: &'static str) {
+        self.record(|| {
+            metrics::counter!("latchkey_http_connections_closed_total", "reason" => reason)
+                .increment(1)
+        });
     }
 
     fn render(&self) -> String {

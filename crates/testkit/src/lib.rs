@@ -27,6 +27,12 @@ pub struct Options {
     pub hash_pool: PoolConfig,
     pub max_body_bytes: usize,
     pub header_read_timeout_secs: u64,
+    /// Keep-alive: connections with nothing in flight are closed after it.
+    pub idle_timeout_secs: u64,
+    pub tls_handshake_timeout_secs: u64,
+    pub max_connections: usize,
+    /// Serve HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// Serve `/metrics` on a listener of its own (on a random port).
     pub metrics_listener: bool,
     pub admin_password: String,
@@ -56,6 +62,10 @@ impl Default for Options {
             },
             max_body_bytes: 64 * 1024,
             header_read_timeout_secs: 10,
+            idle_timeout_secs: 75,
+            tls_handshake_timeout_secs: 10,
+            max_connections: 4096,
+            tls: None,
             metrics_listener: false,
             admin_password: "admin-password-for-tests".to_owned(),
             max_sessions_per_user: None,
@@ -118,6 +128,10 @@ impl TestServer {
         settings.hash_pool = options.hash_pool;
         settings.limits.max_body_bytes = options.max_body_bytes;
         settings.limits.header_read_timeout_secs = options.header_read_timeout_secs;
+        settings.limits.idle_timeout_secs = options.idle_timeout_secs;
+        settings.limits.tls_handshake_timeout_secs = options.tls_handshake_timeout_secs;
+        settings.limits.max_connections = options.max_connections;
+        settings.tls = options.tls.clone();
         if options.metrics_listener {
             settings.metrics_listen = Some("127.0.0.1:0".parse().expect("an address"));
         }
@@ -142,7 +156,8 @@ impl TestServer {
             .await
             .expect("test server starts");
         Some(TestServer {
-            base: format!("http://{}", server.addr),
+            // https:// with a certificate, like the issuer.
+            base: server.issuer.clone(),
             issuer: server.issuer.clone(),
             engine,
             admin_password: options.admin_password,
@@ -194,6 +209,16 @@ impl TestServer {
     pub fn metrics_base(&self) -> Option<String> {
         let server = self.server.as_ref().expect("running");
         server.metrics_addr.map(|addr| format!("http://{addr}"))
+    }
+
+    /// The main listener's connection counts.
+    pub fn connections(&self) -> Arc<latchkey::connections::ConnectionStats> {
+        self.server.as_ref().expect("running").connections.clone()
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.as_ref().expect("running").addr
     }
 
     pub fn hasher(&self) -> Arc<PasswordHasher> {
