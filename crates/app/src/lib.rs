@@ -9,5 +9,6 @@ pub mod config;
 pub mod config_env;
 pub mod connections;
 pub mod context;
+pub mod logging;
 pub mod master_key;
 pub mod server;
