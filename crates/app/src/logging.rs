@@ -3,6 +3,8 @@
 //! The level filter comes from `LATCHKEY_LOG`, else `RUST_LOG` (what every
 //! Rust operator tries first), else `info,sqlx=warn` (docs/operations.md).
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
@@ -39,8 +41,10 @@ pub fn init(format: LogFormat) {
         );
         EnvFilter::new(DEFAULT_FILTER)
     });
+    // Colours only for a terminal: in a file or journald they are noise.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),

@@ -251,7 +251,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
                     _ = tick.tick() => match console.purge(batch).await {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(purged = n, "console sessions past their timeouts deleted"),
-                        Err(e) => tracing::warn!(error = %e, "console session purge failed"),
+                        Err(e) => tracing::warn!(error = e.to_string(), "console session purge failed"),
                     },
                     _ = stop.changed() => return,
                 }
@@ -301,7 +301,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
             let stop = shutdown.subscribe();
             tokio::spawn(async move {
                 if let Err(e) = serving.serve(stop).await {
-                    tracing::error!(error = %e, "metrics listener failed");
+                    tracing::error!(error = e.to_string(), "metrics listener failed");
                 }
             });
             tracing::info!(%addr, "metrics listening");
@@ -394,7 +394,7 @@ fn spawn_housekeeping(
                 _ = tick.tick() => match housekeeper.run_once().await {
                     Ok(report) if report != HousekeepingReport::default() => tracing::info!(?report, "housekeeping"),
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "housekeeping failed; retrying at the next interval"),
+                    Err(e) => tracing::warn!(error = e.to_string(), "housekeeping failed; retrying at the next interval"),
                 },
                 _ = stop.changed() => return,
             }
@@ -415,7 +415,7 @@ fn spawn_key_reload(
             tokio::select! {
                 _ = tick.tick() => {
                     if let Err(e) = keys.reload().await {
-                        tracing::warn!(error = %e, "key reload failed; keeping the keys in memory");
+                        tracing::warn!(error = e.to_string(), "key reload failed; keeping the keys in memory");
                     }
                 }
                 _ = stop.changed() => return,

@@ -99,9 +99,9 @@ pub fn router(state: AppState) -> Router {
                         .map_or("unmatched", |p| p.as_str());
                     tracing::info_span!(
                         "request",
-                        method = %request.method(),
+                        method = request.method().as_str(),
                         route,
-                        path = %request.uri().path(),
+                        path = request.uri().path(),
                         request_id,
                         // Filled in by the endpoints that authenticate a client.
                         client_id = tracing::field::Empty,
