@@ -629,6 +629,22 @@ impl Settings {
                 self.listen
             ));
         }
+        // TLS in front (a proxy) or our own: an http:// issuer would put
+        // that URL in tokens and metadata, and the console's cookies would
+        // lack `Secure` (it reads the scheme from the issuer).
+        if let Some(issuer) = &self.issuer
+            && issuer.starts_with("http://")
+            && (self.behind_tls_proxy || self.tls.is_some())
+        {
+            let why = if self.tls.is_some() {
+                "Latchkey serves HTTPS (tls_cert)"
+            } else {
+                "--behind-tls-proxy says TLS ends in front of Latchkey"
+            };
+            return Err(format!(
+                "issuer: {issuer:?} must be an https:// URL: {why}, so clients reach it over https"
+            ));
+        }
         // Behind a proxy, the address we bind is not the one clients use:
         // tokens would carry an `iss` no verifier expects.
         if !self.listen.ip().is_loopback() && self.issuer.is_none() {
@@ -768,6 +784,42 @@ mod tests {
             listen: Some("0.0.0.0:8080".into()),
             behind_tls_proxy: true,
             issuer: Some("https://login.example.com".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(s.check_transport().is_ok());
+    }
+
+    /// TLS in front or our own: the issuer clients see is https, and the
+    /// console's cookies get `Secure` from it.
+    #[test]
+    fn an_http_issuer_is_refused_behind_tls() {
+        for (listen, behind_tls_proxy, tls) in [
+            ("0.0.0.0:8080", true, false),
+            ("127.0.0.1:8080", true, false),
+            ("127.0.0.1:8443", false, true),
+        ] {
+            let mut s = Settings::resolve(Overrides {
+                listen: Some(listen.into()),
+                behind_tls_proxy,
+                issuer: Some("http://login.example.com".into()),
+                ..Default::default()
+            })
+            .unwrap();
+            if tls {
+                s.tls = Some(("cert.pem".into(), "key.pem".into()));
+            }
+            let err = s.check_transport().unwrap_err();
+            assert!(
+                err.starts_with("issuer: ") && err.contains("https://"),
+                "{err}"
+            );
+            s.issuer = Some("https://login.example.com".into());
+            assert!(s.check_transport().is_ok());
+        }
+        // Plain HTTP on loopback, for development, keeps its http issuer.
+        let s = Settings::resolve(Overrides {
+            issuer: Some("http://localhost:8080".into()),
             ..Default::default()
         })
         .unwrap();
