@@ -33,6 +33,9 @@ pub struct ConfigFile {
     pub key_algorithm: Option<String>,
     /// A separate listener for `GET /metrics` (then not on `listen`).
     pub metrics_listen: Option<String>,
+    /// Serve `/metrics` and `/admin/v1/openapi.json` on `listen` (default:
+    /// only when it is a loopback address and there is no metrics_listen).
+    pub internal_endpoints_on_listen: Option<bool>,
     #[serde(default)]
     pub database: DatabaseSection,
     #[serde(default)]
@@ -313,6 +316,9 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// `Some`: metrics are served there, and not on `listen`.
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve the internal endpoints on `listen` too; `None`: see
+    /// [`Settings::internal_on_listen`].
+    pub internal_endpoints_on_listen: Option<bool>,
     /// `None`: `http://` + the bound address.
     pub issuer: Option<String>,
     pub database_url: String,
@@ -586,6 +592,7 @@ impl Settings {
         Ok(Settings {
             listen,
             metrics_listen,
+            internal_endpoints_on_listen: file.internal_endpoints_on_listen,
             issuer,
             database_url,
             db_max_connections,
@@ -616,6 +623,15 @@ impl Settings {
             audit_retention_secs,
             console,
         })
+    }
+
+    /// Whether `/metrics` and `/admin/v1/openapi.json` are served on
+    /// `listen`: as configured, else only on a loopback address without a
+    /// metrics listener (a public port does not show the server's figures
+    /// and API surface to everyone).
+    pub fn internal_on_listen(&self) -> bool {
+        self.internal_endpoints_on_listen
+            .unwrap_or(self.metrics_listen.is_none() && self.listen.ip().is_loopback())
     }
 
     /// Plain HTTP on a non-loopback address would put passwords on the
@@ -824,6 +840,31 @@ mod tests {
         })
         .unwrap();
         assert!(s.check_transport().is_ok());
+    }
+
+    #[test]
+    fn internal_endpoints_stay_off_a_public_listener_unless_configured() {
+        let on = |listen: &str, metrics: Option<&str>, env: &[(&str, &str)]| {
+            Settings::resolve(Overrides {
+                listen: Some(listen.into()),
+                metrics_listen: metrics.map(str::to_owned),
+                env: crate::config_env::overrides_from(
+                    env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+                ),
+                ..Default::default()
+            })
+            .unwrap()
+            .internal_on_listen()
+        };
+        assert!(on("127.0.0.1:8080", None, &[]));
+        assert!(on("[::1]:8080", None, &[]));
+        assert!(!on("127.0.0.1:8080", Some("127.0.0.1:9090"), &[]));
+        assert!(!on("0.0.0.0:8080", None, &[]));
+        assert!(!on("10.1.2.3:8080", None, &[]));
+        let switch = [("LATCHKEY_INTERNAL_ENDPOINTS_ON_LISTEN", "true")];
+        assert!(on("0.0.0.0:8080", None, &switch));
+        let switch = [("LATCHKEY_INTERNAL_ENDPOINTS_ON_LISTEN", "false")];
+        assert!(!on("127.0.0.1:8080", None, &switch));
     }
 
     #[test]

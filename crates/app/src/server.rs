@@ -206,7 +206,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         registry,
         hasher: ctx.hasher.clone(),
         metrics: metrics.clone(),
-        metrics_route: settings.metrics_listen.is_none(),
+        internal_routes: settings.internal_on_listen(),
         console: console.clone(),
     };
     let metrics_listener = match settings.metrics_listen {
@@ -218,6 +218,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         }
         None => None,
     };
+    if settings.metrics_listen.is_none() && !settings.internal_on_listen() {
+        tracing::info!(
+            "/metrics and /admin/v1/openapi.json are not served: listen is not a loopback address; \
+             set metrics_listen (or internal_endpoints_on_listen = true)"
+        );
+    }
     let app = latchkey_http::router(state);
 
     let (shutdown, shutdown_rx) = watch::channel(false);

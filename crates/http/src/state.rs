@@ -77,9 +77,10 @@ pub struct AppState {
     /// The password hasher (its queue is a metric).
     pub hasher: Arc<latchkey_core::password::PasswordHasher>,
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// Serve `GET /metrics` on this router; false when metrics have a
-    /// listener of their own (`--metrics-listen`).
-    pub metrics_route: bool,
+    /// Serve the internal endpoints (`/metrics`, `/admin/v1/openapi.json`)
+    /// on this router; by default only on a loopback listener without
+    /// `--metrics-listen`.
+    pub internal_routes: bool,
     /// The console's sign-in and sessions (`/console`).
     pub console: Arc<latchkey_core::console::ConsoleService>,
 }

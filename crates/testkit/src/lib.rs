@@ -35,6 +35,11 @@ pub struct Options {
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// Serve `/metrics` on a listener of its own (on a random port).
     pub metrics_listener: bool,
+    /// Listen on every interface (0.0.0.0) as a public node does, behind
+    /// a (pretend) TLS proxy; tests still connect through 127.0.0.1.
+    pub public_listener: bool,
+    /// `internal_endpoints_on_listen`.
+    pub internal_endpoints_on_listen: Option<bool>,
     pub admin_password: String,
     pub max_sessions_per_user: Option<u32>,
     pub trusted_proxies: Vec<&'static str>,
@@ -67,6 +72,8 @@ impl Default for Options {
             max_connections: 4096,
             tls: None,
             metrics_listener: false,
+            public_listener: false,
+            internal_endpoints_on_listen: None,
             admin_password: "admin-password-for-tests".to_owned(),
             max_sessions_per_user: None,
             trusted_proxies: Vec::new(),
@@ -115,8 +122,11 @@ impl TestServer {
             Engine::Sqlite => TestDatabase::sqlite(),
             Engine::Postgres => TestDatabase::postgres().await?,
         };
+        let public = options.public_listener;
         let mut settings = Settings::resolve(Overrides {
-            listen: Some("127.0.0.1:0".to_owned()),
+            listen: Some(if public { "0.0.0.0:0" } else { "127.0.0.1:0" }.to_owned()),
+            behind_tls_proxy: public,
+            issuer: public.then(|| "https://login.example.test".to_owned()),
             database_url: Some(db.url.clone()),
             key_algorithm: Some(options.key_algorithm.to_owned()),
             master_key: Some(MasterKey::generate().to_base64()),
@@ -132,6 +142,7 @@ impl TestServer {
         settings.limits.tls_handshake_timeout_secs = options.tls_handshake_timeout_secs;
         settings.limits.max_connections = options.max_connections;
         settings.tls = options.tls.clone();
+        settings.internal_endpoints_on_listen = options.internal_endpoints_on_listen;
         if options.metrics_listener {
             settings.metrics_listen = Some("127.0.0.1:0".parse().expect("an address"));
         }
@@ -157,7 +168,11 @@ impl TestServer {
             .expect("test server starts");
         Some(TestServer {
             // https:// with a certificate, like the issuer.
-            base: server.issuer.clone(),
+            base: if public {
+                format!("http://127.0.0.1:{}", server.addr.port())
+            } else {
+                server.issuer.clone()
+            },
             issuer: server.issuer.clone(),
             engine,
             admin_password: options.admin_password,

@@ -328,3 +328,60 @@ async fn invented_methods_paths_and_grant_types_do_not_grow_the_metrics() {
     assert!(!after.contains("/no/such/path"));
     server.stop().await;
 }
+
+/// On a public (non-loopback) listener, `/metrics` and the OpenAPI document
+/// are served only on the metrics listener, unless configured otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_endpoints_stay_off_a_public_listener() {
+    let status = |url: String| async move { reqwest::get(url).await.unwrap().status().as_u16() };
+    let public = TestServer::start_on(
+        Engine::Sqlite,
+        Options {
+            public_listener: true,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(public.url("/health/live")).await, 200);
+    assert_eq!(status(public.url("/metrics")).await, 404);
+    assert_eq!(status(public.url("/admin/v1/openapi.json")).await, 404);
+    public.stop().await;
+
+    let with_listener = TestServer::start_on(
+        Engine::Sqlite,
+        Options {
+            public_listener: true,
+            metrics_listener: true,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    let internal = with_listener.metrics_base().unwrap();
+    assert_eq!(status(with_listener.url("/metrics")).await, 404);
+    assert_eq!(
+        status(with_listener.url("/admin/v1/openapi.json")).await,
+        404
+    );
+    assert_eq!(status(format!("{internal}/metrics")).await, 200);
+    assert_eq!(
+        status(format!("{internal}/admin/v1/openapi.json")).await,
+        200
+    );
+    with_listener.stop().await;
+
+    let switched_on = TestServer::start_on(
+        Engine::Sqlite,
+        Options {
+            public_listener: true,
+            internal_endpoints_on_listen: Some(true),
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(switched_on.url("/metrics")).await, 200);
+    assert_eq!(status(switched_on.url("/admin/v1/openapi.json")).await, 200);
+    switched_on.stop().await;
+}

@@ -399,3 +399,4 @@ async fn schema(
 }
 
 mod registry;
+pub(crate) use registry::openapi;
