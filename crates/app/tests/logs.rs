@@ -20,6 +20,18 @@ client_secret = "ops-secret-0123456789abcdef"
 grant_types = ["client_credentials"]
 scopes = ["urn:opc:idm:__myscopes__"]
 app_roles = ["Identity Domain Administrator"]
+
+[[apps]]
+name = "Mobile"
+client_id = "mobile"
+type = "confidential"
+client_secret = "mobile-secret-0123456789abcdef"
+grant_types = ["password"]
+scopes = ["openid"]
+
+[[users]]
+username = "alice"
+password = "correct horse battery staple"
 "#;
 
 struct LoggedServer {
@@ -31,6 +43,12 @@ struct LoggedServer {
 
 impl LoggedServer {
     fn start(global_args: &[&str], extra: &[&str]) -> LoggedServer {
+        Self::start_with(global_args, &[], extra)
+    }
+
+    /// `apply_args` go to `latchkey apply` (e.g. the hashing cost of the
+    /// users it creates).
+    fn start_with(global_args: &[&str], apply_args: &[&str], extra: &[&str]) -> LoggedServer {
         let dir = std::env::temp_dir().join(format!(
             "latchkey-logs-{}-{}",
             std::process::id(),
@@ -45,6 +63,7 @@ impl LoggedServer {
         std::fs::write(&domain, DOMAIN).unwrap();
         let applied = Command::new(BIN)
             .args(["apply", domain.to_str().unwrap()])
+            .args(apply_args)
             .env("LATCHKEY_DATABASE_URL", &db)
             .env("LATCHKEY_LOG", "warn")
             .output()
@@ -214,4 +233,83 @@ fn request_values_stay_inside_their_json_fields() {
             "{marker} was logged as one JSON string, newline and all:\n{log}"
         );
     }
+}
+
+/// A 503 (here: the password-hash queue full) is one ERROR line, with its
+/// cause, beside the request's own line; not a second ERROR from the
+/// HTTP tracing layer.
+#[test]
+fn a_503_is_logged_once() {
+    // A costly stored hash, one worker and no queue: of requests sent
+    // together, all but the first are refused at once.
+    let mut server = LoggedServer::start_with(
+        &["--log-format", "json"],
+        &[
+            "--set",
+            "hashing.memory_kib=65536",
+            "--set",
+            "hashing.iterations=12",
+        ],
+        &["--set", "hashing.workers=1", "--set", "hashing.max_queue=0"],
+    );
+    let statuses: Vec<(String, u16)> = runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let requests = (0..8).map(|i| {
+            let (client, url) = (client.clone(), server.url("/oauth2/v1/token"));
+            async move {
+                let id = format!("flood-{i}");
+                let answer = client
+                    .post(url)
+                    .basic_auth("mobile", Some("mobile-secret-0123456789abcdef"))
+                    .header("x-request-id", &id)
+                    .form(&[
+                        ("grant_type", "password"),
+                        ("username", "alice"),
+                        ("password", "correct horse battery staple"),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                (id, answer.status().as_u16())
+            }
+        });
+        futures_join(requests.collect()).await
+    });
+    let log = server.stop();
+    let events: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("({e}) {l}")))
+        .collect();
+    let busy: Vec<&String> = statuses
+        .iter()
+        .filter(|(_, status)| *status == 503)
+        .map(|(id, _)| id)
+        .collect();
+    assert!(busy.len() >= 5, "{statuses:?}");
+    for id in busy {
+        let errors: Vec<&serde_json::Value> = events
+            .iter()
+            .filter(|e| e["level"] == "ERROR" && e["span"]["request_id"] == id.as_str())
+            .collect();
+        assert_eq!(errors.len(), 1, "{id}: {errors:#?}");
+        assert_eq!(errors[0]["fields"]["error"], "temporarily_unavailable");
+    }
+}
+
+/// Runs the futures together on the current thread.
+async fn futures_join<F>(futures: Vec<F>) -> Vec<F::Output>
+where
+    F: std::future::Future + 'static,
+    F::Output: 'static,
+{
+    tokio::task::LocalSet::new()
+        .run_until(async move {
+            let handles: Vec<_> = futures.into_iter().map(tokio::task::spawn_local).collect();
+            let mut out = Vec::new();
+            for h in handles {
+                out.push(h.await.unwrap());
+            }
+            out
+        })
+        .await
 }

@@ -108,7 +108,12 @@ pub fn router(state: AppState) -> Router {
                     )
                 })
                 .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(DefaultOnResponse::new().level(Level::INFO))
+                // The request line above carries every status; a failure
+                // is logged once more, with its cause, by the code that
+                // answered it (`error.rs`, `render.rs`, …), not a second
+                // time here at ERROR with nothing but the status.
+                .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
