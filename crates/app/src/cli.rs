@@ -164,7 +164,7 @@ pub struct ServeArgs {
     /// Issuer URL (default: http://<listen>).
     #[arg(long, env = "LATCHKEY_ISSUER")]
     pub issuer: Option<String>,
-    /// Serve GET /metrics on this address instead of on --listen.
+    /// Serve GET /metrics and /admin/v1/openapi.json on this address instead of on --listen.
     #[arg(long, env = "LATCHKEY_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
     /// Signing key algorithm for a new key: RS256 (default), ES256 or EdDSA.

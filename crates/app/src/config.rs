@@ -33,6 +33,9 @@ pub struct ConfigFile {
     pub key_algorithm: Option<String>,
     /// A separate listener for `GET /metrics` (then not on `listen`).
     pub metrics_listen: Option<String>,
+    /// Serve `/metrics` and `/admin/v1/openapi.json` on `listen` (default:
+    /// only when it is a loopback address and there is no metrics_listen).
+    pub internal_endpoints_on_listen: Option<bool>,
     #[serde(default)]
     pub database: DatabaseSection,
     #[serde(default)]
@@ -214,6 +217,9 @@ pub struct LimitsSection {
     pub max_body_bytes: Option<usize>,
     pub request_timeout_secs: Option<u64>,
     pub header_read_timeout_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub tls_handshake_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
     pub max_header_bytes: Option<usize>,
     pub max_headers: Option<usize>,
 }
@@ -310,6 +316,9 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// `Some`: metrics are served there, and not on `listen`.
     pub metrics_listen: Option<SocketAddr>,
+    /// Serve the internal endpoints on `listen` too; `None`: see
+    /// [`Settings::internal_on_listen`].
+    pub internal_endpoints_on_listen: Option<bool>,
     /// `None`: `http://` + the bound address.
     pub issuer: Option<String>,
     pub database_url: String,
@@ -432,6 +441,18 @@ impl Settings {
                 .limits
                 .header_read_timeout_secs
                 .unwrap_or(limit_defaults.header_read_timeout_secs),
+            idle_timeout_secs: file
+                .limits
+                .idle_timeout_secs
+                .unwrap_or(limit_defaults.idle_timeout_secs),
+            tls_handshake_timeout_secs: file
+                .limits
+                .tls_handshake_timeout_secs
+                .unwrap_or(limit_defaults.tls_handshake_timeout_secs),
+            max_connections: file
+                .limits
+                .max_connections
+                .unwrap_or(limit_defaults.max_connections),
             max_header_bytes: file
                 .limits
                 .max_header_bytes
@@ -447,8 +468,17 @@ impl Settings {
         if limits.request_timeout_secs == 0 {
             return Err("limits.request_timeout_secs: must be at least 1".to_owned());
         }
-        if limits.header_read_timeout_secs == 0 {
-            return Err("limits.header_read_timeout_secs: must be at least 1".to_owned());
+        if !(1..=300).contains(&limits.header_read_timeout_secs) {
+            return Err("limits.header_read_timeout_secs: must be between 1 and 300".to_owned());
+        }
+        if !(1..=3600).contains(&limits.idle_timeout_secs) {
+            return Err("limits.idle_timeout_secs: must be between 1 and 3600".to_owned());
+        }
+        if !(1..=300).contains(&limits.tls_handshake_timeout_secs) {
+            return Err("limits.tls_handshake_timeout_secs: must be between 1 and 300".to_owned());
+        }
+        if !(8..=1_000_000).contains(&limits.max_connections) {
+            return Err("limits.max_connections: must be between 8 and 1000000".to_owned());
         }
         // hyper's read buffer cannot be smaller than 8 KiB.
         if !(8192..=1024 * 1024).contains(&limits.max_header_bytes) {
@@ -562,6 +592,7 @@ impl Settings {
         Ok(Settings {
             listen,
             metrics_listen,
+            internal_endpoints_on_listen: file.internal_endpoints_on_listen,
             issuer,
             database_url,
             db_max_connections,
@@ -594,6 +625,15 @@ impl Settings {
         })
     }
 
+    /// Whether `/metrics` and `/admin/v1/openapi.json` are served on
+    /// `listen`: as configured, else only on a loopback address without a
+    /// metrics listener (a public port does not show the server's figures
+    /// and API surface to everyone).
+    pub fn internal_on_listen(&self) -> bool {
+        self.internal_endpoints_on_listen
+            .unwrap_or(self.metrics_listen.is_none() && self.listen.ip().is_loopback())
+    }
+
     /// Plain HTTP on a non-loopback address would put passwords on the
     /// network in clear: refuse unless TLS ends in front of us.
     pub fn check_transport(&self) -> Result<(), String> {
@@ -603,6 +643,22 @@ impl Settings {
                  give it --tls-cert and --tls-key, or terminate TLS in a proxy in front of it \
                  and pass --behind-tls-proxy",
                 self.listen
+            ));
+        }
+        // TLS in front (a proxy) or our own: an http:// issuer would put
+        // that URL in tokens and metadata, and the console's cookies would
+        // lack `Secure` (it reads the scheme from the issuer).
+        if let Some(issuer) = &self.issuer
+            && issuer.starts_with("http://")
+            && (self.behind_tls_proxy || self.tls.is_some())
+        {
+            let why = if self.tls.is_some() {
+                "Latchkey serves HTTPS (tls_cert)"
+            } else {
+                "--behind-tls-proxy says TLS ends in front of Latchkey"
+            };
+            return Err(format!(
+                "issuer: {issuer:?} must be an https:// URL: {why}, so clients reach it over https"
             ));
         }
         // Behind a proxy, the address we bind is not the one clients use:
@@ -750,6 +806,67 @@ mod tests {
         assert!(s.check_transport().is_ok());
     }
 
+    /// TLS in front or our own: the issuer clients see is https, and the
+    /// console's cookies get `Secure` from it.
+    #[test]
+    fn an_http_issuer_is_refused_behind_tls() {
+        for (listen, behind_tls_proxy, tls) in [
+            ("0.0.0.0:8080", true, false),
+            ("127.0.0.1:8080", true, false),
+            ("127.0.0.1:8443", false, true),
+        ] {
+            let mut s = Settings::resolve(Overrides {
+                listen: Some(listen.into()),
+                behind_tls_proxy,
+                issuer: Some("http://login.example.com".into()),
+                ..Default::default()
+            })
+            .unwrap();
+            if tls {
+                s.tls = Some(("cert.pem".into(), "key.pem".into()));
+            }
+            let err = s.check_transport().unwrap_err();
+            assert!(
+                err.starts_with("issuer: ") && err.contains("https://"),
+                "{err}"
+            );
+            s.issuer = Some("https://login.example.com".into());
+            assert!(s.check_transport().is_ok());
+        }
+        // Plain HTTP on loopback, for development, keeps its http issuer.
+        let s = Settings::resolve(Overrides {
+            issuer: Some("http://localhost:8080".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(s.check_transport().is_ok());
+    }
+
+    #[test]
+    fn internal_endpoints_stay_off_a_public_listener_unless_configured() {
+        let on = |listen: &str, metrics: Option<&str>, env: &[(&str, &str)]| {
+            Settings::resolve(Overrides {
+                listen: Some(listen.into()),
+                metrics_listen: metrics.map(str::to_owned),
+                env: crate::config_env::overrides_from(
+                    env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+                ),
+                ..Default::default()
+            })
+            .unwrap()
+            .internal_on_listen()
+        };
+        assert!(on("127.0.0.1:8080", None, &[]));
+        assert!(on("[::1]:8080", None, &[]));
+        assert!(!on("127.0.0.1:8080", Some("127.0.0.1:9090"), &[]));
+        assert!(!on("0.0.0.0:8080", None, &[]));
+        assert!(!on("10.1.2.3:8080", None, &[]));
+        let switch = [("LATCHKEY_INTERNAL_ENDPOINTS_ON_LISTEN", "true")];
+        assert!(on("0.0.0.0:8080", None, &switch));
+        let switch = [("LATCHKEY_INTERNAL_ENDPOINTS_ON_LISTEN", "false")];
+        assert!(!on("127.0.0.1:8080", None, &switch));
+    }
+
     #[test]
     fn config_file_errors_name_line_and_option() {
         let dir = std::env::temp_dir().join(format!("latchkey-config-{}", std::process::id()));
@@ -800,6 +917,8 @@ mod tests {
                 ),
                 ("LATCHKEY_TRUSTED_PROXIES", "[\"10.0.0.0/8\"]"),
                 ("LATCHKEY_LIMITS__HEADER_READ_TIMEOUT_SECS", "3"),
+                ("LATCHKEY_LIMITS__IDLE_TIMEOUT_SECS", "120"),
+                ("LATCHKEY_LIMITS__MAX_CONNECTIONS", "20000"),
                 ("LATCHKEY_TOKENS__ACCESS_TOKEN_TTL", "10m"),
             ]),
             ..Default::default()
@@ -813,6 +932,9 @@ mod tests {
         assert_eq!(s.rate_limit.per_ip.burst, 9);
         assert_eq!(s.trusted_proxies.len(), 1);
         assert_eq!(s.limits.header_read_timeout_secs, 3);
+        assert_eq!(s.limits.idle_timeout_secs, 120);
+        assert_eq!(s.limits.max_connections, 20_000);
+        assert_eq!(s.limits.tls_handshake_timeout_secs, 10);
         assert_eq!(s.token_defaults.access_token_ttl, 600);
         assert_eq!(s.token_defaults.refresh_token_ttl, 7 * 86_400);
 
@@ -831,6 +953,16 @@ mod tests {
         // Values are validated as if written in the file.
         for (variable, value, prefix) in [
             ("LATCHKEY_HASHING__MEMORY_KIB", "1", "hashing:"),
+            (
+                "LATCHKEY_LIMITS__MAX_CONNECTIONS",
+                "2",
+                "limits.max_connections:",
+            ),
+            (
+                "LATCHKEY_LIMITS__IDLE_TIMEOUT_SECS",
+                "0",
+                "limits.idle_timeout_secs:",
+            ),
             (
                 "LATCHKEY_TOKENS__ACCESS_TOKEN_TTL",
                 "2d",

@@ -27,6 +27,7 @@ const TOP_LEVEL: &[&str] = &[
     "trusted_proxies",
     "trusted_proxy_header",
     "end_user_ip_clients",
+    "internal_endpoints_on_listen",
 ];
 
 /// One option set through the environment.

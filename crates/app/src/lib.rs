@@ -7,6 +7,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod config_env;
+pub mod connections;
 pub mod context;
+pub mod logging;
 pub mod master_key;
 pub mod server;

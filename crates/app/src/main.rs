@@ -1,8 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use latchkey::cli::{Cli, LogFormat};
-use tracing_subscriber::EnvFilter;
+use latchkey::cli::Cli;
 
 /// Many small short-lived allocations per request (JSON, JWTs, SQL rows):
 /// mimalloc serves them with less CPU than glibc's malloc (measured in
@@ -10,21 +9,9 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("LATCHKEY_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    latchkey::logging::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -23,7 +23,11 @@ use tokio::task::JoinHandle;
 
 use crate::bootstrap;
 use crate::config::Settings;
+use crate::connections::{ConnectionLimits, ConnectionStats};
 use crate::context::Context;
+
+/// The metrics listener's connection cap (a scraper needs one or two).
+const METRICS_CONNECTIONS: usize = 64;
 
 /// A server running in this process.
 pub struct RunningServer {
@@ -36,6 +40,8 @@ pub struct RunningServer {
     pub demo: Option<bootstrap::Demo>,
     /// The password hasher (tests read its verification count).
     pub hasher: Arc<latchkey_core::password::PasswordHasher>,
+    /// The main listener's connections (tests read how many are open).
+    pub connections: Arc<ConnectionStats>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -103,6 +109,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         ),
         None => None,
     };
+    let connection_limits = connection_limits(&settings);
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
@@ -201,7 +208,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         registry,
         hasher: ctx.hasher.clone(),
         metrics: metrics.clone(),
-        metrics_route: settings.metrics_listen.is_none(),
+        internal_routes: settings.internal_on_listen(),
         console: console.clone(),
     };
     let metrics_listener = match settings.metrics_listen {
@@ -213,9 +220,15 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         }
         None => None,
     };
+    if settings.metrics_listen.is_none() && !settings.internal_on_listen() {
+        tracing::info!(
+            "/metrics and /admin/v1/openapi.json are not served: listen is not a loopback address; \
+             set metrics_listen (or internal_endpoints_on_listen = true)"
+        );
+    }
     let app = latchkey_http::router(state);
 
-    let (shutdown, mut shutdown_rx) = watch::channel(false);
+    let (shutdown, shutdown_rx) = watch::channel(false);
     let housekeeper = Housekeeper {
         repos: repos.clone(),
         keys: keys.clone(),
@@ -246,7 +259,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
                     _ = tick.tick() => match console.purge(batch).await {
                         Ok(0) => {}
                         Ok(n) => tracing::info!(purged = n, "console sessions past their timeouts deleted"),
-                        Err(e) => tracing::warn!(error = %e, "console session purge failed"),
+                        Err(e) => tracing::warn!(error = e.to_string(), "console session purge failed"),
                     },
                     _ = stop.changed() => return,
                 }
@@ -266,7 +279,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         })
     };
     let metrics_upkeep = {
-        let mut stop = shutdown.subscribe();
+        let (metrics, mut stop) = (metrics.clone(), shutdown.subscribe());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(5));
             loop {
@@ -280,15 +293,23 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     let metrics_addr = match metrics_listener {
         Some((listener, router)) => {
             let addr = listener.local_addr()?;
-            let mut stop = shutdown.subscribe();
+            // The same timeouts as the main listener; a scraper needs few
+            // connections.
+            let serving = crate::connections::Listener {
+                listener,
+                tls: None,
+                router,
+                limits: ConnectionLimits {
+                    max_connections: connection_limits.max_connections.min(METRICS_CONNECTIONS),
+                    ..connection_limits
+                },
+                http: crate::connections::http_builder(&settings.limits),
+                stats: Arc::new(ConnectionStats::new(None)),
+            };
+            let stop = shutdown.subscribe();
             tokio::spawn(async move {
-                let served = axum::serve(listener, router)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.wait_for(|stop| *stop).await;
-                    })
-                    .await;
-                if let Err(e) = served {
-                    tracing::error!(error = %e, "metrics listener failed");
+                if let Err(e) = serving.serve(stop).await {
+                    tracing::error!(error = e.to_string(), "metrics listener failed");
                 }
             });
             tracing::info!(%addr, "metrics listening");
@@ -302,34 +323,17 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         shutdown.subscribe(),
     );
     let hasher = ctx.hasher.clone();
-    let http_limits = settings.limits;
+    let connections = Arc::new(ConnectionStats::new(Some(metrics.clone())));
+    let main_listener = crate::connections::Listener {
+        listener,
+        tls: tls.map(|tls| tokio_rustls::TlsAcceptor::from(tls.get_inner())),
+        router: app,
+        limits: connection_limits,
+        http: crate::connections::http_builder(&settings.limits),
+        stats: connections.clone(),
+    };
     let task = tokio::spawn(async move {
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        let handle = axum_server::Handle::new();
-        let stopper = handle.clone();
-        tokio::spawn(async move {
-            let _ = shutdown_rx.wait_for(|stop| *stop).await;
-            stopper.graceful_shutdown(Some(Duration::from_secs(30)));
-        });
-        let served = match listener.into_std() {
-            Ok(std_listener) => match tls {
-                None => match axum_server::from_tcp(std_listener) {
-                    Ok(mut server) => {
-                        configure_http(server.http_builder(), &http_limits);
-                        server.handle(handle).serve(service).await
-                    }
-                    Err(e) => Err(e),
-                },
-                Some(tls) => match axum_server::from_tcp_rustls(std_listener, tls) {
-                    Ok(mut server) => {
-                        configure_http(server.http_builder(), &http_limits);
-                        server.handle(handle).serve(service).await
-                    }
-                    Err(e) => Err(e),
-                },
-            },
-            Err(e) => Err(e),
-        };
+        let served = main_listener.serve(shutdown_rx).await;
         reload.abort();
         housekeeping.abort();
         limits_maintenance.abort();
@@ -346,26 +350,33 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         generated_admin_password,
         demo,
         hasher,
+        connections,
         shutdown,
         task,
     })
 }
 
-/// Connection-level limits, below axum: how long a client may take to send
-/// its headers (a slowloris holds connections open by trickling them), and
-/// how large they may be.
-fn configure_http(
-    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
-    limits: &latchkey_http::HttpLimits,
-) {
-    builder
-        .http1()
-        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs))
-        .max_buf_size(limits.max_header_bytes)
-        .max_headers(limits.max_headers);
-    builder
-        .http2()
-        .max_header_list_size(limits.max_header_bytes as u32);
+/// The connection limits, with the cap lowered to fit under the open-file
+/// limit (else accepting fails before the cap is reached, and no idle
+/// connection is closed to make room).
+fn connection_limits(settings: &Settings) -> ConnectionLimits {
+    let mut limits = ConnectionLimits::from_http(&settings.limits);
+    let open_files = crate::connections::open_file_limit();
+    let cap = crate::connections::fitting_cap(
+        limits.max_connections,
+        open_files,
+        settings.db_max_connections,
+    );
+    if cap < limits.max_connections {
+        tracing::warn!(
+            configured = limits.max_connections,
+            cap,
+            open_file_limit = open_files,
+            "limits.max_connections lowered to fit the open-file limit (ulimit -n); raise that limit to allow more"
+        );
+        limits.max_connections = cap;
+    }
+    limits
 }
 
 /// The repositories as the server uses them: apps and resource servers,
@@ -391,7 +402,7 @@ fn spawn_housekeeping(
                 _ = tick.tick() => match housekeeper.run_once().await {
                     Ok(report) if report != HousekeepingReport::default() => tracing::info!(?report, "housekeeping"),
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "housekeeping failed; retrying at the next interval"),
+                    Err(e) => tracing::warn!(error = e.to_string(), "housekeeping failed; retrying at the next interval"),
                 },
                 _ = stop.changed() => return,
             }
@@ -412,7 +423,7 @@ fn spawn_key_reload(
             tokio::select! {
                 _ = tick.tick() => {
                     if let Err(e) = keys.reload().await {
-                        tracing::warn!(error = %e, "key reload failed; keeping the keys in memory");
+                        tracing::warn!(error = e.to_string(), "key reload failed; keeping the keys in memory");
                     }
                 }
                 _ = stop.changed() => return,

@@ -506,6 +506,21 @@ fn config_example_is_valid_and_config_check_names_the_option() {
     assert!(stderr(&refused).contains("lockout"), "{}", stderr(&refused));
     let off_loopback = s.run(&["config", "check", "--listen", "0.0.0.0:8080"]);
     assert!(stderr(&off_loopback).contains("--behind-tls-proxy"));
+    let http_issuer = s.run(&[
+        "serve",
+        "--listen",
+        "0.0.0.0:0",
+        "--behind-tls-proxy",
+        "--issuer",
+        "http://login.example.com",
+    ]);
+    assert!(!http_issuer.status.success());
+    assert!(
+        stderr(&http_issuer)
+            .contains("issuer: \"http://login.example.com\" must be an https:// URL"),
+        "{}",
+        stderr(&http_issuer)
+    );
 }
 
 #[test]

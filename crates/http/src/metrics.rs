@@ -97,6 +97,14 @@ impl Metrics {
                 Unit::Seconds,
                 "Age of the active signing key"
             );
+            metrics::describe_gauge!(
+                "latchkey_http_connections",
+                "Connections open on the main listener"
+            );
+            metrics::describe_counter!(
+                "latchkey_http_connections_closed_total",
+                "Connections the server closed, by reason (idle, no_request, slow_headers, tls_handshake_timeout, evicted)"
+            );
             metrics::describe_gauge!("latchkey_build_info", "Build information");
             metrics::gauge!("latchkey_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         });
@@ -123,6 +131,19 @@ impl Metrics {
         self.handle.run_upkeep();
     }
 
+    /// The main listener's open connections (its accept loop reports them).
+    pub fn connections_open(&self, open: usize) {
+        self.record(|| metrics::gauge!("latchkey_http_connections").set(open as f64));
+    }
+
+    /// A connection the server closed, by reason (a fixed set of labels).
+    pub fn connection_closed(&self, reason: &'static str) {
+        self.record(|| {
+            metrics::counter!("latchkey_http_connections_closed_total", "reason" => reason)
+                .increment(1)
+        });
+    }
+
     fn render(&self) -> String {
         self.handle.render()
     }
@@ -142,6 +163,28 @@ pub(crate) fn token_outcome(metrics: &Metrics, grant_type: &str, outcome: &'stat
     });
 }
 
+/// The request method as a label: the methods of RFC 9110 keep their
+/// name, anything a client invents is `other` (a label per invented method
+/// would grow the registry, and every scrape, without bound). The other
+/// labels are bounded by construction: `route` is a route template or
+/// `unmatched`, `status` a code the server chose, `grant_type` one of
+/// three or `other`, `outcome` and `reason` fixed sets.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 /// Middleware: counts every request and its latency by route template (not
 /// the raw path, which would make a label per user id) and status.
 pub(crate) async fn track(
@@ -150,7 +193,7 @@ pub(crate) async fn track(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -158,7 +201,7 @@ pub(crate) async fn track(
     let response = next.run(request).await;
     let elapsed = started.elapsed().as_secs_f64();
     let labels = [
-        Label::new("method", method),
+        Label::from_static_parts("method", method),
         Label::new("route", route),
         Label::new("status", response.status().as_str().to_owned()),
     ];

@@ -12,9 +12,18 @@ pub struct HttpLimits {
     pub max_body_bytes: usize,
     /// Time allowed for a whole request (408 above).
     pub request_timeout_secs: u64,
-    /// Time a client has to send a request's line and headers, once it
-    /// starts one; a slow client (slowloris) is disconnected after it.
+    /// Time a new connection has to send its first request's line and
+    /// headers (after TLS), and an HTTP/1 request's headers from their
+    /// first byte; a slow or silent client is disconnected after it.
     pub header_read_timeout_secs: u64,
+    /// Keep-alive: a connection with no request in flight for this long
+    /// is closed.
+    pub idle_timeout_secs: u64,
+    /// Time a TLS handshake may take.
+    pub tls_handshake_timeout_secs: u64,
+    /// Connections open at once; beyond it, an idle one is closed to make
+    /// room, or the new one waits.
+    pub max_connections: usize,
     /// Largest request line plus headers, in bytes (431 above).
     pub max_header_bytes: usize,
     /// Most header fields in one request (431 above).
@@ -29,6 +38,14 @@ impl Default for HttpLimits {
             max_body_bytes: 64 * 1024,
             request_timeout_secs: 30,
             header_read_timeout_secs: 10,
+            // Longer than the 60 s idle timeout of common load balancers
+            // (AWS ALB, nginx upstreams): the balancer closes first, never
+            // a request racing our close.
+            idle_timeout_secs: 75,
+            tls_handshake_timeout_secs: 10,
+            // At ~20 KiB per idle HTTP/1 connection (more with TLS), 4096
+            // stay under 100 MiB; lowered at start to fit `ulimit -n`.
+            max_connections: 4096,
             max_header_bytes: 16 * 1024,
             max_headers: 64,
         }
@@ -60,9 +77,10 @@ pub struct AppState {
     /// The password hasher (its queue is a metric).
     pub hasher: Arc<latchkey_core::password::PasswordHasher>,
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// Serve `GET /metrics` on this router; false when metrics have a
-    /// listener of their own (`--metrics-listen`).
-    pub metrics_route: bool,
+    /// Serve the internal endpoints (`/metrics`, `/admin/v1/openapi.json`)
+    /// on this router; by default only on a loopback listener without
+    /// `--metrics-listen`.
+    pub internal_routes: bool,
     /// The console's sign-in and sessions (`/console`).
     pub console: Arc<latchkey_core::console::ConsoleService>,
 }

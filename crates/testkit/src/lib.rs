@@ -27,8 +27,19 @@ pub struct Options {
     pub hash_pool: PoolConfig,
     pub max_body_bytes: usize,
     pub header_read_timeout_secs: u64,
+    /// Keep-alive: connections with nothing in flight are closed after it.
+    pub idle_timeout_secs: u64,
+    pub tls_handshake_timeout_secs: u64,
+    pub max_connections: usize,
+    /// Serve HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     /// Serve `/metrics` on a listener of its own (on a random port).
     pub metrics_listener: bool,
+    /// Listen on every interface (0.0.0.0) as a public node does, behind
+    /// a (pretend) TLS proxy; tests still connect through 127.0.0.1.
+    pub public_listener: bool,
+    /// `internal_endpoints_on_listen`.
+    pub internal_endpoints_on_listen: Option<bool>,
     pub admin_password: String,
     pub max_sessions_per_user: Option<u32>,
     pub trusted_proxies: Vec<&'static str>,
@@ -56,7 +67,13 @@ impl Default for Options {
             },
             max_body_bytes: 64 * 1024,
             header_read_timeout_secs: 10,
+            idle_timeout_secs: 75,
+            tls_handshake_timeout_secs: 10,
+            max_connections: 4096,
+            tls: None,
             metrics_listener: false,
+            public_listener: false,
+            internal_endpoints_on_listen: None,
             admin_password: "admin-password-for-tests".to_owned(),
             max_sessions_per_user: None,
             trusted_proxies: Vec::new(),
@@ -105,8 +122,11 @@ impl TestServer {
             Engine::Sqlite => TestDatabase::sqlite(),
             Engine::Postgres => TestDatabase::postgres().await?,
         };
+        let public = options.public_listener;
         let mut settings = Settings::resolve(Overrides {
-            listen: Some("127.0.0.1:0".to_owned()),
+            listen: Some(if public { "0.0.0.0:0" } else { "127.0.0.1:0" }.to_owned()),
+            behind_tls_proxy: public,
+            issuer: public.then(|| "https://login.example.test".to_owned()),
             database_url: Some(db.url.clone()),
             key_algorithm: Some(options.key_algorithm.to_owned()),
             master_key: Some(MasterKey::generate().to_base64()),
@@ -118,6 +138,11 @@ impl TestServer {
         settings.hash_pool = options.hash_pool;
         settings.limits.max_body_bytes = options.max_body_bytes;
         settings.limits.header_read_timeout_secs = options.header_read_timeout_secs;
+        settings.limits.idle_timeout_secs = options.idle_timeout_secs;
+        settings.limits.tls_handshake_timeout_secs = options.tls_handshake_timeout_secs;
+        settings.limits.max_connections = options.max_connections;
+        settings.tls = options.tls.clone();
+        settings.internal_endpoints_on_listen = options.internal_endpoints_on_listen;
         if options.metrics_listener {
             settings.metrics_listen = Some("127.0.0.1:0".parse().expect("an address"));
         }
@@ -142,7 +167,12 @@ impl TestServer {
             .await
             .expect("test server starts");
         Some(TestServer {
-            base: format!("http://{}", server.addr),
+            // https:// with a certificate, like the issuer.
+            base: if public {
+                format!("http://127.0.0.1:{}", server.addr.port())
+            } else {
+                server.issuer.clone()
+            },
             issuer: server.issuer.clone(),
             engine,
             admin_password: options.admin_password,
@@ -194,6 +224,16 @@ impl TestServer {
     pub fn metrics_base(&self) -> Option<String> {
         let server = self.server.as_ref().expect("running");
         server.metrics_addr.map(|addr| format!("http://{addr}"))
+    }
+
+    /// The main listener's connection counts.
+    pub fn connections(&self) -> Arc<latchkey::connections::ConnectionStats> {
+        self.server.as_ref().expect("running").connections.clone()
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.server.as_ref().expect("running").addr
     }
 
     pub fn hasher(&self) -> Arc<PasswordHasher> {

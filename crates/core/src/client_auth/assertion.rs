@@ -209,7 +209,11 @@ pub fn verify_signature(
                     }
                 }
                 Err(e) => {
-                    tracing::error!(client_id = %app.client_id, error = %e, "a sealed client secret does not open: was the master key changed?");
+                    tracing::error!(
+                        client_id = app.client_id.as_str(),
+                        error = e.to_string(),
+                        "a sealed client secret does not open: was the master key changed?"
+                    );
                 }
             }
         }
@@ -227,7 +231,7 @@ pub fn verify_signature(
         }
     }
     .map_err(|e| {
-        tracing::error!(client_id = %app.client_id, error = %e, "the client's registered keys do not parse");
+        tracing::error!(client_id = app.client_id.as_str(), error = e.to_string(), "the client's registered keys do not parse");
         rejected("the client's registered keys are unusable; ask the administrator to register them again")
     })?;
     let key = keys.select(&unverified.hint(), alg).map_err(rejected)?;

@@ -200,7 +200,10 @@ impl ClientAuthenticator {
             .with_detail(format!("client_id={}", app.client_id))),
             Some(app) if current || previous => {
                 if previous && !current {
-                    tracing::info!(client_id = %app.client_id, "client authenticated with its previous secret (grace period)");
+                    tracing::info!(
+                        client_id = app.client_id.as_str(),
+                        "client authenticated with its previous secret (grace period)"
+                    );
                 }
                 Ok(app)
             }

@@ -78,7 +78,7 @@ pub enum ResumeError {
 
 impl From<StoreError> for ResumeError {
     fn from(e: StoreError) -> Self {
-        tracing::warn!(error = %e, "console session store failed");
+        tracing::warn!(error = e.to_string(), "console session store failed");
         ResumeError::Unavailable
     }
 }
@@ -178,10 +178,10 @@ impl ConsoleService {
             .create_console_session(&record)
             .await
             .map_err(|e| {
-                tracing::warn!(error = %e, "console session not stored");
+                tracing::warn!(error = e.to_string(), "console session not stored");
                 SignInError::Unavailable
             })?;
-        tracing::info!(user_id = %record.user_id, "console sign-in");
+        tracing::info!(user_id = record.user_id.as_str(), "console sign-in");
         Ok(SignedIn {
             session: ConsoleSession {
                 caller,
@@ -202,7 +202,10 @@ impl ConsoleService {
         if now - record.created_at >= self.policy.absolute_timeout_secs
             || now - record.last_seen_at >= self.policy.idle_timeout_secs
         {
-            tracing::info!(user_id = %record.user_id, "console session timed out");
+            tracing::info!(
+                user_id = record.user_id.as_str(),
+                "console session timed out"
+            );
             self.end(&record).await;
             return Err(ResumeError::Ended);
         }
@@ -216,7 +219,7 @@ impl ConsoleService {
             Err(e) => {
                 // Revoked elsewhere ("sign out everywhere", a lock, a new
                 // password): the console session ends with it.
-                tracing::info!(user_id = %record.user_id, reason = ?e, "console session's token no longer valid");
+                tracing::info!(user_id = record.user_id.as_str(), reason = ?e, "console session's token no longer valid");
                 self.sessions.delete_console_session(&id_hash).await?;
                 return Err(ResumeError::Ended);
             }
@@ -236,7 +239,7 @@ impl ConsoleService {
     pub async fn sign_out(&self, cookie: &str) -> Result<(), ResumeError> {
         let id_hash = sha256_hex(cookie);
         if let Some(record) = self.sessions.find_console_session(&id_hash).await? {
-            tracing::info!(user_id = %record.user_id, "console sign-out");
+            tracing::info!(user_id = record.user_id.as_str(), "console sign-out");
             self.end(&record).await;
         }
         Ok(())
@@ -267,11 +270,14 @@ impl ConsoleService {
                 .revoke(&self.credentials(), &params)
                 .await
             {
-                tracing::warn!(error = %e.description, "console sign-out could not revoke its refresh token");
+                tracing::warn!(
+                    error = e.description.as_str(),
+                    "console sign-out could not revoke its refresh token"
+                );
             }
         }
         if let Err(e) = self.sessions.delete_console_session(&record.id_hash).await {
-            tracing::warn!(error = %e, "console session not deleted");
+            tracing::warn!(error = e.to_string(), "console session not deleted");
         }
     }
 
@@ -293,7 +299,10 @@ impl ConsoleService {
             Ok(tokens) => Ok(tokens),
             Err(()) => {
                 // Another master key, or a tampered row: unusable.
-                tracing::warn!(user_id = %record.user_id, "console session tokens do not open; ending it");
+                tracing::warn!(
+                    user_id = record.user_id.as_str(),
+                    "console session tokens do not open; ending it"
+                );
                 self.sessions
                     .delete_console_session(&record.id_hash)
                     .await?;
@@ -333,14 +342,20 @@ impl ConsoleService {
         {
             Ok(issued) => issued,
             Err(e) if e.kind == OAuthErrorKind::InvalidGrant => {
-                tracing::info!(user_id = %record.user_id, "console session's refresh token no longer valid");
+                tracing::info!(
+                    user_id = record.user_id.as_str(),
+                    "console session's refresh token no longer valid"
+                );
                 self.sessions
                     .delete_console_session(&record.id_hash)
                     .await?;
                 return Err(ResumeError::Ended);
             }
             Err(e) => {
-                tracing::warn!(error = %e.description, "console token refresh failed");
+                tracing::warn!(
+                    error = e.description.as_str(),
+                    "console token refresh failed"
+                );
                 return Err(ResumeError::Unavailable);
             }
         };
@@ -382,7 +397,7 @@ fn sign_in_error(e: OAuthError) -> SignInError {
             SignInError::Unavailable
         }
         _ => {
-            tracing::error!(error = %e.description, detail = ?e.detail, "console sign-in failed");
+            tracing::error!(error = e.description.as_str(), detail = ?e.detail, "console sign-in failed");
             SignInError::Failed
         }
     }

@@ -44,6 +44,9 @@ pub(super) async fn handle(
     let issued = svc
         .issuer
         .issue_for_client(app, &scopes, &audiences, svc.now())?;
-    tracing::info!(client_id = %app.client_id, "client credentials grant issued");
+    tracing::info!(
+        client_id = app.client_id.as_str(),
+        "client credentials grant issued"
+    );
     Ok(issued)
 }

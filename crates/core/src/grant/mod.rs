@@ -173,7 +173,10 @@ impl TokenService {
                 })?;
                 meta.ip = Some(ip.to_canonical());
             } else {
-                tracing::info!(client_id = %app.client_id, "end-user address header ignored: this client may not name one");
+                tracing::info!(
+                    client_id = app.client_id.as_str(),
+                    "end-user address header ignored: this client may not name one"
+                );
             }
         }
         if meta.ip_limit_deferred {

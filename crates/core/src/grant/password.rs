@@ -32,7 +32,7 @@ pub(super) async fn handle(
         Ok(user) => user,
         Err(e) => {
             let reason = e.detail.as_deref().unwrap_or("");
-            tracing::info!(client_id = %app.client_id, ip = ?meta.ip, reason, "password grant refused");
+            tracing::info!(client_id = app.client_id.as_str(), ip = ?meta.ip, reason, "password grant refused");
             audit::record(
                 svc.repos.audit.as_ref(),
                 AuditEvent::new(kind::SIGN_IN, false, svc.now())
@@ -55,7 +55,7 @@ pub(super) async fn handle(
         .issuer
         .issue(grant, RefreshMode::NewSession, now)
         .await?;
-    tracing::info!(client_id = %app.client_id, user_id = %user.id, ip = ?meta.ip, "password grant issued");
+    tracing::info!(client_id = app.client_id.as_str(), user_id = user.id.as_str(), ip = ?meta.ip, "password grant issued");
     audit::record(
         svc.repos.audit.as_ref(),
         AuditEvent::new(kind::SIGN_IN, true, now)

@@ -160,8 +160,11 @@ pub(super) async fn handle(
     let found = match outcome {
         Refreshed::Unknown => return Err(rejected("unknown refresh token")),
         Refreshed::Lost(found) => {
-            tracing::warn!(sid = %found.session.id, client_id = %app.client_id,
-                "refresh token reuse detected; session revoked");
+            tracing::warn!(
+                sid = found.session.id.as_str(),
+                client_id = app.client_id.as_str(),
+                "refresh token reuse detected; session revoked"
+            );
             return Err(rejected("refresh token reuse detected"));
         }
         Refreshed::Refused(found) => {
@@ -195,8 +198,11 @@ pub(super) async fn handle(
 /// as judged); say so in the log and the audit trail.
 async fn replay_detected(svc: &TokenService, app: &App, found: &RefreshContext, now: i64) {
     let sid = &found.session.id;
-    tracing::warn!(sid = %sid, client_id = %app.client_id,
-        "rotated-out refresh token presented again; session revoked");
+    tracing::warn!(
+        sid = sid.as_str(),
+        client_id = app.client_id.as_str(),
+        "rotated-out refresh token presented again; session revoked"
+    );
     crate::audit::record(
         svc.repos.audit.as_ref(),
         crate::audit::AuditEvent::new(crate::audit::kind::REFRESH_REUSE, false, now)

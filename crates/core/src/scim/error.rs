@@ -71,7 +71,7 @@ impl From<StoreError> for ScimError {
                 ScimError::unavailable("the database is unavailable; retry shortly")
             }
             StoreError::Other(detail) => {
-                tracing::error!(error = %detail, "storage failure in the SCIM API");
+                tracing::error!(error = detail.as_str(), "storage failure in the SCIM API");
                 ScimError::server("internal error")
             }
         }

@@ -64,7 +64,11 @@ pub(crate) fn refusal(error: AdminError, extra: &[(&str, &'static str)]) -> Refu
         AdminError::Denied(_) => Refusal::SignedOut,
         AdminError::Scim(e) if e.status == 404 => Refusal::NotFound,
         AdminError::Scim(e) if e.status >= 500 => {
-            tracing::warn!(status = e.status, detail = %e.detail, "console write failed");
+            tracing::warn!(
+                status = e.status,
+                detail = e.detail.as_str(),
+                "console write failed"
+            );
             Refusal::Unavailable
         }
         AdminError::Scim(e) => {
@@ -127,7 +131,7 @@ pub(crate) fn registry_refusal(
         }
         RegistryError::Store(StoreError::NotFound) => Refusal::NotFound,
         RegistryError::Store(e) => {
-            tracing::warn!(error = %e, "console registry operation failed");
+            tracing::warn!(error = e.to_string(), "console registry operation failed");
             Refusal::Unavailable
         }
     }

@@ -148,7 +148,7 @@ pub(crate) fn page<T: Template>(status: StatusCode, template: &T) -> Response {
             response
         }
         Err(e) => {
-            tracing::error!(error = %e, "console template failed");
+            tracing::error!(error = e.to_string(), "console template failed");
             plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "The page could not be shown.",

@@ -20,7 +20,7 @@ pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
             response
         }
         Err(e) => {
-            tracing::error!(error = %e, "no signing keys loaded");
+            tracing::error!(error = e.to_string(), "no signing keys loaded");
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         }
     }
@@ -30,7 +30,10 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
     let servers = match state.repos.resource_servers.list().await {
         Ok(servers) => servers,
         Err(e) => {
-            tracing::warn!(error = %e, "metadata: cannot list resource servers");
+            tracing::warn!(
+                error = e.to_string(),
+                "metadata: cannot list resource servers"
+            );
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };

@@ -24,7 +24,7 @@ pub(crate) async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     }) {
         Ok(()) => (StatusCode::OK, axum::Json(json!({"status": "ok"}))),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
+            tracing::warn!(error = e.to_string(), "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 axum::Json(json!({"status": "unavailable", "database": "unreachable"})),

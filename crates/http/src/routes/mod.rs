@@ -26,7 +26,7 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     let limits = state.limits;
     let metrics = state.metrics.clone();
-    let metrics_route = state.metrics_route;
+    let internal_routes = state.internal_routes;
     let security_headers = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -59,8 +59,8 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(admin::routes())
         .merge(crate::console::routes());
-    if metrics_route {
-        router = router.route("/metrics", get(crate::metrics::scrape));
+    if internal_routes {
+        router = router.merge(internal());
     }
     let mut router = router
         .method_not_allowed_fallback(method_not_allowed)
@@ -100,27 +100,38 @@ pub fn router(state: AppState) -> Router {
                         .map_or("unmatched", |p| p.as_str());
                     tracing::info_span!(
                         "request",
-                        method = %request.method(),
+                        method = request.method().as_str(),
                         route,
-                        path = %request.uri().path(),
+                        path = request.uri().path(),
                         request_id,
                         // Filled in by the endpoints that authenticate a client.
                         client_id = tracing::field::Empty,
                     )
                 })
                 .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                .on_response(DefaultOnResponse::new().level(Level::INFO))
+                // The request line above carries every status; a failure
+                // is logged once more, with its cause, by the code that
+                // answered it (`error.rs`, `render.rs`, …), not a second
+                // time here at ERROR with nothing but the status.
+                .on_failure(()),
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
-/// The router of a separate metrics listener (`--metrics-listen`).
-pub fn metrics_router(state: AppState) -> Router {
+/// What an operator's tools read and the public need not see: the
+/// metrics, and the OpenAPI document of the admin API.
+fn internal() -> Router<AppState> {
     Router::new()
         .route("/metrics", get(crate::metrics::scrape))
-        .fallback(not_found)
-        .with_state(state)
+        .route("/admin/v1/openapi.json", get(admin::openapi))
+}
+
+/// The router of a separate metrics listener (`--metrics-listen`): the
+/// internal endpoints.
+pub fn metrics_router(state: AppState) -> Router {
+    internal().fallback(not_found).with_state(state)
 }
 
 /// Under the SCIM base, every answer is a SCIM one (RFC 7644 §3.12), so

@@ -7,6 +7,7 @@ mod admin_registry;
 mod brute_force;
 mod client_assertions;
 mod client_auth;
+mod connections;
 mod console;
 mod discovery;
 mod escalation;

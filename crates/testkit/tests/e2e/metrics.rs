@@ -253,3 +253,135 @@ async fn metrics_can_have_a_listener_of_their_own() {
     );
     server.stop().await;
 }
+
+/// Invented methods, paths and grant types do not become labels: 2,000 of
+/// each leave `/metrics` with the same series and (but for the counts'
+/// digits) the same size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invented_methods_paths_and_grant_types_do_not_grow_the_metrics() {
+    let server = TestServer::start_on(Engine::Sqlite, Options::default())
+        .await
+        .unwrap();
+    server.apply(DOMAIN).await.unwrap();
+    let client = reqwest::Client::new();
+    let traffic = |from: usize, to: usize| {
+        let (client, server) = (&client, &server);
+        async move {
+            for i in from..to {
+                let method =
+                    reqwest::Method::from_bytes(format!("INVENTED{i}").as_bytes()).unwrap();
+                let answer = client
+                    .request(method, server.url("/health/live"))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(answer.status().as_u16(), 405);
+                let answer = client
+                    .get(server.url(&format!("/no/such/path/{i}")))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(answer.status().as_u16(), 404);
+                let answer = token_basic(
+                    server,
+                    "hr-mobile",
+                    HR_SECRET,
+                    &[("grant_type", &format!("urn:invented:{i}"))],
+                )
+                .await;
+                assert_eq!(answer.status.as_u16(), 400);
+            }
+        }
+    };
+    let size = |text: &str| (text.len(), parse(text).len());
+    let text = |base: String| async move {
+        reqwest::get(format!("{base}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    traffic(0, 20).await;
+    // A first scrape makes the series of scraping itself.
+    text(server.base.clone()).await;
+    let before = text(server.base.clone()).await;
+    traffic(20, 2_020).await;
+    let after = text(server.base.clone()).await;
+    let ((bytes_before, series_before), (bytes_after, series_after)) =
+        (size(&before), size(&after));
+    assert_eq!(series_after, series_before, "{after}");
+    assert!(
+        bytes_after < bytes_before + 1024,
+        "{bytes_before} → {bytes_after} bytes"
+    );
+    let samples = parse(&after);
+    assert_eq!(
+        get(
+            &samples,
+            r#"latchkey_http_requests_total{method="other",route="/health/live",status="405"}"#
+        ),
+        2_020.0
+    );
+    assert!(!after.contains("INVENTED"));
+    assert!(!after.contains("urn:invented"));
+    assert!(!after.contains("/no/such/path"));
+    server.stop().await;
+}
+
+/// On a public (non-loopback) listener, `/metrics` and the OpenAPI document
+/// are served only on the metrics listener, unless configured otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_endpoints_stay_off_a_public_listener() {
+    let status = |url: String| async move { reqwest::get(url).await.unwrap().status().as_u16() };
+    let public = TestServer::start_on(
+        Engine::Sqlite,
+        Options {
+            public_listener: true,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(public.url("/health/live")).await, 200);
+    assert_eq!(status(public.url("/metrics")).await, 404);
+    assert_eq!(status(public.url("/admin/v1/openapi.json")).await, 404);
+    public.stop().await;
+
+    let with_listener = TestServer::start_on(
+        Engine::Sqlite,
+        Options {
+            public_listener: true,
+            metrics_listener: true,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    let internal = with_listener.metrics_base().unwrap();
+    assert_eq!(status(with_listener.url("/metrics")).await, 404);
+    assert_eq!(
+        status(with_listener.url("/admin/v1/openapi.json")).await,
+        404
+    );
+    assert_eq!(status(format!("{internal}/metrics")).await, 200);
+    assert_eq!(
+        status(format!("{internal}/admin/v1/openapi.json")).await,
+        200
+    );
+    with_listener.stop().await;
+
+    let switched_on = TestServer::start_on(
+        Engine::Sqlite,
+        Options {
+            public_listener: true,
+            internal_endpoints_on_listen: Some(true),
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(status(switched_on.url("/metrics")).await, 200);
+    assert_eq!(status(switched_on.url("/admin/v1/openapi.json")).await, 200);
+    switched_on.stop().await;
+}

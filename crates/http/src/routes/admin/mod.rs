@@ -451,3 +451,4 @@ async fn schema(
 }
 
 mod registry;
+pub(crate) use registry::openapi;

@@ -39,7 +39,6 @@ pub(super) fn routes() -> Router<AppState> {
             get(get_server).put(replace_server).delete(delete_server),
         )
         .route("/admin/v1/SigningKeys", get(list_keys).post(rotate_key))
-        .route("/admin/v1/openapi.json", get(openapi))
 }
 
 /// A JSON answer, never cached (it describes credentials).
@@ -398,7 +397,9 @@ async fn rotate_key(
 
 // ----- the OpenAPI document
 
-/// Public, like the discovery documents: it describes, it grants nothing.
-async fn openapi(State(state): State<AppState>) -> Response {
+/// Unauthenticated, like the discovery documents: it describes, it grants
+/// nothing; still, an internal endpoint, off a public listener by default
+/// (`routes::internal_routes`).
+pub(crate) async fn openapi(State(state): State<AppState>) -> Response {
     json_answer(StatusCode::OK, &crate::openapi::document(&state.issuer))
 }

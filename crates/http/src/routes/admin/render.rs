@@ -41,9 +41,13 @@ pub(crate) fn answer(answer: Answer) -> Response {
 
 pub(crate) fn scim_error(error: &ScimError) -> Response {
     if error.status >= 500 {
-        tracing::warn!(status = error.status, detail = %error.detail, "admin API failure");
+        tracing::warn!(
+            status = error.status,
+            detail = error.detail.as_str(),
+            "admin API failure"
+        );
     } else {
-        tracing::info!(status = error.status, scim_type = ?error.scim_type, detail = %error.detail, "admin request refused");
+        tracing::info!(status = error.status, scim_type = ?error.scim_type, detail = error.detail.as_str(), "admin request refused");
     }
     let mut value = json!({
         "schemas": [ERROR_SCHEMA],
@@ -119,7 +123,11 @@ pub(crate) fn bearer_error(error: &BearerError, realm: &str) -> Response {
             "the database is unavailable; retry shortly",
         ));
     };
-    tracing::info!(status = status.as_u16(), detail = %detail, "bearer request refused");
+    tracing::info!(
+        status = status.as_u16(),
+        detail = detail.as_str(),
+        "bearer request refused"
+    );
     let mut response = body(
         status,
         &json!({"schemas": [ERROR_SCHEMA], "status": status.as_u16().to_string(), "detail": detail}),
