@@ -199,6 +199,9 @@ pub fn demo_instructions(issuer: &str, demo: &Demo) -> String {
     format!(
         "Demo domain ready: app {DEMO_CLIENT_ID}, user {DEMO_USERNAME} (credentials regenerated at each --demo start).\n\
          \n\
+         # The web console (sign in as {ADMIN_USERNAME}):\n\
+         {issuer}/console\n\
+         \n\
          # Password grant (Oracle's example, verbatim form), with a refresh token:\n\
          curl -i -H 'Authorization: Basic {basic}' -H 'Content-Type: application/x-www-form-urlencoded;charset=UTF-8' --request POST {issuer}/oauth2/v1/token -d 'grant_type=password&username={DEMO_USERNAME}&password={password}&scope={scope}'\n\
          \n\

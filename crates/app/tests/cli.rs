@@ -559,6 +559,7 @@ fn serve_demo_prints_working_curl_commands_and_stops_on_sigterm() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let started = Instant::now();
+    let mut printed = Vec::new();
     let command = loop {
         assert!(
             started.elapsed() < Duration::from_secs(60),
@@ -568,7 +569,15 @@ fn serve_demo_prints_working_curl_commands_and_stops_on_sigterm() {
         if line.starts_with("curl -i") && line.contains("grant_type=password") {
             break line;
         }
+        printed.push(line);
     };
+    // A newcomer learns where the console is and whom to sign in as.
+    let console_url = format!("http://127.0.0.1:{port}/console");
+    assert!(printed.contains(&console_url), "{printed:#?}");
+    assert!(
+        printed.iter().any(|l| l.contains("sign in as admin")),
+        "{printed:#?}"
+    );
     // Oracle's exact form.
     assert!(
         command.contains("-H 'Content-Type: application/x-www-form-urlencoded;charset=UTF-8'"),
@@ -611,6 +620,24 @@ fn serve_demo_prints_working_curl_commands_and_stops_on_sigterm() {
         json["access_token"].is_string() && json["refresh_token"].is_string(),
         "{json}"
     );
+    // The bare address leads to the console, and the printed URL serves
+    // its sign-in page.
+    runtime.block_on(async {
+        let no_redirects = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let root = no_redirects
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(root.status().as_u16(), 303);
+        assert_eq!(root.headers()["location"], "/console");
+        let console = reqwest::get(&console_url).await.unwrap();
+        assert_eq!(console.status().as_u16(), 200);
+        assert!(console.url().path().starts_with("/console/signin"));
+    });
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
