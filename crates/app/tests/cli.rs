@@ -746,11 +746,62 @@ certificate = """
     assert!(stdout(&s.run(&["audit"])).contains("user.signin"));
 }
 
+/// A generated admin password is printed once; every later start, while
+/// nobody has changed it, says so and how to set one; a chosen password
+/// (set with that command, or from LATCHKEY_ADMIN_PASSWORD) never is.
+#[test]
+fn every_start_tells_how_to_replace_a_generated_admin_password_until_it_is() {
+    let notice = "latchkey user set-password admin";
+    let says = |demo: &DemoServer| demo.printed.iter().any(|l| l.contains(notice));
+    let s = Scratch::new();
+    let mut first = DemoServer::start(&s, &[], &[("LATCHKEY_LOG", "warn")]);
+    let created = first
+        .printed
+        .iter()
+        .find(|l| l.starts_with("Created user admin with password "))
+        .expect("the generated password, once")
+        .clone();
+    first.stop();
+    let password = created["Created user admin with password ".len()..].to_owned();
+    for _ in 0..2 {
+        let mut again = DemoServer::start(&s, &[], &[("LATCHKEY_LOG", "warn")]);
+        assert!(says(&again), "{:#?}", again.printed);
+        assert!(
+            !again.printed.iter().any(|l| l.contains(&password)),
+            "the password is not shown again"
+        );
+        again.stop();
+    }
+    // The command it names works, and then the notice stops.
+    let out = s.run(&["user", "set-password", "admin"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut after = DemoServer::start(&s, &[], &[("LATCHKEY_LOG", "warn")]);
+    assert!(!says(&after), "{:#?}", after.printed);
+    after.stop();
+
+    // A password chosen from the start is never announced.
+    let chosen = Scratch::new();
+    for _ in 0..2 {
+        let mut demo = DemoServer::start(
+            &chosen,
+            &[],
+            &[
+                ("LATCHKEY_LOG", "warn"),
+                ("LATCHKEY_ADMIN_PASSWORD", "a chosen admin password"),
+            ],
+        );
+        assert!(!says(&demo), "{:#?}", demo.printed);
+        demo.stop();
+    }
+}
+
 /// `latchkey serve --demo` on a free port, its log in a file, and the
 /// password-grant `curl` command it printed.
 struct DemoServer {
     child: std::process::Child,
     command: String,
+    /// What it printed before that command.
+    printed: Vec<String>,
     log_path: PathBuf,
     /// Kept open: a closed pipe makes the server's next line to stdout
     /// fail ("Broken pipe") and panic, a race with the reader's drop.
@@ -770,6 +821,7 @@ impl DemoServer {
             .args(global_args)
             .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
             .env("LATCHKEY_DATABASE_URL", s.db())
+            .env_remove("LATCHKEY_ADMIN_PASSWORD")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log_path).unwrap());
         for (k, v) in env {
@@ -777,15 +829,18 @@ impl DemoServer {
         }
         let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut printed = Vec::new();
         let command = loop {
             let line = lines.next().expect("output").unwrap();
             if line.starts_with("curl -i") && line.contains("grant_type=password") {
                 break line;
             }
+            printed.push(line);
         };
         DemoServer {
             child,
             command,
+            printed,
             log_path,
             _stdout: lines,
         }

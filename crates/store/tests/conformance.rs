@@ -34,6 +34,7 @@ latchkey_store::conformance!(
     unique_usernames_are_a_conflict,
     the_deny_list_and_ended_sessions_revoke_access_tokens,
     password_changes_and_deactivation_end_sessions,
+    a_generated_password_is_remembered_until_changed,
     a_session_cap_ends_the_oldest_sessions,
     housekeeping_purges_only_what_expired,
     scheduled_rotation_lets_one_node_win_and_keys_retire,
@@ -728,6 +729,68 @@ async fn the_deny_list_and_ended_sessions_revoke_access_tokens(store: &Store, _:
             .await
             .unwrap(),
         "so does a deleted one"
+    );
+}
+
+/// The first admin's generated password: remembered by a digest of its
+/// hash, carried over a rehash of the same password, and no longer
+/// matching once any door sets a new one.
+async fn a_generated_password_is_remembered_until_changed(store: &Store, _: &TestDatabase) {
+    use latchkey_core::secrets::sha256_hex;
+    let users = &store.repos.users;
+    let admin = users
+        .create(
+            NewUser {
+                username: "admin".into(),
+                password_hash: Some("$argon2id$generated".into()),
+                given_name: None,
+                family_name: None,
+                email: None,
+                app_roles: vec![AppRole::IdentityDomainAdministrator],
+            },
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        users.generated_password_digest(&admin.id).await.unwrap(),
+        None
+    );
+    users
+        .remember_generated_password(&admin.id, &sha256_hex("$argon2id$generated"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        users.remember_generated_password("no-such-user", "x").await,
+        Err(StoreError::NotFound)
+    ));
+    let digest = || async { users.generated_password_digest(&admin.id).await.unwrap() };
+    assert_eq!(digest().await, Some(sha256_hex("$argon2id$generated")));
+    // Rehashed with current parameters: the same password, still generated.
+    users
+        .upgrade_password_hash(&admin.id, "$argon2id$generated", "$argon2id$rehashed", 110)
+        .await
+        .unwrap();
+    assert_eq!(digest().await, Some(sha256_hex("$argon2id$rehashed")));
+    // A new password: the digest no longer matches the hash.
+    users
+        .set_password_hash(&admin.id, "$argon2id$chosen", 120)
+        .await
+        .unwrap();
+    assert_ne!(digest().await, Some(sha256_hex("$argon2id$chosen")));
+    // A rehash of a chosen password never makes it look generated.
+    users
+        .upgrade_password_hash(
+            &admin.id,
+            "$argon2id$chosen",
+            "$argon2id$chosen-rehashed",
+            130,
+        )
+        .await
+        .unwrap();
+    assert_ne!(
+        digest().await,
+        Some(sha256_hex("$argon2id$chosen-rehashed"))
     );
 }
 
