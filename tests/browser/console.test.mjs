@@ -252,6 +252,22 @@ describe("the Latchkey console in Chromium", () => {
     await page.getByLabel("Event type").fill("user.locked");
     await page.getByRole("button", { name: "Filter" }).click();
     assert.ok(await page.getByRole("cell", { name: "user.locked" }).first().isVisible());
+    // Who locked whom, by username; the recorded ids on hover.
+    const lockedRow = page.getByRole("row").filter({ hasText: "user.locked" }).first();
+    const actor = lockedRow.locator("td.actor span");
+    assert.equal(await actor.textContent(), "admin");
+    assert.match(await actor.getAttribute("title"), /^user id [0-9a-f-]{36}$/);
+    const subject = lockedRow.locator("td.subject span");
+    assert.equal(await subject.textContent(), USER.name);
+    assert.match(await subject.getAttribute("title"), /^user id [0-9a-f-]{36}$/);
+    // The subject filter takes the username the column shows, and finds
+    // both the changes made to the user and their sign-ins.
+    await page.getByLabel("Event type").fill("");
+    await page.getByLabel("Subject (username or id)").fill(USER.name);
+    await page.getByRole("button", { name: "Filter" }).click();
+    assert.ok(await page.getByRole("cell", { name: "user.locked" }).first().isVisible());
+    assert.ok(await page.getByRole("cell", { name: "user.signin" }).first().isVisible());
+    await shot("13a-audit-by-username");
     await page.getByRole("link", { name: "Clear" }).click();
     await shot("13-audit");
     await assertNoHorizontalScroll("audit");
@@ -262,6 +278,29 @@ describe("the Latchkey console in Chromium", () => {
     await page.goto(`${BASE}/console/users`);
     await shot("14-users-narrow");
     await assertNoHorizontalScroll("users at 375px");
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  it("shows every column of the Users table at 390 px, Status included", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${BASE}/console/users`);
+    await shot("14b-users-390");
+    await assertNoHorizontalScroll("users at 390px");
+    // Inside the window without scrolling the table sideways.
+    const rows = page.locator("table tbody tr");
+    assert.ok((await rows.count()) > 0);
+    for (const [column, name] of [[1, "Username"], [4, "Status"]]) {
+      const cell = rows.first().locator(`td:nth-child(${column})`);
+      const box = await cell.boundingBox();
+      assert.ok(box && box.width > 0, `${name}: not shown`);
+      assert.ok(box.x >= 0 && box.x + box.width <= 390, `${name}: at ${box.x}..${box.x + box.width} px of 390`);
+    }
+    // The Status cell still says what it is, and its badge is readable.
+    const status = rows.first().locator("td:nth-child(4)");
+    assert.equal(await status.getAttribute("data-label"), "Status");
+    const badge = status.locator(".badge").first();
+    const badgeBox = await badge.boundingBox();
+    assert.ok(badgeBox && badgeBox.x + badgeBox.width <= 390, "the status badge is inside the window");
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 

@@ -13,24 +13,55 @@ use crate::context::Context;
 
 pub const ADMIN_USERNAME: &str = "admin";
 
+/// What a start found or made of the first admin's password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminPassword {
+    /// Generated now: printed this once.
+    Generated(String),
+    /// Generated at an earlier start and never changed since: it is not
+    /// shown again, so every start says how to set a new one.
+    GeneratedEarlier,
+    /// Chosen by someone (`LATCHKEY_ADMIN_PASSWORD`, or changed since).
+    Chosen,
+}
+
+impl AdminPassword {
+    pub fn generated(&self) -> Option<&str> {
+        match self {
+            AdminPassword::Generated(password) => Some(password),
+            _ => None,
+        }
+    }
+}
+
+/// Printed at every start while the generated password is unchanged.
+pub fn unchanged_password_notice() -> String {
+    format!(
+        "The password generated for {ADMIN_USERNAME} at first start has never been changed, and is not shown again.\n\
+         If it is lost, set a new one (printed once; or pipe one in with --password-stdin), with this server's database settings:\n  \
+         latchkey user set-password {ADMIN_USERNAME}\n"
+    )
+}
+
 /// Creates `admin` with the Identity Domain Administrator role when no
-/// user holds that role. Returns the generated password, if one was made.
+/// user holds that role; a generated password is remembered (by a digest
+/// of its hash) so later starts can tell whether it was ever changed.
 pub async fn ensure_admin(
     ctx: &Context,
     configured_password: Option<&str>,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<AdminPassword> {
     let users = &ctx.store.repos.users;
     if users
         .exists_with_role(AppRole::IdentityDomainAdministrator)
         .await?
     {
-        return Ok(None);
+        return generated_earlier(ctx).await;
     }
     if users.find_by_username(ADMIN_USERNAME).await?.is_some() {
         tracing::warn!(
             "no user holds the Identity Domain Administrator role, and a user named admin exists without it"
         );
-        return Ok(None);
+        return Ok(AdminPassword::Chosen);
     }
     let generated = configured_password.is_none().then(random_token);
     if let Some(configured) = configured_password {
@@ -47,6 +78,7 @@ pub async fn ensure_admin(
         .hash(&Password::new(password))
         .await
         .context("hashing the admin password")?;
+    let digest = latchkey_core::secrets::sha256_hex(&hash);
     let created = users
         .create(
             NewUser {
@@ -60,17 +92,46 @@ pub async fn ensure_admin(
             ctx.clock.now(),
         )
         .await;
-    match created {
-        Ok(_) => {}
+    let admin = match created {
+        Ok(admin) => admin,
         // Nodes starting together: another one created it first.
         Err(latchkey_core::store::StoreError::Conflict(_)) => {
             tracing::info!("another node created the admin user");
-            return Ok(None);
+            return Ok(AdminPassword::Chosen);
         }
         Err(e) => return Err(e.into()),
-    }
+    };
     tracing::info!("created the admin user");
-    Ok(generated)
+    match generated {
+        Some(password) => {
+            users
+                .remember_generated_password(&admin.id, &digest)
+                .await
+                .context("remembering that the admin password was generated")?;
+            Ok(AdminPassword::Generated(password))
+        }
+        None => Ok(AdminPassword::Chosen),
+    }
+}
+
+/// Whether `admin` still has the password generated at its first start.
+async fn generated_earlier(ctx: &Context) -> anyhow::Result<AdminPassword> {
+    let users = &ctx.store.repos.users;
+    let Some(admin) = users.find_by_username(ADMIN_USERNAME).await? else {
+        return Ok(AdminPassword::Chosen);
+    };
+    let unchanged = match (
+        &admin.password_hash,
+        users.generated_password_digest(&admin.id).await?,
+    ) {
+        (Some(hash), Some(digest)) => latchkey_core::secrets::sha256_hex(hash) == digest,
+        _ => false,
+    };
+    Ok(if unchanged {
+        AdminPassword::GeneratedEarlier
+    } else {
+        AdminPassword::Chosen
+    })
 }
 
 /// Creates the built-in console app, or puts it back as it must be (its
@@ -198,6 +259,9 @@ pub fn demo_instructions(issuer: &str, demo: &Demo) -> String {
     let scope = form_encode(&format!("{DEMO_AUDIENCE}read offline_access"));
     format!(
         "Demo domain ready: app {DEMO_CLIENT_ID}, user {DEMO_USERNAME} (credentials regenerated at each --demo start).\n\
+         \n\
+         # The web console (sign in as {ADMIN_USERNAME}):\n\
+         {issuer}/console\n\
          \n\
          # Password grant (Oracle's example, verbatim form), with a refresh token:\n\
          curl -i -H 'Authorization: Basic {basic}' -H 'Content-Type: application/x-www-form-urlencoded;charset=UTF-8' --request POST {issuer}/oauth2/v1/token -d 'grant_type=password&username={DEMO_USERNAME}&password={password}&scope={scope}'\n\

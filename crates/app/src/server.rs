@@ -37,6 +37,8 @@ pub struct RunningServer {
     pub issuer: String,
     /// Printed once at first start, when the admin password was generated.
     pub generated_admin_password: Option<String>,
+    /// Generated at an earlier start and never changed since.
+    pub admin_password_unchanged: bool,
     pub demo: Option<bootstrap::Demo>,
     /// The password hasher (tests read its verification count).
     pub hasher: Arc<latchkey_core::password::PasswordHasher>,
@@ -79,8 +81,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     keys.ensure_active(settings.key_algorithm, ctx.clock.now())
         .await
         .context("signing keys (is LATCHKEY_MASTER_KEY the key this database was created with?)")?;
-    let generated_admin_password =
-        bootstrap::ensure_admin(&ctx, settings.admin_password.as_deref()).await?;
+    let admin_password = bootstrap::ensure_admin(&ctx, settings.admin_password.as_deref()).await?;
     let demo = if settings.demo {
         bootstrap::seed_demo(&ctx).await?
     } else {
@@ -347,7 +348,8 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         addr,
         metrics_addr,
         issuer,
-        generated_admin_password,
+        generated_admin_password: admin_password.generated().map(str::to_owned),
+        admin_password_unchanged: admin_password == bootstrap::AdminPassword::GeneratedEarlier,
         demo,
         hasher,
         connections,
@@ -437,8 +439,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let mut server = start(settings).await?;
     if let Some(password) = &server.generated_admin_password {
         println!(
-            "Created user admin with password {password}\n(shown once; set LATCHKEY_ADMIN_PASSWORD to choose it)\n"
+            "Created user admin with password {password}\n(shown once; set LATCHKEY_ADMIN_PASSWORD to choose it, or change it later with `latchkey user set-password admin`)\n"
         );
+    } else if server.admin_password_unchanged {
+        println!("{}", bootstrap::unchanged_password_notice());
     }
     if let Some(demo) = &server.demo {
         println!("{}", bootstrap::demo_instructions(&server.issuer, demo));

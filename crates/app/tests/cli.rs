@@ -574,6 +574,7 @@ fn serve_demo_prints_working_curl_commands_and_stops_on_sigterm() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let started = Instant::now();
+    let mut printed = Vec::new();
     let command = loop {
         assert!(
             started.elapsed() < Duration::from_secs(60),
@@ -583,7 +584,15 @@ fn serve_demo_prints_working_curl_commands_and_stops_on_sigterm() {
         if line.starts_with("curl -i") && line.contains("grant_type=password") {
             break line;
         }
+        printed.push(line);
     };
+    // A newcomer learns where the console is and whom to sign in as.
+    let console_url = format!("http://127.0.0.1:{port}/console");
+    assert!(printed.contains(&console_url), "{printed:#?}");
+    assert!(
+        printed.iter().any(|l| l.contains("sign in as admin")),
+        "{printed:#?}"
+    );
     // Oracle's exact form.
     assert!(
         command.contains("-H 'Content-Type: application/x-www-form-urlencoded;charset=UTF-8'"),
@@ -626,6 +635,24 @@ fn serve_demo_prints_working_curl_commands_and_stops_on_sigterm() {
         json["access_token"].is_string() && json["refresh_token"].is_string(),
         "{json}"
     );
+    // The bare address leads to the console, and the printed URL serves
+    // its sign-in page.
+    runtime.block_on(async {
+        let no_redirects = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let root = no_redirects
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(root.status().as_u16(), 303);
+        assert_eq!(root.headers()["location"], "/console");
+        let console = reqwest::get(&console_url).await.unwrap();
+        assert_eq!(console.status().as_u16(), 200);
+        assert!(console.url().path().starts_with("/console/signin"));
+    });
 
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -734,11 +761,62 @@ certificate = """
     assert!(stdout(&s.run(&["audit"])).contains("user.signin"));
 }
 
+/// A generated admin password is printed once; every later start, while
+/// nobody has changed it, says so and how to set one; a chosen password
+/// (set with that command, or from LATCHKEY_ADMIN_PASSWORD) never is.
+#[test]
+fn every_start_tells_how_to_replace_a_generated_admin_password_until_it_is() {
+    let notice = "latchkey user set-password admin";
+    let says = |demo: &DemoServer| demo.printed.iter().any(|l| l.contains(notice));
+    let s = Scratch::new();
+    let mut first = DemoServer::start(&s, &[], &[("LATCHKEY_LOG", "warn")]);
+    let created = first
+        .printed
+        .iter()
+        .find(|l| l.starts_with("Created user admin with password "))
+        .expect("the generated password, once")
+        .clone();
+    first.stop();
+    let password = created["Created user admin with password ".len()..].to_owned();
+    for _ in 0..2 {
+        let mut again = DemoServer::start(&s, &[], &[("LATCHKEY_LOG", "warn")]);
+        assert!(says(&again), "{:#?}", again.printed);
+        assert!(
+            !again.printed.iter().any(|l| l.contains(&password)),
+            "the password is not shown again"
+        );
+        again.stop();
+    }
+    // The command it names works, and then the notice stops.
+    let out = s.run(&["user", "set-password", "admin"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut after = DemoServer::start(&s, &[], &[("LATCHKEY_LOG", "warn")]);
+    assert!(!says(&after), "{:#?}", after.printed);
+    after.stop();
+
+    // A password chosen from the start is never announced.
+    let chosen = Scratch::new();
+    for _ in 0..2 {
+        let mut demo = DemoServer::start(
+            &chosen,
+            &[],
+            &[
+                ("LATCHKEY_LOG", "warn"),
+                ("LATCHKEY_ADMIN_PASSWORD", "a chosen admin password"),
+            ],
+        );
+        assert!(!says(&demo), "{:#?}", demo.printed);
+        demo.stop();
+    }
+}
+
 /// `latchkey serve --demo` on a free port, its log in a file, and the
 /// password-grant `curl` command it printed.
 struct DemoServer {
     child: std::process::Child,
     command: String,
+    /// What it printed before that command.
+    printed: Vec<String>,
     log_path: PathBuf,
     /// Kept open: a closed pipe makes the server's next line to stdout
     /// fail ("Broken pipe") and panic, a race with the reader's drop.
@@ -758,6 +836,7 @@ impl DemoServer {
             .args(global_args)
             .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
             .env("LATCHKEY_DATABASE_URL", s.db())
+            .env_remove("LATCHKEY_ADMIN_PASSWORD")
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log_path).unwrap());
         for (k, v) in env {
@@ -765,15 +844,18 @@ impl DemoServer {
         }
         let mut child = command.spawn().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut printed = Vec::new();
         let command = loop {
             let line = lines.next().expect("output").unwrap();
             if line.starts_with("curl -i") && line.contains("grant_type=password") {
                 break line;
             }
+            printed.push(line);
         };
         DemoServer {
             child,
             command,
+            printed,
             log_path,
             _stdout: lines,
         }

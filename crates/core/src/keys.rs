@@ -259,6 +259,8 @@ struct Ring {
     /// When the active key was created (its age is a metric).
     active_created_at: i64,
     jwks: Value,
+    /// The JWS `alg` of every published key, the active key's first.
+    algorithms: Vec<&'static str>,
     kids: Vec<String>,
     verifiers:
         std::collections::HashMap<String, (jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)>,
@@ -392,6 +394,7 @@ impl KeyRing {
             _ => Arc::new(self.decrypt(active_record)?),
         };
         let mut keys = Vec::with_capacity(records.len());
+        let mut algorithms = vec![active.alg().jws_name()];
         let mut verifiers = std::collections::HashMap::new();
         for record in &records {
             let corrupt = |reason: String| KeyError::Corrupt {
@@ -404,7 +407,11 @@ impl KeyRing {
                 serde_json::from_value(jwk.clone()).map_err(|e| corrupt(e.to_string()))?;
             let decoding =
                 jsonwebtoken::DecodingKey::from_jwk(&parsed).map_err(|e| corrupt(e.to_string()))?;
-            let alg = match record.alg.parse::<KeyAlgorithm>().map_err(corrupt)? {
+            let key_alg = record.alg.parse::<KeyAlgorithm>().map_err(corrupt)?;
+            if !algorithms.contains(&key_alg.jws_name()) {
+                algorithms.push(key_alg.jws_name());
+            }
+            let alg = match key_alg {
                 KeyAlgorithm::Rs256 | KeyAlgorithm::Rs256Bits3072 => jsonwebtoken::Algorithm::RS256,
                 KeyAlgorithm::Es256 => jsonwebtoken::Algorithm::ES256,
                 KeyAlgorithm::EdDsa => jsonwebtoken::Algorithm::EdDSA,
@@ -416,6 +423,7 @@ impl KeyRing {
             active,
             active_created_at: active_record.created_at,
             jwks: json!({ "keys": keys }),
+            algorithms,
             kids,
             verifiers,
         };
@@ -501,6 +509,12 @@ impl KeyRing {
             return Err(VerifyError::Invalid("expired".into()));
         }
         Ok(data.claims)
+    }
+
+    /// The JWS `alg` of every published key, the active key's first:
+    /// everything a verifier may meet in a token still valid.
+    pub fn published_algorithms(&self) -> Result<Vec<&'static str>, KeyError> {
+        Ok(self.current()?.algorithms.clone())
     }
 
     /// The JWK Set of every published key.

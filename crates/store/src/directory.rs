@@ -215,11 +215,24 @@ macro_rules! impl_directory {
                 async fn query(&self, q: &AuditQuery) -> StoreResult<Page<AuditEvent>> {
                     let mut conditions = Vec::new();
                     let mut binds = Vec::new();
-                    for (column, value) in [("event_type", &q.event_type), ("actor", &q.actor), ("subject", &q.subject)] {
+                    for (column, value) in [("event_type", &q.event_type), ("actor", &q.actor)] {
                         if let Some(v) = value {
                             binds.push(Bind::Text(v.clone()));
                             conditions.push(format!("{column} = ${}", binds.len()));
                         }
+                    }
+                    if let Some(v) = &q.subject {
+                        // A user is recorded by id (changes made to them)
+                        // or by username (their sign-ins): naming them
+                        // either way finds both.
+                        binds.push(Bind::Text(v.clone()));
+                        let exact = binds.len();
+                        binds.push(Bind::Text(v.to_lowercase()));
+                        let key = binds.len();
+                        conditions.push(format!(
+                            "(subject = ${exact} OR subject IN (SELECT id FROM users WHERE id = ${exact} OR username_key = ${key}) \
+                             OR subject IN (SELECT username FROM users WHERE id = ${exact} OR username_key = ${key}))"
+                        ));
                     }
                     for (symbol, value) in [(">=", q.since), ("<", q.until)] {
                         if let Some(v) = value {

@@ -125,15 +125,42 @@ macro_rules! impl_repos {
             }
 
             async fn upgrade_password_hash(&self, user_id: &str, old: &str, hash: &str, now: i64) -> StoreResult<()> {
-                sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3 AND password_hash = $4")
-                    .bind(hash)
-                    .bind(now)
+                // The same password, rehashed: a generated one stays
+                // "never changed".
+                sqlx::query(
+                    "UPDATE users SET password_hash = $1, updated_at = $2, \
+                     generated_password_digest = CASE WHEN generated_password_digest = $5 THEN $6 ELSE generated_password_digest END \
+                     WHERE id = $3 AND password_hash = $4",
+                )
+                .bind(hash)
+                .bind(now)
+                .bind(user_id)
+                .bind(old)
+                .bind(latchkey_core::secrets::sha256_hex(old))
+                .bind(latchkey_core::secrets::sha256_hex(hash))
+                .execute(&self.writer)
+                .await
+                .map_err(map_err)?;
+                Ok(())
+            }
+
+            async fn remember_generated_password(&self, user_id: &str, digest: &str) -> StoreResult<()> {
+                let done = sqlx::query("UPDATE users SET generated_password_digest = $1 WHERE id = $2")
+                    .bind(digest)
                     .bind(user_id)
-                    .bind(old)
                     .execute(&self.writer)
                     .await
                     .map_err(map_err)?;
-                Ok(())
+                found(done.rows_affected())
+            }
+
+            async fn generated_password_digest(&self, user_id: &str) -> StoreResult<Option<String>> {
+                let row: Option<(Option<String>,)> = sqlx::query_as("SELECT generated_password_digest FROM users WHERE id = $1")
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+                Ok(row.and_then(|(digest,)| digest))
             }
 
             async fn set_active(&self, user_id: &str, active: bool, now: i64) -> StoreResult<()> {

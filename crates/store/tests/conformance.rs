@@ -34,6 +34,7 @@ latchkey_store::conformance!(
     unique_usernames_are_a_conflict,
     the_deny_list_and_ended_sessions_revoke_access_tokens,
     password_changes_and_deactivation_end_sessions,
+    a_generated_password_is_remembered_until_changed,
     a_session_cap_ends_the_oldest_sessions,
     housekeeping_purges_only_what_expired,
     scheduled_rotation_lets_one_node_win_and_keys_retire,
@@ -43,6 +44,7 @@ latchkey_store::conformance!(
     directory_queries_filter_sort_and_page_in_the_database,
     directory_writes_are_versioned_and_end_sessions,
     audit_events_are_kept_queried_newest_first_and_purged,
+    an_audit_subject_names_a_user_by_id_or_username,
     apply_creates_with_given_ids_and_snapshot_reads_everything_back,
     apply_carries_signing_keys_over,
     console_sessions_are_found_by_hash_refreshed_once_and_purged,
@@ -728,6 +730,68 @@ async fn the_deny_list_and_ended_sessions_revoke_access_tokens(store: &Store, _:
             .await
             .unwrap(),
         "so does a deleted one"
+    );
+}
+
+/// The first admin's generated password: remembered by a digest of its
+/// hash, carried over a rehash of the same password, and no longer
+/// matching once any door sets a new one.
+async fn a_generated_password_is_remembered_until_changed(store: &Store, _: &TestDatabase) {
+    use latchkey_core::secrets::sha256_hex;
+    let users = &store.repos.users;
+    let admin = users
+        .create(
+            NewUser {
+                username: "admin".into(),
+                password_hash: Some("$argon2id$generated".into()),
+                given_name: None,
+                family_name: None,
+                email: None,
+                app_roles: vec![AppRole::IdentityDomainAdministrator],
+            },
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        users.generated_password_digest(&admin.id).await.unwrap(),
+        None
+    );
+    users
+        .remember_generated_password(&admin.id, &sha256_hex("$argon2id$generated"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        users.remember_generated_password("no-such-user", "x").await,
+        Err(StoreError::NotFound)
+    ));
+    let digest = || async { users.generated_password_digest(&admin.id).await.unwrap() };
+    assert_eq!(digest().await, Some(sha256_hex("$argon2id$generated")));
+    // Rehashed with current parameters: the same password, still generated.
+    users
+        .upgrade_password_hash(&admin.id, "$argon2id$generated", "$argon2id$rehashed", 110)
+        .await
+        .unwrap();
+    assert_eq!(digest().await, Some(sha256_hex("$argon2id$rehashed")));
+    // A new password: the digest no longer matches the hash.
+    users
+        .set_password_hash(&admin.id, "$argon2id$chosen", 120)
+        .await
+        .unwrap();
+    assert_ne!(digest().await, Some(sha256_hex("$argon2id$chosen")));
+    // A rehash of a chosen password never makes it look generated.
+    users
+        .upgrade_password_hash(
+            &admin.id,
+            "$argon2id$chosen",
+            "$argon2id$chosen-rehashed",
+            130,
+        )
+        .await
+        .unwrap();
+    assert_ne!(
+        digest().await,
+        Some(sha256_hex("$argon2id$chosen-rehashed"))
     );
 }
 
@@ -1733,4 +1797,68 @@ async fn futures_join_all(
         out.push(handle.await.unwrap().unwrap());
     }
     out
+}
+
+/// Sign-ins record the username, changes record the user id: a subject
+/// filter naming the user either way finds both, and nobody else's.
+async fn an_audit_subject_names_a_user_by_id_or_username(store: &Store, _: &TestDatabase) {
+    use latchkey_core::audit::{AuditEvent, AuditQuery, kind};
+    let alice = store
+        .repos
+        .users
+        .create(
+            NewUser {
+                username: "Alice".into(),
+                password_hash: None,
+                given_name: None,
+                family_name: None,
+                email: None,
+                app_roles: vec![],
+            },
+            1,
+        )
+        .await
+        .unwrap();
+    let audit = &store.repos.audit;
+    for (i, (event, subject)) in [
+        (kind::SIGN_IN, "Alice"),
+        (kind::USER_LOCKED, alice.id.as_str()),
+        (kind::SIGN_IN, "bob"),
+        (kind::APP_CREATED, "hr-mobile"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        audit
+            .record(&AuditEvent::new(event, true, 100 + i as i64).subject(subject))
+            .await
+            .unwrap();
+    }
+    let types = |subject: &str| {
+        let q = AuditQuery {
+            subject: Some(subject.into()),
+            start_index: 1,
+            count: 10,
+            ..AuditQuery::default()
+        };
+        async move {
+            let page = audit.query(&q).await.unwrap();
+            assert_eq!(page.total as usize, page.items.len());
+            page.items
+                .into_iter()
+                .map(|e| e.event_type)
+                .collect::<Vec<_>>()
+        }
+    };
+    let both = [kind::USER_LOCKED, kind::SIGN_IN];
+    assert_eq!(types("Alice").await, both);
+    assert_eq!(types("alice").await, both, "usernames ignore case");
+    assert_eq!(types(&alice.id).await, both);
+    assert_eq!(
+        types("bob").await,
+        [kind::SIGN_IN],
+        "an unknown user, as typed"
+    );
+    assert_eq!(types("hr-mobile").await, [kind::APP_CREATED]);
+    assert!(types("nobody").await.is_empty());
 }

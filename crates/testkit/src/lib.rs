@@ -185,9 +185,16 @@ impl TestServer {
     /// A second server process-equivalent on the same database (another
     /// node behind the same load balancer): nothing shared but the database.
     pub async fn start_sibling(&self) -> TestServer {
+        self.start_sibling_with(|_| {}).await
+    }
+
+    /// A sibling whose settings differ as `change` says (a node
+    /// configured differently, e.g. with another key algorithm).
+    pub async fn start_sibling_with(&self, change: impl FnOnce(&mut Settings)) -> TestServer {
         // Every node of a deployment shares the one configured issuer.
         let mut settings = self.settings.clone();
         settings.issuer = Some(self.issuer.clone());
+        change(&mut settings);
         let server = server::start(settings.clone())
             .await
             .expect("sibling starts");

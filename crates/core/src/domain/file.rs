@@ -143,9 +143,9 @@ pub fn parse_domain_file_with(
     token_defaults: TokenDefaults,
 ) -> Result<ParsedDomain, DomainFileError> {
     let ctx = Ctx { text };
-    let raw: RawFile = toml::from_str(text).map_err(|e| DomainFileError {
+    let raw: RawFile = deserialize(text).map_err(|(e, field)| DomainFileError {
         line: e.span().map(|s| ctx.line_of(s.start)).unwrap_or(1),
-        field: String::new(),
+        field,
         // The message alone: the toml crate's full rendering quotes the
         // offending line, which may hold a password.
         message: without_value(e.message().trim()),
@@ -447,6 +447,38 @@ fn signing_key(entry: &SigningKeyEntry) -> Result<SigningKeyRecord, (&'static st
     })
 }
 
+/// Deserializes the file, keeping where in it an error was found as a
+/// field path (`users[2].active`): serde's own message names only the
+/// expected type.
+fn deserialize(text: &str) -> Result<RawFile, (toml::de::Error, String)> {
+    let document = toml::Deserializer::parse(text).map_err(|e| (e, String::new()))?;
+    serde_path_to_error::deserialize(document).map_err(|e| {
+        let field = field_path(e.path());
+        (e.into_inner(), field)
+    })
+}
+
+/// `users[2].active` from serde's path, without the steps `Spanned`
+/// adds (it reads each entry as a map of its span and its value).
+fn field_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } if key.starts_with("$__serde_spanned_private") => {}
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(key);
+            }
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
 /// serde's type errors repeat the value (`invalid type: integer
 /// `12345678`, expected a string`), and that value may be a password
 /// written without quotes: keep what kind of value it was, drop the value.
@@ -616,6 +648,68 @@ refresh_token_ttl = "7d"
         ));
         assert_eq!(err.line, 13, "{err}");
         assert!(!err.to_string().contains("correct horse"), "{err}");
+    }
+
+    /// The contract promises the line and the field of a wrong type, and
+    /// the value must not be repeated (it may be a password).
+    #[test]
+    fn type_errors_name_the_field_path_without_the_value() {
+        let third_user = format!(
+            "{GOOD}\n[[users]]\nusername = \"bob\"\n\n[[users]]\nusername = \"carol\"\nactive = \"yes\"\n"
+        );
+        let line = third_user
+            .lines()
+            .position(|l| l.starts_with("active"))
+            .unwrap()
+            + 1;
+        let err = parse(&third_user).err().expect("a string is not a boolean");
+        assert_eq!(
+            (err.line, err.field.as_str()),
+            (line, "users[2].active"),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("line {line}: users[2].active: invalid type: string, expected a boolean")
+        );
+        let cases = [
+            (
+                ("username = \"alice\"", "username = 31337"),
+                12,
+                "users[0].username",
+                "31337",
+            ),
+            (
+                (
+                    "scopes = [\"employees.read\", \"employees.write\"]",
+                    "scopes = [\"employees.read\", 7]",
+                ),
+                5,
+                "resource_servers[0].scopes[1]",
+                "7",
+            ),
+            (
+                ("access_token_ttl = \"1h\"", "access_token_ttl = true"),
+                26,
+                "apps[0].access_token_ttl",
+                "true",
+            ),
+            (
+                ("name = \"helpdesk\"", "name = [\"s3cr3t-value\"]"),
+                8,
+                "groups[0].name",
+                "s3cr3t",
+            ),
+        ];
+        for (replace, line, field, value) in cases {
+            let err = error_for(replace);
+            assert_eq!(
+                (err.line, err.field.as_str()),
+                (line, field),
+                "{replace:?}: {err}"
+            );
+            assert!(!err.to_string().contains(value), "{err}");
+        }
     }
 
     #[test]

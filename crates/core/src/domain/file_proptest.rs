@@ -342,7 +342,7 @@ fn a_password_of_the_wrong_type_is_not_repeated() {
     assert_eq!(err.line, 3);
     assert_eq!(
         err.to_string(),
-        "line 3: invalid type: integer, expected a string"
+        "line 3: users[0].password: invalid type: integer, expected a string"
     );
     for (message, redacted) in [
         (

@@ -32,6 +32,9 @@ pub(crate) fn routes() -> Router<AppState> {
         user, user_roles, users,
     };
     Router::new()
+        // Someone who opens the server's bare address in a browser wants
+        // the console.
+        .route("/", get(|| async { view::redirect("/console") }))
         .route("/console", get(home::home))
         .route("/console/", get(home::home))
         .route("/console/static/console.css", get(stylesheet))

@@ -41,11 +41,22 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
     for rs in &servers {
         scopes.extend(rs.scopes.iter().map(|s| format!("{}{}", rs.audience, s)));
     }
-    let alg = state
+    // Every algorithm a token may be signed with: each published key's
+    // (a rotation to another algorithm leaves the old one verifying), and
+    // the configured one, which the next scheduled rotation uses. A client
+    // that pins this list at start-up (openid-client does) keeps working
+    // across a change of algorithm.
+    let mut algs: Vec<String> = state
         .keys
-        .active()
-        .map(|k| k.alg().jws_name().to_owned())
-        .unwrap_or_else(|_| "RS256".to_owned());
+        .published_algorithms()
+        .unwrap_or_default()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let configured = state.registry.key_algorithm.jws_name();
+    if !algs.iter().any(|a| a == configured) {
+        algs.push(configured.to_owned());
+    }
     let issuer = &state.issuer;
     let metadata = AuthorizationServerMetadata {
         issuer: issuer.clone(),
@@ -68,7 +79,7 @@ pub(crate) async fn metadata(State(state): State<AppState>) -> Response {
         ),
         introspection_endpoint_auth_methods_supported: auth_methods(),
         revocation_endpoint_auth_methods_supported: auth_methods(),
-        id_token_signing_alg_values_supported: vec![alg],
+        id_token_signing_alg_values_supported: algs,
         subject_types_supported: vec!["public".into()],
         claims_supported: [
             "iss",

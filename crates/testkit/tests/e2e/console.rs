@@ -194,6 +194,7 @@ on_both_engines!(
     the_console_app_is_trusted_holds_every_role_and_keeps_no_plain_secret,
     pages_carry_the_console_csp_and_are_not_cached,
     audit_events_are_filtered_and_bad_dates_are_shown_beside_their_field,
+    audit_events_name_users_by_username_and_filter_by_either,
     an_admin_creates_a_trusted_app_whose_shown_secret_gets_a_token,
     application_pages_follow_the_permission_table_and_spare_the_console_app,
     resource_servers_and_signing_keys_pages,
@@ -817,6 +818,107 @@ async fn audit_events_are_filtered_and_bad_dates_are_shown_beside_their_field(se
     assert!(bad.body.contains("id=\"since-error\""));
     let later = browser.get("/console/audit?since=2999-01-01T00:00").await;
     assert!(later.body.contains("No event matches"));
+}
+
+/// Actors and subjects that are users show their usernames (the recorded
+/// id in the title); the subject filter takes a username or an id and
+/// finds the user's sign-ins (recorded by name) and the changes made to
+/// them (recorded by id) alike.
+async fn audit_events_name_users_by_username_and_filter_by_either(server: &TestServer) {
+    let (admin_id, mallory_id) = (
+        user_id(server, ADMIN).await,
+        user_id(server, "mallory").await,
+    );
+    // Mallory (inactive) tries to sign in: recorded under the typed name.
+    crate::support::token_basic(
+        server,
+        "hr-mobile",
+        latchkey_testkit::HR_SECRET,
+        &[
+            ("grant_type", "password"),
+            ("username", "mallory"),
+            ("password", "mallory's password"),
+        ],
+    )
+    .await
+    .assert_error(400, "invalid_grant");
+    let mut browser = admin(server).await;
+    browser.get(&format!("/console/users/{mallory_id}")).await;
+    let locked = browser
+        .post(
+            &format!("/console/users/{mallory_id}/lock"),
+            &[("locked", "true"), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(locked.status, StatusCode::SEE_OTHER, "{}", locked.body);
+
+    let page = browser.get("/console/audit?type=user.locked").await;
+    assert!(
+        page.body.contains("Subject (username or id)"),
+        "{}",
+        page.body
+    );
+    let row = between(&page.body, "<td>user.locked</td>", "</tr>");
+    assert!(
+        row.contains(&format!(
+            "<td class=\"actor\" data-id=\"{admin_id}\"><span title=\"user id {admin_id}\">admin</span></td>"
+        )),
+        "{row}"
+    );
+    assert!(
+        row.contains(&format!(
+            "<td class=\"subject\" data-id=\"{mallory_id}\"><span title=\"user id {mallory_id}\">mallory</span></td>"
+        )),
+        "{row}"
+    );
+    // Actors and subjects that are not users stay as recorded, and an id
+    // no user has (a deleted one) as a raw id.
+    let ctx = server.context().await;
+    latchkey_core::audit::record(
+        ctx.store.repos.audit.as_ref(),
+        latchkey_core::audit::AuditEvent::new(latchkey_core::audit::kind::KEY_ROTATED, true, 1)
+            .actor("cli")
+            .subject("01a25000-0000-7000-8000-000000000000"),
+    )
+    .await;
+    ctx.store.close().await;
+    let rotated = browser.get("/console/audit?type=key.rotated").await;
+    assert!(
+        rotated
+            .body
+            .contains("<td class=\"actor\">cli</td><td class=\"id subject\">01a25000-0000-7000-8000-000000000000</td>"),
+        "{}",
+        rotated.body
+    );
+
+    // (event type, the subject cell's text) of every row.
+    let rows = |body: &str| {
+        body.split("<td class=\"nowrap\">")
+            .skip(1)
+            .map(|row| {
+                // The cell's text: what follows the last tag opened in it.
+                let cell = between(row, "subject\"", "</td>").trim_end_matches("</span>");
+                let text = cell.rsplit('>').next().unwrap_or_default();
+                (between(row, "<td>", "</td>").to_owned(), text.to_owned())
+            })
+            .collect::<Vec<_>>()
+    };
+    for subject in ["mallory", "MALLORY", mallory_id.as_str()] {
+        let found = browser
+            .get(&format!(
+                "/console/audit?subject={}",
+                crate::support::url_encode(subject)
+            ))
+            .await;
+        let rows = rows(&found.body);
+        let types: Vec<&str> = rows.iter().map(|(t, _)| t.as_str()).collect();
+        assert!(types.contains(&"user.locked"), "{subject}: {rows:?}");
+        assert!(types.contains(&"user.signin"), "{subject}: {rows:?}");
+        assert!(
+            rows.iter().all(|(_, s)| s == "mallory"),
+            "{subject}: {rows:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

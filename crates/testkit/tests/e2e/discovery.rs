@@ -1,8 +1,57 @@
 //! JWKS, metadata and health endpoints.
 
+use std::time::Duration;
+
+use latchkey_core::keys::{KeyAlgorithm, KeyRing};
+use latchkey_testkit::TestServer;
 use serde_json::Value;
 
 use crate::support::*;
+
+on_both_engines!(the_metadata_lists_every_algorithm_the_server_may_sign_with);
+
+async fn signing_algs(server: &TestServer) -> Vec<String> {
+    let m: Value = reqwest::get(server.url("/.well-known/openid-configuration"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    m["id_token_signing_alg_values_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// openid-client reads `id_token_signing_alg_values_supported` once and
+/// refuses ID tokens signed otherwise: the list must hold every algorithm
+/// a published key uses, and the configured one (the next scheduled
+/// rotation's), not only the current key's.
+async fn the_metadata_lists_every_algorithm_the_server_may_sign_with(server: &TestServer) {
+    assert_eq!(signing_algs(server).await, ["ES256"]);
+    // A node configured with another algorithm, on the same keys: it
+    // signs ES256 now and EdDSA after its next scheduled rotation.
+    let eddsa_node = server
+        .start_sibling_with(|s| s.key_algorithm = KeyAlgorithm::EdDsa)
+        .await;
+    assert_eq!(signing_algs(&eddsa_node).await, ["ES256", "EdDSA"]);
+    eddsa_node.stop().await;
+    // A rotation to RS256: the ES256 key still verifies its tokens.
+    let ctx = server.context().await;
+    KeyRing::new(ctx.store.repos.keys.clone(), ctx.master.clone())
+        .rotate(KeyAlgorithm::Rs256, 0)
+        .await
+        .unwrap();
+    ctx.store.close().await;
+    eventually(
+        "the server signing RS256 and still listing ES256",
+        Duration::from_secs(5),
+        async || signing_algs(server).await == ["RS256", "ES256"],
+    )
+    .await;
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_jwks_is_the_same_on_all_three_paths_and_public_only() {

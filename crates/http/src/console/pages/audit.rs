@@ -22,11 +22,61 @@ struct EventRow {
     event_type: String,
     outcome: String,
     outcome_class: &'static str,
-    actor: String,
-    subject: String,
+    actor: Party,
+    subject: Party,
     client_id: String,
     ip: String,
     detail: String,
+}
+
+/// An actor or subject as shown: a user by their username, with the
+/// recorded id in the cell's title; anything else (a client_id, `cli`,
+/// a group or key id, an unknown username) as recorded.
+struct Party {
+    shown: String,
+    /// The recorded id, when `shown` is the username it stands for.
+    id: Option<String>,
+    /// `shown` is an id nothing resolved (set in small monospace).
+    raw_id: bool,
+}
+
+/// Usernames of the user ids among `values` (one lookup per distinct id;
+/// a page holds at most `PAGE_SIZE` events).
+async fn usernames<'a>(
+    state: &AppState,
+    values: impl Iterator<Item = &'a str>,
+) -> HashMap<String, String> {
+    let mut names = HashMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for value in values {
+        if uuid::Uuid::parse_str(value).is_err() || !seen.insert(value.to_owned()) {
+            continue;
+        }
+        match state.repos.users.find_by_id(value).await {
+            Ok(Some(user)) => {
+                names.insert(value.to_owned(), user.username);
+            }
+            Ok(None) => {}
+            // The page still shows the id.
+            Err(e) => tracing::warn!(error = %e, "audit page: cannot look up a username"),
+        }
+    }
+    names
+}
+
+fn party(value: String, names: &HashMap<String, String>) -> Party {
+    match names.get(&value) {
+        Some(username) => Party {
+            shown: username.clone(),
+            id: Some(value),
+            raw_id: false,
+        },
+        None => Party {
+            raw_id: uuid::Uuid::parse_str(&value).is_ok(),
+            shown: value,
+            id: None,
+        },
+    }
 }
 
 /// The filter form's values, as typed.
@@ -141,28 +191,37 @@ pub(crate) async fn list(
         match state.directory.audit_events(caller, &params).await {
             Ok(answer) => {
                 total = answer.body["totalResults"].as_u64().unwrap_or(0);
-                rows = answer.body["Resources"]
+                let events = answer.body["Resources"]
                     .as_array()
-                    .map(|list| {
-                        list.iter()
-                            .map(|e| EventRow {
-                                time: when(&text(e, "/timestamp")),
-                                event_type: text(e, "/eventType"),
-                                outcome_class: if text(e, "/outcome") == "success" {
-                                    "ok"
-                                } else {
-                                    "bad"
-                                },
-                                outcome: text(e, "/outcome"),
-                                actor: text(e, "/actor"),
-                                subject: text(e, "/subject"),
-                                client_id: text(e, "/clientId"),
-                                ip: text(e, "/ip"),
-                                detail: text(e, "/detail"),
-                            })
-                            .collect()
-                    })
+                    .cloned()
                     .unwrap_or_default();
+                let names = usernames(
+                    &state,
+                    events.iter().flat_map(|e| {
+                        [e["actor"].as_str(), e["subject"].as_str()]
+                            .into_iter()
+                            .flatten()
+                    }),
+                )
+                .await;
+                rows = events
+                    .iter()
+                    .map(|e| EventRow {
+                        time: when(&text(e, "/timestamp")),
+                        event_type: text(e, "/eventType"),
+                        outcome_class: if text(e, "/outcome") == "success" {
+                            "ok"
+                        } else {
+                            "bad"
+                        },
+                        outcome: text(e, "/outcome"),
+                        actor: party(text(e, "/actor"), &names),
+                        subject: party(text(e, "/subject"), &names),
+                        client_id: text(e, "/clientId"),
+                        ip: text(e, "/ip"),
+                        detail: text(e, "/detail"),
+                    })
+                    .collect();
             }
             Err(e) => match refusal(e, &[("since", "since"), ("until", "until")]) {
                 Refusal::Form(found) => errors = found,
