@@ -194,6 +194,8 @@ pub struct DatabaseSection {
     pub max_connections: Option<u32>,
     /// How long a query waits for a connection before it is a 503.
     pub acquire_timeout_secs: Option<u64>,
+    /// SQLite: the WAL size (MiB) past which the writer restarts it.
+    pub sqlite_wal_limit_mib: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -315,6 +317,7 @@ pub struct Settings {
     pub database_url: String,
     pub db_max_connections: u32,
     pub db_acquire_timeout_secs: u64,
+    pub sqlite_wal_limit_mib: u64,
     pub behind_tls_proxy: bool,
     /// Certificate chain and private key (PEM): serve HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -471,6 +474,13 @@ impl Settings {
         if db_max_connections == 0 {
             return Err("database.max_connections: must be at least 1".to_owned());
         }
+        let sqlite_wal_limit_mib = file
+            .database
+            .sqlite_wal_limit_mib
+            .unwrap_or(latchkey_store::DEFAULT_SQLITE_WAL_LIMIT_BYTES >> 20);
+        if !(1..=4096).contains(&sqlite_wal_limit_mib) {
+            return Err("database.sqlite_wal_limit_mib: must be between 1 and 4096".to_owned());
+        }
         let key_rotate_every = match &file.keys.rotate_every {
             Some(text) => {
                 let secs = latchkey_core::duration::parse_duration(text)
@@ -566,6 +576,7 @@ impl Settings {
             database_url,
             db_max_connections,
             db_acquire_timeout_secs,
+            sqlite_wal_limit_mib,
             token_defaults,
             end_user_ip_clients: file.end_user_ip_clients,
             behind_tls_proxy: overrides.behind_tls_proxy || file.behind_tls_proxy.unwrap_or(false),
@@ -652,7 +663,7 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         let view = |s: &Settings| {
             format!(
-                "{} {} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {:?} {:?} {} {:?}",
+                "{} {} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {:?} {:?} {} {:?} {}",
                 s.listen,
                 s.database_url,
                 s.behind_tls_proxy,
@@ -670,6 +681,7 @@ mod tests {
                 s.max_sessions_per_user,
                 s.audit_retention_secs,
                 s.console,
+                s.sqlite_wal_limit_mib,
             )
         };
         assert_eq!(view(&from_example), view(&defaults));
