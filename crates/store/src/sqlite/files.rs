@@ -25,7 +25,10 @@ pub(super) fn prepare(database: &Path) -> Result<(), OpenError> {
         && !parent.exists()
     {
         create_private_dir(parent).map_err(|e| {
-            OpenError::new(format!("cannot create the folder {}: {e}", parent.display()))
+            OpenError::new(format!(
+                "cannot create the folder {}: {e}",
+                parent.display()
+            ))
         })?;
     }
     let cannot = |e: std::io::Error| {

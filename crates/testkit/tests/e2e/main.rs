@@ -21,3 +21,4 @@ mod oauth2_client;
 mod password_grant;
 mod refresh;
 mod scim;
+mod unstorable;
