@@ -36,6 +36,8 @@ pub struct RunningServer {
     pub demo: Option<bootstrap::Demo>,
     /// The password hasher (tests read its verification count).
     pub hasher: Arc<latchkey_core::password::PasswordHasher>,
+    /// The audit queue (tests read through it, so the events are written).
+    pub audit: Arc<latchkey_core::audit::AuditQueue>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -113,7 +115,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{addr}"));
 
-    let repos = serving_repos(&ctx, Duration::from_secs(settings.directory_cache_secs));
+    let mut repos = serving_repos(&ctx, Duration::from_secs(settings.directory_cache_secs));
+    // Audit events are written off the request path (core/src/audit/queue.rs).
+    let audit_queue = latchkey_core::audit::AuditQueue::start(
+        repos.audit.clone(),
+        settings.audit_queue,
+        ctx.clock.clone(),
+    );
+    repos.audit = audit_queue.clone();
     let issuer_service = Arc::new(TokenIssuer::new(
         issuer.clone(),
         keys.clone(),
@@ -139,6 +148,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         throttle: settings.throttle,
         clients: clients.clone(),
         end_user_ip_clients: Arc::new(settings.end_user_ip_clients.clone()),
+        audit_names: latchkey_core::audit::AuditNames::new(&ctx.master),
     });
     let introspection = Arc::new(IntrospectionService {
         repos: repos.clone(),
@@ -300,6 +310,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         shutdown.subscribe(),
     );
     let hasher = ctx.hasher.clone();
+    let audit_closer = audit_queue.clone();
     let http_limits = settings.limits;
     let task = tokio::spawn(async move {
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
@@ -333,6 +344,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         limits_maintenance.abort();
         console_upkeep.abort();
         metrics_upkeep.abort();
+        audit_closer.close(Duration::from_secs(5)).await;
         ctx.store.close().await;
         served.context("serving HTTP")
     });
@@ -344,6 +356,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         generated_admin_password,
         demo,
         hasher,
+        audit: audit_queue,
         shutdown,
         task,
     })

@@ -54,10 +54,9 @@ impl WalBound {
         }
         // (busy, frames in the log, frames checkpointed); busy = 1 when a
         // reader held the old log past the busy timeout.
-        let outcome: Result<(i64, i64, i64), _> =
-            sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
-                .fetch_one(&mut *conn)
-                .await;
+        let outcome: Result<(i64, i64, i64), _> = sqlx::query_as("PRAGMA wal_checkpoint(RESTART)")
+            .fetch_one(&mut *conn)
+            .await;
         match outcome {
             Ok((0, _, _)) => {}
             Ok((_, log, done)) => tracing::warn!(

@@ -21,4 +21,5 @@ mod oauth2_client;
 mod password_grant;
 mod refresh;
 mod scim;
+mod sign_in_refusals;
 mod unstorable;
