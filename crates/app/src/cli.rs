@@ -113,6 +113,10 @@ pub enum Command {
         /// Only events about this subject (a user id or name, a group id).
         #[arg(long)]
         subject: Option<String>,
+        /// Only refused sign-ins of this username that names no user
+        /// (recorded as a keyed hash, never as typed).
+        #[arg(long, conflicts_with = "subject")]
+        unknown_user: Option<String>,
         /// Only events of the last DURATION (e.g. 24h, 7d).
         #[arg(long)]
         since: Option<String>,

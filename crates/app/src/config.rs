@@ -153,6 +153,12 @@ pub struct AuditSection {
     /// How long audit events are kept ("90d").
     #[serde(default, deserialize_with = "duration_text")]
     pub retention: Option<String>,
+    /// Refused sign-ins of one (username, IP) within this long of the
+    /// first are counted on its event ("5m"; "0s": never folded).
+    #[serde(default, deserialize_with = "duration_text")]
+    pub fold_window: Option<String>,
+    /// Events that may wait for the database (during an outage).
+    pub queue_capacity: Option<usize>,
 }
 
 /// Limits on JWT client assertions (private_key_jwt, client_secret_jwt).
@@ -197,6 +203,8 @@ pub struct DatabaseSection {
     pub max_connections: Option<u32>,
     /// How long a query waits for a connection before it is a 503.
     pub acquire_timeout_secs: Option<u64>,
+    /// SQLite: the WAL size (MiB) past which the writer restarts it.
+    pub sqlite_wal_limit_mib: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -209,6 +217,10 @@ pub struct HashingSection {
     pub workers: Option<usize>,
     /// Hashes that may wait for a worker before requests get 503.
     pub max_queue: Option<usize>,
+    /// Argon2 memory is given back after this many seconds without a hash.
+    pub idle_release_secs: Option<u64>,
+    /// How much lower the workers' CPU priority is (nice, 0 … 19).
+    pub worker_nice: Option<i32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -324,6 +336,7 @@ pub struct Settings {
     pub database_url: String,
     pub db_max_connections: u32,
     pub db_acquire_timeout_secs: u64,
+    pub sqlite_wal_limit_mib: u64,
     pub behind_tls_proxy: bool,
     /// Certificate chain and private key (PEM): serve HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
@@ -351,6 +364,7 @@ pub struct Settings {
     pub password_policy: latchkey_core::password_policy::PasswordPolicy,
     pub client_assertions: AssertionPolicy,
     pub audit_retention_secs: i64,
+    pub audit_queue: latchkey_core::audit::AuditQueueConfig,
     pub console: latchkey_core::console::ConsolePolicy,
     pub token_defaults: latchkey_core::domain::TokenDefaults,
 }
@@ -423,9 +437,21 @@ impl Settings {
         let hash_pool = PoolConfig {
             workers: file.hashing.workers.unwrap_or(pool_defaults.workers),
             max_queue: file.hashing.max_queue.unwrap_or(pool_defaults.max_queue),
+            idle_release: file
+                .hashing
+                .idle_release_secs
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(pool_defaults.idle_release),
+            nice: file.hashing.worker_nice.unwrap_or(pool_defaults.nice),
         };
         if hash_pool.workers == 0 {
             return Err("hashing.workers: must be at least 1".to_owned());
+        }
+        if !(1..=86_400).contains(&hash_pool.idle_release.as_secs()) {
+            return Err("hashing.idle_release_secs: must be between 1 and 86400".to_owned());
+        }
+        if !(0..=19).contains(&hash_pool.nice) {
+            return Err("hashing.worker_nice: must be between 0 and 19".to_owned());
         }
         let limit_defaults = HttpLimits::default();
         let limits = HttpLimits {
@@ -501,6 +527,13 @@ impl Settings {
         if db_max_connections == 0 {
             return Err("database.max_connections: must be at least 1".to_owned());
         }
+        let sqlite_wal_limit_mib = file
+            .database
+            .sqlite_wal_limit_mib
+            .unwrap_or(latchkey_store::DEFAULT_SQLITE_WAL_LIMIT_BYTES >> 20);
+        if !(1..=4096).contains(&sqlite_wal_limit_mib) {
+            return Err("database.sqlite_wal_limit_mib: must be between 1 and 4096".to_owned());
+        }
         let key_rotate_every = match &file.keys.rotate_every {
             Some(text) => {
                 let secs = latchkey_core::duration::parse_duration(text)
@@ -558,6 +591,29 @@ impl Settings {
                 secs
             }
         };
+        let audit_queue = {
+            let defaults = latchkey_core::audit::AuditQueueConfig::default();
+            let fold_window_secs = match &file.audit.fold_window {
+                None => defaults.fold_window_secs,
+                Some(text) => {
+                    let secs = latchkey_core::duration::parse_duration(text)
+                        .map_err(|e| format!("audit.fold_window: {e}"))?;
+                    if !(0..=86_400).contains(&secs) {
+                        return Err("audit.fold_window: must be between 0s and 1d".to_owned());
+                    }
+                    secs
+                }
+            };
+            let capacity = file.audit.queue_capacity.unwrap_or(defaults.capacity);
+            if !(100..=1_000_000).contains(&capacity) {
+                return Err("audit.queue_capacity: must be between 100 and 1000000".to_owned());
+            }
+            latchkey_core::audit::AuditQueueConfig {
+                capacity,
+                fold_window_secs,
+                ..defaults
+            }
+        };
         let tls = match (
             overrides.tls_cert.or(file.tls_cert),
             overrides.tls_key.or(file.tls_key),
@@ -597,6 +653,7 @@ impl Settings {
             database_url,
             db_max_connections,
             db_acquire_timeout_secs,
+            sqlite_wal_limit_mib,
             token_defaults,
             end_user_ip_clients: file.end_user_ip_clients,
             behind_tls_proxy: overrides.behind_tls_proxy || file.behind_tls_proxy.unwrap_or(false),
@@ -621,6 +678,7 @@ impl Settings {
             password_policy: file.password_policy,
             client_assertions,
             audit_retention_secs,
+            audit_queue,
             console,
         })
     }
@@ -708,7 +766,7 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         let view = |s: &Settings| {
             format!(
-                "{} {} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {:?} {:?} {} {:?}",
+                "{} {} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {:?} {:?} {} {:?} {} {:?} {:?}",
                 s.listen,
                 s.database_url,
                 s.behind_tls_proxy,
@@ -726,6 +784,9 @@ mod tests {
                 s.max_sessions_per_user,
                 s.audit_retention_secs,
                 s.console,
+                s.sqlite_wal_limit_mib,
+                s.audit_queue,
+                s.hash_pool,
             )
         };
         assert_eq!(view(&from_example), view(&defaults));

@@ -34,6 +34,7 @@ impl Context {
             latchkey_store::PoolSettings {
                 max_connections: settings.db_max_connections,
                 acquire_timeout: std::time::Duration::from_secs(settings.db_acquire_timeout_secs),
+                sqlite_wal_limit_bytes: settings.sqlite_wal_limit_mib << 20,
             },
         )
         .await?;

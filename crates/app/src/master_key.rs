@@ -40,8 +40,9 @@ pub fn load(configured: Option<&str>, database_url: &str) -> Result<MasterKey, S
 
 /// Creates `path` readable by its owner only; never overwrites.
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+    // The data folder, when this is the first file in it: owner only.
+    if let Some(parent) = path.parent().filter(|p| !p.exists()) {
+        latchkey_store::create_private_dir(parent)?;
     }
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

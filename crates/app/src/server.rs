@@ -44,6 +44,8 @@ pub struct RunningServer {
     pub hasher: Arc<latchkey_core::password::PasswordHasher>,
     /// The main listener's connections (tests read how many are open).
     pub connections: Arc<ConnectionStats>,
+    /// The audit queue (tests read through it, so the events are written).
+    pub audit: Arc<latchkey_core::audit::AuditQueue>,
     shutdown: watch::Sender<bool>,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -121,7 +123,14 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{addr}"));
 
-    let repos = serving_repos(&ctx, Duration::from_secs(settings.directory_cache_secs));
+    let mut repos = serving_repos(&ctx, Duration::from_secs(settings.directory_cache_secs));
+    // Audit events are written off the request path (core/src/audit/queue.rs).
+    let audit_queue = latchkey_core::audit::AuditQueue::start(
+        repos.audit.clone(),
+        settings.audit_queue,
+        ctx.clock.clone(),
+    );
+    repos.audit = audit_queue.clone();
     let issuer_service = Arc::new(TokenIssuer::new(
         issuer.clone(),
         keys.clone(),
@@ -147,6 +156,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         throttle: settings.throttle,
         clients: clients.clone(),
         end_user_ip_clients: Arc::new(settings.end_user_ip_clients.clone()),
+        audit_names: latchkey_core::audit::AuditNames::new(&ctx.master),
     });
     let introspection = Arc::new(IntrospectionService {
         repos: repos.clone(),
@@ -333,6 +343,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         http: crate::connections::http_builder(&settings.limits),
         stats: connections.clone(),
     };
+    let audit_closer = audit_queue.clone();
     let task = tokio::spawn(async move {
         let served = main_listener.serve(shutdown_rx).await;
         reload.abort();
@@ -340,6 +351,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         limits_maintenance.abort();
         console_upkeep.abort();
         metrics_upkeep.abort();
+        audit_closer.close(Duration::from_secs(5)).await;
         ctx.store.close().await;
         served.context("serving HTTP")
     });
@@ -353,6 +365,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         demo,
         hasher,
         connections,
+        audit: audit_queue,
         shutdown,
         task,
     })

@@ -279,9 +279,17 @@ fn a_postgres_outage_is_503_and_the_node_recovers_by_itself() {
         pg.stop();
         let down = Instant::now();
 
+        let asked = Instant::now();
         let (status, retry_after, body) = sign_in().await;
         assert_eq!((status, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{body}");
         assert!(retry_after, "503 says when to retry");
+        // One wait for the database, not two: the refusal's audit event
+        // is queued, not waited for (it once took 2 × the acquire timeout).
+        assert!(
+            asked.elapsed() < Duration::from_millis(3500),
+            "the 503 took {:?} with a 2 s acquire timeout",
+            asked.elapsed()
+        );
         let (status, _, body) = token(format!("grant_type=refresh_token&refresh_token={refresh}")).await;
         assert_eq!(status, 503, "{body}");
         let asked = Instant::now();
@@ -303,6 +311,36 @@ fn a_postgres_outage_is_503_and_the_node_recovers_by_itself() {
         }
         let (status, _, body) = sign_in().await;
         assert_eq!(status, 200, "{body}");
+        // The sign-in refused during the outage reaches the audit trail
+        // once the database is back: queued, retried, not lost.
+        let store = latchkey_store::open(&pg.url(), 1).await.unwrap();
+        let started = Instant::now();
+        loop {
+            let events = store
+                .repos
+                .audit
+                .query(&latchkey_core::audit::AuditQuery {
+                    event_type: Some("user.signin".into()),
+                    start_index: 1,
+                    count: 100,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            if events.items.iter().any(|e| {
+                e.outcome == "failure"
+                    && e.detail.as_deref() == Some("not checked (temporarily_unavailable)")
+            }) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the event recorded during the outage was lost: {:?}",
+                events.items
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        store.close().await;
         // The session from before the outage lives on.
         let (status, _, body) = token(format!("grant_type=refresh_token&refresh_token={refresh}")).await;
         assert_eq!(status, 200, "{body}");

@@ -174,6 +174,20 @@ fn argon2_phc(secret: &Value, data: &Value) -> Result<String, String> {
 }
 
 impl LegacyHash {
+    /// The algorithm and its work factors: what a verification's cost
+    /// depends on (password/costs.rs).
+    pub(crate) fn cost_class(&self) -> String {
+        match self {
+            LegacyHash::Bcrypt(hash) => {
+                format!("bcrypt:{}", hash.get(4..6).unwrap_or("?"))
+            }
+            LegacyHash::Pbkdf2 {
+                digest, iterations, ..
+            } => format!("pbkdf2-{digest:?}:{iterations}"),
+            LegacyHash::Scrypt { log_n, r, p, .. } => format!("scrypt:{log_n}:{r}:{p}"),
+        }
+    }
+
     pub(crate) fn parse(stored: &str) -> Option<LegacyHash> {
         let stored = stored.trim();
         if stored.starts_with('{') {

@@ -1,9 +1,18 @@
 //! Checking a username and password: the one path every password
 //! verification takes (the password grant today, any sign-in form later),
 //! so the brute-force defence guards them all.
+//!
+//! Every refusal takes the same time: unknown user, wrong password,
+//! imported hash or throttled, each waits until a check of the slowest
+//! kind of stored hash would have ended (password/costs.rs), so timing
+//! tells none of them apart; a success does not wait. A request the hash
+//! queue has no room for is answered 503 before anything is counted: it
+//! was never checked, so it is no failed login.
 
 use std::net::IpAddr;
+use std::time::Instant;
 
+use crate::audit::{AuditEvent, AuditNames, kind};
 use crate::clock::Clock;
 use crate::error::OAuthError;
 use crate::model::User;
@@ -18,6 +27,32 @@ pub struct PasswordCheck<'a> {
     pub clock: &'a dyn Clock,
 }
 
+/// Where a refused check is recorded: the `user.signin` failure event,
+/// under the user's name, or under a keyed hash of what was typed when
+/// it names no user (audit/names.rs).
+pub struct SignInAudit<'a> {
+    pub client_id: &'a str,
+    pub names: &'a AuditNames,
+}
+
+/// A refusal, with the user it concerned when the username named one.
+struct Refused {
+    error: OAuthError,
+    user: Option<User>,
+}
+
+impl From<crate::store::StoreError> for Refused {
+    fn from(error: crate::store::StoreError) -> Self {
+        OAuthError::from(error).into()
+    }
+}
+
+impl From<OAuthError> for Refused {
+    fn from(error: OAuthError) -> Self {
+        Refused { error, user: None }
+    }
+}
+
 impl PasswordCheck<'_> {
     /// The user, when `password` is theirs, they are active and not
     /// throttled; otherwise the one `invalid_grant` (with the reason in
@@ -28,6 +63,56 @@ impl PasswordCheck<'_> {
         password: &Password,
         ip: Option<IpAddr>,
     ) -> Result<User, OAuthError> {
+        self.attempt(username, password, ip)
+            .await
+            .map_err(|refused| refused.error)
+    }
+
+    /// `check`, recording a refusal in the audit trail (a success is the
+    /// caller's to record, with what it then issues). The event is queued,
+    /// never waited for.
+    pub async fn check_audited(
+        &self,
+        username: &str,
+        password: &Password,
+        ip: Option<IpAddr>,
+        audit: &SignInAudit<'_>,
+    ) -> Result<User, OAuthError> {
+        let refused = match self.attempt(username, password, ip).await {
+            Ok(user) => return Ok(user),
+            Err(refused) => refused,
+        };
+        let subject = match &refused.user {
+            Some(user) => user.username.clone(),
+            None => audit.names.unknown(username),
+        };
+        // The reason of a refusal; only a kind for a check never made (the
+        // database or the hash queue was unavailable), whose detail is
+        // the operator's log's, not the audit trail's.
+        let reason = if refused.error.kind == crate::error::OAuthErrorKind::InvalidGrant {
+            refused.error.detail.clone().unwrap_or_default()
+        } else {
+            format!("not checked ({})", refused.error.kind.code())
+        };
+        crate::audit::record(
+            self.repos.audit.as_ref(),
+            AuditEvent::new(kind::SIGN_IN, false, self.clock.now())
+                .subject(subject)
+                .client(audit.client_id)
+                .ip(ip)
+                .detail(reason),
+        )
+        .await;
+        Err(refused.error)
+    }
+
+    async fn attempt(
+        &self,
+        username: &str,
+        password: &Password,
+        ip: Option<IpAddr>,
+    ) -> Result<User, Refused> {
+        let started = Instant::now();
         let now = self.clock.now();
         let keys = [pair_key(username, ip), user_key(username)];
         let user = self.repos.users.find_by_username(username).await?;
@@ -40,10 +125,17 @@ impl PasswordCheck<'_> {
                 } else {
                     "throttled (this user, unknown IP)"
                 };
-                return Err(OAuthError::throttled(reason));
+                self.hasher.pad_refusal(started).await;
+                return Err(Refused {
+                    error: OAuthError::throttled(reason),
+                    user,
+                });
             }
         }
 
+        // A place in the hash queue first: without one the answer is 503,
+        // and nothing may count against the user for a check never made.
+        let slot = self.hasher.reserve().map_err(hash_error)?;
         // The attempt is charged as a failure before the (slow) hash, and
         // forgiven on success: parallel guesses cannot all slip through
         // the gate while earlier ones are still hashing.
@@ -55,11 +147,8 @@ impl PasswordCheck<'_> {
         // Unknown user or no password: verify against the dummy hash, so
         // the answer costs the same as a wrong password.
         let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
-        let verification = self
-            .hasher
-            .verify(password, stored)
-            .await
-            .map_err(hash_error)?;
+        let verification = slot.verify(password, stored).await.map_err(hash_error)?;
+        self.hasher.record_check(stored, started.elapsed());
         match (user, verification) {
             (Some(user), Verification::Valid { needs_rehash }) if user.may_sign_in() => {
                 self.repos.throttle.clear(&keys).await?;
@@ -81,7 +170,11 @@ impl PasswordCheck<'_> {
                     (Some(u), Verification::Valid { .. }) if u.locked => "locked user",
                     _ => "wrong password",
                 };
-                Err(OAuthError::bad_credentials().with_detail(reason))
+                self.hasher.pad_refusal(started).await;
+                Err(Refused {
+                    error: OAuthError::bad_credentials().with_detail(reason),
+                    user,
+                })
             }
         }
     }

@@ -13,8 +13,8 @@ use latchkey_core::client_auth::{ClientAssertion, ClientCredentials, ClientSecre
 use crate::form::decode_component;
 
 const ASSERTION_PARAMS: [&str; 2] = ["client_assertion", "client_assertion_type"];
-/// The domain file allows 256; anything longer names no client.
-const MAX_CLIENT_ID_CHARS: usize = 256;
+// The domain file allows 256 bytes; anything longer names no client.
+use latchkey_core::client_auth::MAX_CLIENT_ID_BYTES;
 
 /// Extracts the credentials and removes them from `params`, so that
 /// nothing downstream sees a secret it does not need.
@@ -32,7 +32,7 @@ pub(crate) fn extract(
     let body_id = params.remove("client_id").filter(|v| !v.is_empty());
     if body_id
         .as_deref()
-        .is_some_and(|id| id.chars().count() > MAX_CLIENT_ID_CHARS)
+        .is_some_and(|id| id.len() > MAX_CLIENT_ID_BYTES)
     {
         return Err(OAuthError::invalid_client(false, "client_id is too long"));
     }
@@ -114,7 +114,7 @@ fn parse_basic(value: Option<&str>) -> Result<(String, String), OAuthError> {
         .ok_or_else(malformed)?;
     let id = decode_component(&decoded[..colon]).ok_or_else(malformed)?;
     let secret = decode_component(&decoded[colon + 1..]).ok_or_else(malformed)?;
-    if id.is_empty() || id.chars().count() > MAX_CLIENT_ID_CHARS {
+    if id.is_empty() || id.len() > MAX_CLIENT_ID_BYTES {
         return Err(malformed());
     }
     Ok((id, secret))

@@ -7,6 +7,7 @@ mod client_ip;
 mod console;
 mod error;
 mod form;
+mod input_guard;
 mod metrics;
 mod openapi;
 mod rate_limit;

@@ -172,6 +172,8 @@ macro_rules! impl_directory {
                 client_id: Option<String>,
                 ip: Option<String>,
                 detail: Option<String>,
+                occurrences: i64,
+                last_at: Option<i64>,
             }
 
             impl From<AuditRow> for AuditEvent {
@@ -186,6 +188,8 @@ macro_rules! impl_directory {
                         client_id: r.client_id,
                         ip: r.ip,
                         detail: r.detail,
+                        occurrences: u32::try_from(r.occurrences).unwrap_or(u32::MAX),
+                        last_at: r.last_at,
                     }
                 }
             }
@@ -194,8 +198,8 @@ macro_rules! impl_directory {
             impl AuditRepo for $store {
                 async fn record(&self, e: &AuditEvent) -> StoreResult<()> {
                     sqlx::query(
-                        "INSERT INTO audit_events (id, at, event_type, outcome, actor, subject, client_id, ip, detail) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        "INSERT INTO audit_events (id, at, event_type, outcome, actor, subject, client_id, ip, detail, occurrences, last_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                     )
                     .bind(&e.id)
                     .bind(e.at)
@@ -206,6 +210,8 @@ macro_rules! impl_directory {
                     .bind(&e.client_id)
                     .bind(&e.ip)
                     .bind(&e.detail)
+                    .bind(i64::from(e.occurrences))
+                    .bind(e.last_at)
                     .execute(&self.writer)
                     .await
                     .map_err(map_err)?;
@@ -250,7 +256,7 @@ macro_rules! impl_directory {
                     page_binds.push(Bind::Int(i64::from(q.count)));
                     page_binds.push(Bind::Int(q.start_index.saturating_sub(1) as i64));
                     let sql = format!(
-                        "SELECT id, at, event_type, outcome, actor, subject, client_id, ip, detail FROM audit_events{filter} \
+                        "SELECT id, at, event_type, outcome, actor, subject, client_id, ip, detail, occurrences, last_at FROM audit_events{filter} \
                          ORDER BY at DESC, id DESC LIMIT ${} OFFSET ${}",
                         page_binds.len() - 1,
                         page_binds.len()
@@ -270,6 +276,21 @@ macro_rules! impl_directory {
                         .await
                         .map_err(map_err)?;
                     Ok(done.rows_affected())
+                }
+
+                async fn add_occurrences(&self, id: &str, more: u32, last_at: i64) -> StoreResult<()> {
+                    sqlx::query(
+                        "UPDATE audit_events SET occurrences = occurrences + $2, \
+                         last_at = CASE WHEN last_at IS NULL OR last_at < $3 THEN $3 ELSE last_at END \
+                         WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(i64::from(more))
+                    .bind(last_at)
+                    .execute(&self.writer)
+                    .await
+                    .map_err(map_err)?;
+                    Ok(())
                 }
             }
 

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use latchkey_core::store::Repos;
 
+pub use sqlite::create_private_dir;
 pub use sqlite::file_of as sqlite_file_of;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +77,13 @@ pub struct PoolSettings {
     /// How long a query waits for a connection (all busy, or the database
     /// unreachable) before it fails as unavailable (503).
     pub acquire_timeout: Duration,
+    /// SQLite: the WAL size past which the writer checkpoints and starts
+    /// the log over, between two transactions (ignored by PostgreSQL).
+    pub sqlite_wal_limit_bytes: u64,
 }
+
+/// The default `PoolSettings::sqlite_wal_limit_bytes` (16 MiB).
+pub const DEFAULT_SQLITE_WAL_LIMIT_BYTES: u64 = 16 << 20;
 
 /// Opens the database named by `url` (creating an SQLite file and its
 /// folder when missing) and applies pending migrations.
@@ -86,6 +93,7 @@ pub async fn open(url: &str, max_connections: u32) -> Result<Store, OpenError> {
         PoolSettings {
             max_connections,
             acquire_timeout: Duration::from_secs(5),
+            sqlite_wal_limit_bytes: DEFAULT_SQLITE_WAL_LIMIT_BYTES,
         },
     )
     .await

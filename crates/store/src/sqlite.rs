@@ -9,7 +9,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::OpenError;
 
+pub use files::create_private_dir;
+
+mod files;
 mod refresh_writer;
+mod wal;
 
 pub struct SqliteStore {
     /// Readers: WAL lets them run beside the writer.
@@ -33,16 +37,8 @@ pub fn file_of(url: &str) -> Option<&Path> {
 
 impl SqliteStore {
     pub async fn open(url: &str, settings: crate::PoolSettings) -> Result<Self, OpenError> {
-        if let Some(parent) = file_of(url)
-            .and_then(Path::parent)
-            .filter(|p| !p.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                OpenError::new(format!(
-                    "cannot create the folder {}: {e}",
-                    parent.display()
-                ))
-            })?;
+        if let Some(file) = file_of(url) {
+            files::prepare(file)?;
         }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| OpenError::new(format!("invalid SQLite URL: {e}")))?
@@ -53,16 +49,32 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        // The server checkpoints the WAL from a background task (below),
-        // so the writer never stalls the rotations queued behind it on a
-        // checkpoint's copy and fsync.
+        // No automatic checkpoint inside a commit: a background task
+        // (below) copies the WAL back beside the writer, and the writer
+        // restarts the WAL between transactions once it passes the limit
+        // (wal.rs), which keeps it bounded under any write rate.
+        let bound = wal::WalBound::new(file_of(url), settings.sqlite_wal_limit_bytes);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(settings.acquire_timeout)
+            .after_release(move |conn, _| {
+                let bound = bound.clone();
+                Box::pin(async move {
+                    if let Some(bound) = bound {
+                        bound.after_write(conn).await;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(
                 options
                     .clone()
                     .pragma("wal_autocheckpoint", "0")
+                    // After a restart, the file is cut back to the limit.
+                    .pragma(
+                        "journal_size_limit",
+                        settings.sqlite_wal_limit_bytes.to_string(),
+                    )
                     // Room for a batch statement of every size (refresh_writer.rs)
                     // beside the writes' own.
                     .statement_cache_capacity(256),
@@ -115,8 +127,10 @@ mod repos {
 }
 
 /// PASSIVE checkpoints copy what readers no longer need from the WAL into
-/// the database without blocking the writer. Once a second keeps the WAL
-/// small; the task ends when the store's pool closes.
+/// the database without blocking the writer, so readers find most pages
+/// in the database file. They cannot bound the WAL under steady writes
+/// (a write always lands between them and the restart): the writer does
+/// that (wal.rs). The task ends when the store's pool closes.
 async fn run_checkpoints(pool: SqlitePool) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -45,6 +45,7 @@ latchkey_store::conformance!(
     directory_writes_are_versioned_and_end_sessions,
     audit_events_are_kept_queried_newest_first_and_purged,
     an_audit_subject_names_a_user_by_id_or_username,
+    repeated_refused_sign_ins_fold_into_one_event_with_a_count,
     apply_creates_with_given_ids_and_snapshot_reads_everything_back,
     apply_carries_signing_keys_over,
     console_sessions_are_found_by_hash_refreshed_once_and_purged,
@@ -1569,6 +1570,93 @@ async fn audit_events_are_kept_queried_newest_first_and_purged(store: &Store, _:
         .total,
         2
     );
+}
+
+/// The audit queue in front of each engine: a refused sign-in repeated
+/// from one address is one row with a count, another address or reason is
+/// another row, and the next window starts a new row.
+async fn repeated_refused_sign_ins_fold_into_one_event_with_a_count(
+    store: &Store,
+    _: &TestDatabase,
+) {
+    use latchkey_core::audit::{
+        AuditEvent, AuditQuery, AuditQueue, AuditQueueConfig, AuditRepo, kind,
+    };
+    let clock = Arc::new(latchkey_core::clock::FixedClock::new(1_000));
+    let queue = AuditQueue::start(
+        store.repos.audit.clone(),
+        AuditQueueConfig {
+            fold_window_secs: 60,
+            ..AuditQueueConfig::default()
+        },
+        clock.clone(),
+    );
+    let refused = |at: i64, ip: &str, reason: &str| {
+        AuditEvent::new(kind::SIGN_IN, false, at)
+            .subject("alice")
+            .client("hr-mobile")
+            .ip(Some(ip.parse().unwrap()))
+            .detail(reason)
+    };
+    for i in 0..50 {
+        queue
+            .record(&refused(1_000 + i / 2, "10.0.0.1", "wrong password"))
+            .await
+            .unwrap();
+    }
+    queue
+        .record(&refused(1_010, "10.0.0.2", "wrong password"))
+        .await
+        .unwrap();
+    queue
+        .record(&refused(1_020, "10.0.0.1", "throttled (this IP)"))
+        .await
+        .unwrap();
+    // Past the window: a new event.
+    queue
+        .record(&refused(1_061, "10.0.0.1", "wrong password"))
+        .await
+        .unwrap();
+    queue
+        .record(&AuditEvent::new(kind::SIGN_IN, true, 1_062).subject("alice"))
+        .await
+        .unwrap();
+    let page = queue
+        .query(&AuditQuery {
+            event_type: Some(kind::SIGN_IN.into()),
+            start_index: 1,
+            count: 10,
+            ..AuditQuery::default()
+        })
+        .await
+        .unwrap();
+    // (at, outcome, ip, occurrences, last_at)
+    type Row = (i64, String, Option<String>, u32, Option<i64>);
+    let rows: Vec<Row> = page
+        .items
+        .iter()
+        .map(|e| {
+            (
+                e.at,
+                e.outcome.clone(),
+                e.ip.clone(),
+                e.occurrences,
+                e.last_at,
+            )
+        })
+        .collect();
+    let ip = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        rows,
+        [
+            (1_062, "success".into(), None, 1, None),
+            (1_061, "failure".into(), ip("10.0.0.1"), 1, None),
+            (1_020, "failure".into(), ip("10.0.0.1"), 1, None),
+            (1_010, "failure".into(), ip("10.0.0.2"), 1, None),
+            (1_000, "failure".into(), ip("10.0.0.1"), 50, Some(1_024)),
+        ]
+    );
+    queue.close(std::time::Duration::from_secs(5)).await;
 }
 
 /// What `export` reads and a carried-over domain file writes: given ids,

@@ -64,6 +64,7 @@ impl Default for Options {
             hash_pool: PoolConfig {
                 workers: 2,
                 max_queue: 1024,
+                ..PoolConfig::default()
             },
             max_body_bytes: 64 * 1024,
             header_read_timeout_secs: 10,
@@ -245,6 +246,22 @@ impl TestServer {
 
     pub fn hasher(&self) -> Arc<PasswordHasher> {
         self.server.as_ref().expect("running").hasher.clone()
+    }
+
+    /// Audit events, read through the server's audit queue (so every event
+    /// recorded before is written).
+    pub async fn audit_events(
+        &self,
+        query: latchkey_core::audit::AuditQuery,
+    ) -> Vec<latchkey_core::audit::AuditEvent> {
+        use latchkey_core::audit::AuditRepo as _;
+        let server = self.server.as_ref().expect("running");
+        server
+            .audit
+            .query(&query)
+            .await
+            .expect("audit events")
+            .items
     }
 
     /// Applies a domain file to the server's database, as `latchkey apply` would.

@@ -14,6 +14,8 @@ use crate::context::Context;
 pub struct Filter {
     pub event_type: Option<String>,
     pub subject: Option<String>,
+    /// A typed username that names no user: its keyed hash is the subject.
+    pub unknown_user: Option<String>,
     pub since: Option<String>,
     pub count: u32,
 }
@@ -30,7 +32,10 @@ pub async fn run(ctx: &Context, filter: Filter, output: Output) -> anyhow::Resul
     let query = AuditQuery {
         event_type: filter.event_type,
         actor: None,
-        subject: filter.subject,
+        subject: match filter.unknown_user {
+            Some(name) => Some(latchkey_core::audit::AuditNames::new(&ctx.master).unknown(&name)),
+            None => filter.subject,
+        },
         since,
         until: None,
         start_index: 1,
@@ -43,8 +48,13 @@ pub async fn run(ctx: &Context, filter: Filter, output: Output) -> anyhow::Resul
         )),
         Output::Text => {
             for e in &page.items {
+                let repeated = match (e.occurrences, e.last_at) {
+                    (1, _) => String::new(),
+                    (n, Some(last)) => format!("  ×{n} until {}", format_datetime(last)),
+                    (n, None) => format!("  ×{n}"),
+                };
                 println!(
-                    "{}  {:<22} {:<7}  actor={} subject={} client={} ip={}{}",
+                    "{}  {:<22} {:<7}  actor={} subject={} client={} ip={}{}{repeated}",
                     format_datetime(e.at),
                     e.event_type,
                     e.outcome,

@@ -54,6 +54,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Audit {
             event_type,
             subject,
+            unknown_user,
             since,
             count,
             output,
@@ -64,6 +65,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 audit::Filter {
                     event_type,
                     subject,
+                    unknown_user,
                     since,
                     count,
                 },

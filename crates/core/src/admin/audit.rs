@@ -59,6 +59,9 @@ pub fn event_resource(event: &AuditEvent) -> serde_json::Value {
         "clientId": event.client_id,
         "ip": event.ip,
         "detail": event.detail,
+        // Repeated refused sign-ins folded into this one event.
+        "occurrences": event.occurrences,
+        "lastTimestamp": event.last_at.map(format_datetime),
     })
 }
 

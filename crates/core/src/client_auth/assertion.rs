@@ -18,7 +18,7 @@ use crate::secrets::MasterKey;
 pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// The longest a `jti` may be (it is stored in the replay cache).
-const MAX_JTI_CHARS: usize = 256;
+const MAX_JTI_BYTES: usize = 256;
 
 /// Limits on what assertions are accepted.
 #[derive(Debug, Clone)]
@@ -303,10 +303,17 @@ pub fn check_claims(
         ));
     }
     let jti = match string(claims, "jti") {
-        Some(jti) if !jti.is_empty() && jti.chars().count() <= MAX_JTI_CHARS => jti,
+        // Bytes: the jti is stored (the replay cache) and indexed.
+        Some(jti)
+            if !jti.is_empty()
+                && jti.len() <= MAX_JTI_BYTES
+                && !jti.chars().any(char::is_control) =>
+        {
+            jti
+        }
         Some(_) => {
             return Err(rejected(format!(
-                "the client assertion's jti must be 1 to {MAX_JTI_CHARS} characters"
+                "the client assertion's jti must be 1 to {MAX_JTI_BYTES} bytes without control characters"
             )));
         }
         None => {

@@ -114,6 +114,20 @@ pub fn rate_limited(secs: u64) -> OAuthError {
     )
 }
 
+/// Longest client_id, in bytes (as the domain file and the admin API
+/// allow).
+pub const MAX_CLIENT_ID_BYTES: usize = 256;
+
+/// Whether `client_id` could name an app at all: 1 to 256 bytes, no
+/// control character. Anything else is an unknown client, answered
+/// without asking the database (which may not even hold the text: a NUL
+/// is not PostgreSQL text).
+pub fn could_be_client_id(client_id: &str) -> bool {
+    !client_id.is_empty()
+        && client_id.len() <= MAX_CLIENT_ID_BYTES
+        && !client_id.chars().any(char::is_control)
+}
+
 /// Decides who a client is, for every client-authenticated endpoint.
 pub struct ClientAuthenticator {
     pub apps: Arc<dyn AppRepo>,
@@ -140,6 +154,15 @@ impl ClientAuthenticator {
             format!("{base}/oauth2/v1/introspect"),
             format!("{base}/oauth2/v1/revoke"),
         ]
+    }
+
+    /// The app a presented client_id names: the one place authentication
+    /// reads apps.
+    async fn find_app(&self, client_id: &str) -> Result<Option<App>, OAuthError> {
+        if !could_be_client_id(client_id) {
+            return Ok(None);
+        }
+        Ok(self.apps.find_by_client_id(client_id).await?)
     }
 
     /// Authenticates the client, then charges its budget. Every failure
@@ -171,7 +194,7 @@ impl ClientAuthenticator {
         basic: bool,
     ) -> Result<App, OAuthError> {
         let failed = || OAuthError::invalid_client(basic, "client authentication failed");
-        let app = self.apps.find_by_client_id(client_id).await?;
+        let app = self.find_app(client_id).await?;
         let now = self.clock.now();
         // Hash even for an unknown client, and check the previous secret
         // even when the current one matched, so every path costs the same.
@@ -215,7 +238,7 @@ impl ClientAuthenticator {
 
     async fn public(&self, client_id: &str) -> Result<App, OAuthError> {
         let failed = || OAuthError::invalid_client(false, "client authentication failed");
-        match self.apps.find_by_client_id(client_id).await? {
+        match self.find_app(client_id).await? {
             Some(app) if !app.active => {
                 Err(failed().with_detail(format!("deactivated client_id={}", app.client_id)))
             }
@@ -252,7 +275,7 @@ impl ClientAuthenticator {
                 "?",
             ));
         };
-        let Some(app) = self.apps.find_by_client_id(client_id).await? else {
+        let Some(app) = self.find_app(client_id).await? else {
             return Err(
                 OAuthError::invalid_client(false, "client authentication failed")
                     .with_detail("client assertion for an unknown client_id"),

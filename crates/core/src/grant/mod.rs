@@ -111,6 +111,8 @@ pub struct TokenService {
     /// (`Latchkey-Forwarded-For`): the brute-force throttle, the per-IP
     /// rate limit and the audit trail then see the user, not the backend.
     pub end_user_ip_clients: Arc<Vec<String>>,
+    /// Keyed hashes of unknown usernames, for the audit trail.
+    pub audit_names: crate::audit::AuditNames,
 }
 
 impl TokenService {

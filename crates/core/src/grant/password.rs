@@ -7,7 +7,7 @@ use crate::meta::RequestMeta;
 use crate::model::App;
 use crate::password::Password;
 use crate::scope;
-use crate::sign_in::PasswordCheck;
+use crate::sign_in::{PasswordCheck, SignInAudit};
 
 use super::TokenService;
 
@@ -28,20 +28,18 @@ pub(super) async fn handle(
         policy: &svc.throttle,
         clock: svc.clock.as_ref(),
     };
-    let user = match check.check(username, password, meta.ip).await {
+    let sign_in_audit = SignInAudit {
+        client_id: &app.client_id,
+        names: &svc.audit_names,
+    };
+    let user = match check
+        .check_audited(username, password, meta.ip, &sign_in_audit)
+        .await
+    {
         Ok(user) => user,
         Err(e) => {
             let reason = e.detail.as_deref().unwrap_or("");
             tracing::info!(client_id = app.client_id.as_str(), ip = ?meta.ip, reason, "password grant refused");
-            audit::record(
-                svc.repos.audit.as_ref(),
-                AuditEvent::new(kind::SIGN_IN, false, svc.now())
-                    .subject(username)
-                    .client(&app.client_id)
-                    .ip(meta.ip)
-                    .detail(reason),
-            )
-            .await;
             return Err(e);
         }
     };

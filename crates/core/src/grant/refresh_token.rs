@@ -160,11 +160,10 @@ pub(super) async fn handle(
     let found = match outcome {
         Refreshed::Unknown => return Err(rejected("unknown refresh token")),
         Refreshed::Lost(found) => {
-            tracing::warn!(
-                sid = found.session.id.as_str(),
-                client_id = app.client_id.as_str(),
-                "refresh token reuse detected; session revoked"
-            );
+            // Judged live, but another request (on this node or another)
+            // exchanged it first: a replay raced with its original, and
+            // the store revoked the session. Audited like any other.
+            replay_detected(svc, app, &found, now).await;
             return Err(rejected("refresh token reuse detected"));
         }
         Refreshed::Refused(found) => {

@@ -166,6 +166,11 @@ fn tokenize(input: &str) -> Result<Vec<Token>, ParseError> {
                 let raw: String = chars[start..i].iter().collect();
                 let value: String = serde_json::from_str(&raw)
                     .map_err(|_| ParseError(format!("invalid string {raw}")))?;
+                // No stored value holds a NUL (PostgreSQL's text cannot):
+                // refused here, for both engines alike.
+                if value.contains('\0') {
+                    return err("a string in the filter holds a NUL character");
+                }
                 tokens.push(Token::Str(value));
             }
             _ => {
@@ -510,6 +515,8 @@ mod tests {
             r#"a.b.c eq "x""#,
             r#"userName eq "a" userName eq "b""#,
             "not userName eq \"a\"",
+            "userName eq \"a\u{0}b\"",
+            r#"userName eq "a\u0000b""#,
         ] {
             assert!(parse_filter(bad).is_err(), "{bad:?} parsed");
         }

@@ -157,6 +157,14 @@ impl GroupWrite {
                             "members are users (type \"User\"); groups do not nest",
                         ));
                     }
+                    // A user id: never long, never a control character
+                    // (a NUL cannot even be looked up on PostgreSQL).
+                    if value.is_empty() || value.len() > 256 || value.chars().any(char::is_control)
+                    {
+                        return Err(ScimError::invalid_value(
+                            "members[].value must be a user id",
+                        ));
+                    }
                     if !members.iter().any(|m| m == value) {
                         members.push(value.to_owned());
                     }

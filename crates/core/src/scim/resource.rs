@@ -12,6 +12,10 @@ pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListRespons
 pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub const ERROR_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
 
+/// Longest optional string attribute (`externalId`, `displayName`,
+/// `name.givenName`, …), in UTF-8 bytes.
+pub const MAX_ATTRIBUTE_BYTES: usize = 1024;
+
 /// Attribute names are case-insensitive (RFC 7643 §2.1).
 pub fn get_ci<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     object
@@ -43,9 +47,13 @@ pub fn optional_string(
     match get_ci(object, name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) if s.chars().count() > 1024 || s.chars().any(char::is_control) => {
+        // Bytes, not characters: these attributes are indexed, and an
+        // index entry is limited in bytes (PostgreSQL: about 2,700).
+        Some(Value::String(s))
+            if s.len() > MAX_ATTRIBUTE_BYTES || s.chars().any(char::is_control) =>
+        {
             Err(ScimError::invalid_value(format!(
-                "{name} must be at most 1024 characters without control characters"
+                "{name} must be at most {MAX_ATTRIBUTE_BYTES} bytes (UTF-8) without control characters"
             )))
         }
         Some(Value::String(s)) => Ok(Some(s.clone())),

@@ -252,6 +252,8 @@ impl UserWrite {
     }
 }
 
+/// 256 characters are at most 1,024 bytes: within the index entry limit
+/// of both engines, so this limit may count characters.
 fn check_text(field: &str, value: &str) -> Result<String, ScimError> {
     if value.trim().is_empty() || value.chars().count() > 256 || value.chars().any(char::is_control)
     {

@@ -8,7 +8,7 @@ mod fields;
 mod form;
 mod pages;
 mod session;
-mod view;
+pub(crate) mod view;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, header};

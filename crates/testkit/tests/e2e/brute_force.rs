@@ -204,21 +204,15 @@ async fn a_backend_may_name_its_end_users_addresses_when_allowed() {
         .await
         .assert_ok();
     // The audit trail names the end user's address.
-    let ctx = server.context().await;
-    let events = ctx
-        .store
-        .repos
-        .audit
-        .query(&latchkey_core::audit::AuditQuery {
+    let events = server
+        .audit_events(latchkey_core::audit::AuditQuery {
             event_type: Some("user.signin".into()),
             start_index: 1,
             count: 100,
             ..Default::default()
         })
-        .await
-        .unwrap();
-    ctx.store.close().await;
-    let ips: Vec<String> = events.items.iter().filter_map(|e| e.ip.clone()).collect();
+        .await;
+    let ips: Vec<String> = events.iter().filter_map(|e| e.ip.clone()).collect();
     assert!(
         ips.iter().any(|ip| ip == "6.6.6.6") && ips.iter().any(|ip| ip == "1.2.3.4"),
         "{ips:?}"

@@ -89,6 +89,7 @@ async fn a_hash_flood_gets_503_while_refresh_keeps_flowing() {
         hash_pool: PoolConfig {
             workers: 1,
             max_queue: 2,
+            ..PoolConfig::default()
         },
         ..Options::default()
     };

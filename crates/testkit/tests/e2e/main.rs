@@ -25,3 +25,5 @@ mod privilege;
 mod refresh;
 mod scim;
 mod scim_conformance;
+mod sign_in_refusals;
+mod unstorable;

@@ -13,6 +13,7 @@ use crate::support::*;
 
 on_both_engines!(
     two_nodes_share_everything_but_memory,
+    every_replay_raced_across_two_nodes_is_audited_once,
     old_keys_verify_until_retired_then_fail,
 );
 
@@ -37,6 +38,48 @@ async fn refresh(server: &TestServer, token: &str) -> Answer {
         &[("grant_type", "refresh_token"), ("refresh_token", token)],
     )
     .await
+}
+
+/// One refresh token presented at once to two nodes, twice each: one
+/// request wins, every other is a replay that revokes the session, and
+/// each such replay writes one `token.refresh_reuse` event, whichever
+/// node, and whether it lost the race in the store or came after.
+async fn every_replay_raced_across_two_nodes_is_audited_once(a: &TestServer) {
+    let b = a.start_sibling().await;
+    let trials = 15;
+    let mut refused = 0;
+    for _ in 0..trials {
+        let token = alice_grant(a, &format!("{READ} offline_access"))
+            .await
+            .assert_ok()["refresh_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (w, x, y, z) = tokio::join!(
+            refresh(a, &token),
+            refresh(&b, &token),
+            refresh(a, &token),
+            refresh(&b, &token)
+        );
+        let answers = [w, x, y, z];
+        let won = answers.iter().filter(|r| r.status.as_u16() == 200).count();
+        assert_eq!(won, 1, "one winner");
+        for answer in answers.iter().filter(|r| r.status.as_u16() != 200) {
+            answer.assert_error(400, "invalid_grant");
+            refused += 1;
+        }
+    }
+    let query = latchkey_core::audit::AuditQuery {
+        event_type: Some(latchkey_core::audit::kind::REFRESH_REUSE.into()),
+        start_index: 1,
+        count: 1000,
+        ..Default::default()
+    };
+    // Each node writes its own events; read through both queues.
+    b.audit_events(query.clone()).await;
+    let events = a.audit_events(query).await;
+    assert_eq!(events.len(), refused, "one event per replay");
+    b.stop().await;
 }
 
 async fn two_nodes_share_everything_but_memory(a: &TestServer) {

@@ -147,6 +147,7 @@ async fn outdated_hashes_are_upgraded_on_login(server: &TestServer) {
         PoolConfig {
             workers: 1,
             max_queue: 1,
+            ..PoolConfig::default()
         },
     )
     .unwrap();

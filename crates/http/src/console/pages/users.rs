@@ -147,8 +147,15 @@ pub(crate) async fn list(
     let first = (page - 1) * PAGE_SIZE + 1;
     let last = first + rows.len() as u64 - 1;
     let notice = view::notice(params.get("done").map(String::as_str));
+    // A refused search (a filter the directory cannot run) is the
+    // request's fault: 400, with the page and its message.
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
     view::page(
-        StatusCode::OK,
+        status,
         &UsersPage {
             chrome: Chrome::signed(&state, &signed, "Users", Section::Users, notice).await,
             range_text: format!("Users {first}–{last} of {total}"),

@@ -3,7 +3,13 @@
 //! Audit, Security and Identity Domain Administrators. Never a secret: a
 //! detail is a reason or a name, not a password or a token.
 
+mod names;
+mod queue;
+
 use async_trait::async_trait;
+
+pub use names::{AuditNames, UNKNOWN_USER_PREFIX};
+pub use queue::{AuditQueue, AuditQueueConfig};
 
 use crate::scim::query::Page;
 use crate::store::StoreResult;
@@ -70,6 +76,11 @@ pub struct AuditEvent {
     pub client_id: Option<String>,
     pub ip: Option<String>,
     pub detail: Option<String>,
+    /// How many times it happened: repeated refused sign-ins of one
+    /// (username, IP) are folded into one event (`AuditQueue`).
+    pub occurrences: u32,
+    /// When it last happened, for a folded event.
+    pub last_at: Option<i64>,
 }
 
 impl AuditEvent {
@@ -84,7 +95,30 @@ impl AuditEvent {
             client_id: None,
             ip: None,
             detail: None,
+            occurrences: 1,
+            last_at: None,
         }
+    }
+
+    /// Repeated refused sign-ins of one subject from one address (through
+    /// one client, for one reason) may be folded into one event with a
+    /// count (`AuditQueue`); nothing else is.
+    pub fn fold_key(&self) -> Option<String> {
+        if self.event_type != kind::SIGN_IN || self.outcome != "failure" {
+            return None;
+        }
+        let part = |v: &Option<String>| v.clone().unwrap_or_default();
+        // Joined by a control character, which none of them holds (a
+        // stored username, a keyed hash, an address, a client_id, a reason).
+        Some(
+            [
+                part(&self.subject),
+                part(&self.ip),
+                part(&self.client_id),
+                part(&self.detail),
+            ]
+            .join("\u{1f}"),
+        )
     }
 
     fn clip(value: impl Into<String>) -> Option<String> {
@@ -133,10 +167,15 @@ pub trait AuditRepo: Send + Sync {
     async fn query(&self, query: &AuditQuery) -> StoreResult<Page<AuditEvent>>;
     /// Deletes up to `limit` events older than `before`.
     async fn purge_audit(&self, before: i64, limit: u32) -> StoreResult<u64>;
+    /// Counts `more` further occurrences of a recorded event, the last at
+    /// `last_at` (a folded event; see `AuditQueue`).
+    async fn add_occurrences(&self, id: &str, more: u32, last_at: i64) -> StoreResult<()>;
 }
 
 /// Records an event. An audit write that fails is logged, never the
-/// cause of a failed request.
+/// cause of a failed request. In a server, `repo` is the `AuditQueue`,
+/// so this returns at once and the event is written (with retries) in
+/// the background.
 pub async fn record(repo: &dyn AuditRepo, event: AuditEvent) {
     if let Err(e) = repo.record(&event).await {
         tracing::warn!(error = %e, event = %event.event_type, "audit event not recorded");

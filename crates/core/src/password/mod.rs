@@ -2,12 +2,19 @@
 //!
 //! Hashes are the most expensive thing Latchkey does (≈25 ms of one core
 //! each), so they are a budgeted resource: `workers` dedicated threads run
-//! them (one per core, so they queue instead of thrashing), at most
-//! `max_queue` wait, and past that the caller is told to come back later.
+//! them (one per core, so they queue instead of thrashing, at a lower CPU
+//! priority than request handling), at most `max_queue` wait, and past
+//! that the caller is told to come back later (pool.rs). A caller can take
+//! its place in the queue before doing what a refusal for lack of room
+//! must not do (`reserve`).
+
+mod costs;
+mod pool;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher as _};
 
@@ -92,6 +99,12 @@ pub enum Verification {
 pub struct PoolConfig {
     pub workers: usize,
     pub max_queue: usize,
+    /// Argon2 memory kept between hashes is given back after this long
+    /// without one.
+    pub idle_release: Duration,
+    /// How much lower than request handling the workers' CPU priority is
+    /// (a nice value, 0 … 19; 0: the same).
+    pub nice: i32,
 }
 
 impl Default for PoolConfig {
@@ -102,6 +115,8 @@ impl Default for PoolConfig {
         PoolConfig {
             workers: cores,
             max_queue: 64 * cores,
+            idle_release: Duration::from_secs(30),
+            nice: 10,
         }
     }
 }
@@ -110,25 +125,25 @@ impl Default for PoolConfig {
 /// hash cannot make a worker allocate without bound.
 pub const MAX_MEMORY_KIB: u32 = 1 << 20;
 
-type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
-
 /// The password hasher and its bounded pool of dedicated worker threads.
 ///
-/// Each worker keeps its argon2 memory (19 MiB with the defaults) from one
-/// verification to the next, so a verification allocates nothing and
-/// touches no fresh pages: the hash costs what argon2 costs, no more.
+/// Argon2 memory (19 MiB per worker with the defaults) is kept from one
+/// verification to the next while they keep coming, so a verification
+/// allocates nothing and touches no fresh pages: the hash costs what
+/// argon2 costs, no more.
 pub struct PasswordHasher {
     params: HashParams,
     argon2: Argon2<'static>,
-    jobs: std::sync::mpsc::SyncSender<Job>,
-    /// Jobs accepted and not yet finished (queued or running).
-    in_flight: Arc<AtomicUsize>,
-    capacity: usize,
+    pool: pool::Pool,
     /// Stands in for the hash of a user who does not exist, so that an
     /// unknown user costs the same as a wrong password.
     dummy_hash: String,
     verifications: AtomicU64,
     workers: usize,
+    /// How long checks take, by class of stored hash (costs.rs).
+    costs: costs::CheckCosts,
+    /// Refusals made to wait for the refusal target (tests read it).
+    padded_refusals: AtomicU64,
     /// Told how long each job waited for a worker (the metrics histogram).
     wait_observer: Arc<std::sync::OnceLock<WaitObserver>>,
 }
@@ -149,44 +164,27 @@ impl PasswordHasher {
         let argon2 = params.argon2()?;
         let mut random = [0u8; 32];
         crate::secrets::fill_random(&mut random);
+        let started = Instant::now();
         let dummy_hash = argon2
             .hash_password(&random)
             .map_err(|e| HashError::Internal(e.to_string()))?
             .to_string();
+        // The first estimate of a check's cost: hashing costs what
+        // verifying does.
+        let costs = costs::CheckCosts::default();
+        costs.record(hash_class(&dummy_hash), started.elapsed());
         let workers = pool.workers.max(1);
-        let capacity = workers + pool.max_queue;
-        let (jobs, queue) = std::sync::mpsc::sync_channel::<Job>(capacity);
-        let queue = Arc::new(std::sync::Mutex::new(queue));
-        for i in 0..workers {
-            let queue = queue.clone();
-            std::thread::Builder::new()
-                .name(format!("latchkey-hash-{i}"))
-                .spawn(move || {
-                    let mut memory: Vec<Block> = Vec::new();
-                    loop {
-                        // The lock is held only while taking one job.
-                        let job = match queue.lock() {
-                            Ok(queue) => queue.recv(),
-                            Err(_) => return,
-                        };
-                        match job {
-                            Ok(job) => job(&mut memory),
-                            // Every sender is gone: the hasher was dropped.
-                            Err(_) => return,
-                        }
-                    }
-                })
-                .map_err(|e| HashError::Internal(format!("cannot start a hash worker: {e}")))?;
-        }
+        let pool = pool::Pool::start(workers, pool.max_queue, pool.idle_release, pool.nice)
+            .map_err(|e| HashError::Internal(format!("cannot start a hash worker: {e}")))?;
         Ok(PasswordHasher {
             params,
             argon2,
-            jobs,
-            in_flight: Arc::new(AtomicUsize::new(0)),
-            capacity,
+            pool,
             dummy_hash,
             verifications: AtomicU64::new(0),
             workers,
+            costs,
+            padded_refusals: AtomicU64::new(0),
             wait_observer: Arc::new(std::sync::OnceLock::new()),
         })
     }
@@ -201,14 +199,21 @@ impl PasswordHasher {
         self.verifications.load(Ordering::Relaxed)
     }
 
-    /// Jobs queued or running now.
+    /// Jobs queued or running now, and places reserved for jobs about to
+    /// be queued.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+        self.pool.in_flight.load(Ordering::Relaxed)
     }
 
     /// Worker threads (hashes that can run at once).
     pub fn workers(&self) -> usize {
         self.workers
+    }
+
+    /// Bytes of argon2 memory kept now for the next hashes (given back
+    /// after `PoolConfig::idle_release` without one).
+    pub fn held_memory(&self) -> usize {
+        self.pool.held_bytes()
     }
 
     /// Sets, once, what is told each job's queueing time; later calls are
@@ -217,17 +222,60 @@ impl PasswordHasher {
         let _ = self.wait_observer.set(observer);
     }
 
+    /// Reports how long a password check against `stored` (`None`: the
+    /// dummy hash) took, from its start to the end of its hash.
+    pub fn record_check(&self, stored: Option<&str>, took: Duration) {
+        self.costs
+            .record(hash_class(stored.unwrap_or(&self.dummy_hash)), took);
+    }
+
+    /// How long, from its start, a refused check should take: as long as
+    /// a check against the slowest kind of stored hash seen (costs.rs).
+    pub fn refusal_target(&self) -> Duration {
+        self.costs.refusal_target()
+    }
+
+    /// Waits until the refusal target has passed since `started`: every
+    /// refusal ends when the slowest would have.
+    pub async fn pad_refusal(&self, started: Instant) {
+        self.padded_refusals.fetch_add(1, Ordering::Relaxed);
+        if let Some(left) = self.refusal_target().checked_sub(started.elapsed()) {
+            tokio::time::sleep(left).await;
+        }
+    }
+
+    /// Refusals that waited for the refusal target.
+    pub fn padded_refusals(&self) -> u64 {
+        self.padded_refusals.load(Ordering::Relaxed)
+    }
+
+    /// Takes a place in the hash queue now, for a hash run later in the
+    /// returned slot; `Busy` at once when the queue is full. Dropping the
+    /// slot gives the place back.
+    pub fn reserve(&self) -> Result<HashSlot<'_>, HashError> {
+        let in_flight = &self.pool.in_flight;
+        if in_flight.fetch_add(1, Ordering::AcqRel) >= self.pool.capacity {
+            in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(HashError::Busy);
+        }
+        Ok(HashSlot {
+            hasher: self,
+            reserved: true,
+        })
+    }
+
     /// Hashes `password` with the current parameters (PHC string).
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let argon2 = self.argon2.clone();
         let password = password.clone();
-        self.run(move |_| {
-            argon2
-                .hash_password(password.expose().as_bytes())
-                .map(|h| h.to_string())
-                .map_err(|e| HashError::Internal(e.to_string()))
-        })
-        .await?
+        self.reserve()?
+            .run(move |_| {
+                argon2
+                    .hash_password(password.expose().as_bytes())
+                    .map(|h| h.to_string())
+                    .map_err(|e| HashError::Internal(e.to_string()))
+            })
+            .await?
     }
 
     /// Verifies `password` against `stored`; with `None` (no such user, or
@@ -238,32 +286,55 @@ impl PasswordHasher {
         password: &Password,
         stored: Option<&str>,
     ) -> Result<Verification, HashError> {
+        self.reserve()?.verify(password, stored).await
+    }
+}
+
+/// A place in the hash queue (`PasswordHasher::reserve`).
+pub struct HashSlot<'a> {
+    hasher: &'a PasswordHasher,
+    /// Still this slot's to give back (not yet handed to a job).
+    reserved: bool,
+}
+
+impl Drop for HashSlot<'_> {
+    fn drop(&mut self) {
+        if self.reserved {
+            self.hasher.pool.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl HashSlot<'_> {
+    /// `PasswordHasher::verify`, in this slot.
+    pub async fn verify(
+        self,
+        password: &Password,
+        stored: Option<&str>,
+    ) -> Result<Verification, HashError> {
+        let hasher = self.hasher;
         let real = stored.is_some();
-        let hash = stored.unwrap_or(&self.dummy_hash).to_owned();
-        let current = self.params;
+        let hash = stored.unwrap_or(&hasher.dummy_hash).to_owned();
+        let current = hasher.params;
         let password = password.clone();
-        self.verifications.fetch_add(1, Ordering::Relaxed);
+        hasher.verifications.fetch_add(1, Ordering::Relaxed);
         let outcome = self
             .run(move |memory| verify_phc(&password, &hash, current, memory))
             .await?;
         Ok(if real { outcome } else { Verification::Invalid })
     }
 
-    /// Queues `work` for a worker, or fails at once with `Busy` when the
-    /// workers are all busy and the queue is full.
+    /// Queues `work` for a worker in this slot.
     async fn run<T: Send + 'static>(
-        &self,
+        mut self,
         work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.capacity {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return Err(HashError::Busy);
-        }
+        let hasher = self.hasher;
         let (done, result) = tokio::sync::oneshot::channel();
-        let in_flight = self.in_flight.clone();
-        let observer = self.wait_observer.clone();
-        let queued_at = std::time::Instant::now();
-        let job: Job = Box::new(move |memory| {
+        let in_flight = hasher.pool.in_flight.clone();
+        let observer = hasher.wait_observer.clone();
+        let queued_at = Instant::now();
+        let job: pool::Job = Box::new(move |memory| {
             if let Some(observe) = observer.get() {
                 observe(queued_at.elapsed());
             }
@@ -272,13 +343,34 @@ impl PasswordHasher {
             // The caller may have gone away (client disconnected).
             let _ = done.send(out);
         });
-        if self.jobs.try_send(job).is_err() {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return Err(HashError::Busy);
+        match hasher.pool.submit(job) {
+            // From now on the job gives the place back when it ends.
+            Ok(()) => self.reserved = false,
+            // Dropping the slot gives it back.
+            Err(_) => return Err(HashError::Busy),
         }
         result
             .await
             .map_err(|_| HashError::Internal("hash worker stopped".into()))
+    }
+}
+
+/// What a check's cost depends on: the algorithm and its work factors
+/// (not the salt or the digest).
+fn hash_class(stored: &str) -> String {
+    if let Some((_, params, algorithm, version, _, _)) = parse_phc(stored) {
+        return format!(
+            "{}:v{}:m{}:t{}:p{}",
+            algorithm.as_str(),
+            u32::from(version),
+            params.m_cost(),
+            params.t_cost(),
+            params.p_cost()
+        );
+    }
+    match LegacyHash::parse(stored) {
+        Some(legacy) => legacy.cost_class(),
+        None => "unusable".to_owned(),
     }
 }
 
@@ -382,6 +474,7 @@ mod tests {
             PoolConfig {
                 workers: 1,
                 max_queue: 4,
+                ..PoolConfig::default()
             },
         )
         .unwrap()
@@ -462,6 +555,7 @@ mod tests {
             PoolConfig {
                 workers: 1,
                 max_queue: 1,
+                ..PoolConfig::default()
             },
         )
         .unwrap();
