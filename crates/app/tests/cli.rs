@@ -738,24 +738,35 @@ certificate = """
             .expect("run the example")
     };
     let out = run();
-    let _ = child.kill();
-    let _ = child.wait();
     let json: serde_json::Value = serde_json::from_str(&stdout(&out))
         .unwrap_or_else(|_| panic!("{}{}", stdout(&out), stderr(&out)));
     assert!(json["access_token"].is_string(), "{json}");
     assert_eq!(json["scope"], "https://hr.example.com/employees.read");
 
-    // The sign-in is in the audit trail.
-    let events: serde_json::Value = serde_json::from_str(&stdout(&s.run(&[
-        "audit",
-        "--type",
-        "user.signin",
-        "--since",
-        "1h",
-        "--output",
-        "json",
-    ])))
-    .unwrap();
+    // The sign-in is in the audit trail, once the running server's audit
+    // writer has stored it (it writes off the request's path).
+    let signins = || -> serde_json::Value {
+        serde_json::from_str(&stdout(&s.run(&[
+            "audit",
+            "--type",
+            "user.signin",
+            "--since",
+            "1h",
+            "--output",
+            "json",
+        ])))
+        .unwrap()
+    };
+    let mut events = signins();
+    for _ in 0..50 {
+        if events[0]["outcome"] == "success" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        events = signins();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
     assert_eq!(events[0]["outcome"], "success", "{events}");
     assert_eq!(events[0]["clientId"], "reports");
     assert!(stdout(&s.run(&["audit"])).contains("user.signin"));

@@ -25,7 +25,8 @@ pub struct AuditParams {
     pub count: Option<String>,
 }
 
-fn number(name: &str, value: &Option<String>) -> Result<Option<i64>, ScimError> {
+/// An integer query parameter (`startIndex`, `count`), `None` when absent.
+pub(super) fn number(name: &str, value: &Option<String>) -> Result<Option<i64>, ScimError> {
     value
         .as_deref()
         .map(|v| {

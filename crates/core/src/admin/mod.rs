@@ -144,16 +144,7 @@ impl ListParams {
                 )));
             }
         };
-        let number = |name: &str, value: &Option<String>| -> Result<Option<i64>, ScimError> {
-            value
-                .as_deref()
-                .map(|v| {
-                    v.trim()
-                        .parse::<i64>()
-                        .map_err(|_| ScimError::invalid_value(format!("{name} must be an integer")))
-                })
-                .transpose()
-        };
+        let number = audit::number;
         let (start_index, count) = ListQuery::<S::Field>::page(
             number("startIndex", &self.start_index)?,
             number("count", &self.count)?,

@@ -87,16 +87,7 @@ impl DirectoryService {
             )
             .into());
         }
-        let parse = |name: &str, value: &Option<String>| -> Result<Option<i64>, ScimError> {
-            value
-                .as_deref()
-                .map(|v| {
-                    v.trim()
-                        .parse::<i64>()
-                        .map_err(|_| ScimError::invalid_value(format!("{name} must be an integer")))
-                })
-                .transpose()
-        };
+        let parse = super::audit::number;
         let start = parse("startIndex", &params.start_index)?
             .unwrap_or(1)
             .max(1) as u64;
