@@ -173,7 +173,9 @@ fn send_injections(server: &LoggedServer) {
             FORGED.replace(' ', "%20")
         ));
         let answer = client.get(schema).bearer_auth(&token).send().await.unwrap();
-        assert_eq!(answer.status().as_u16(), 404);
+        // The path guard refuses a control character before any handler
+        // (400); what it logs of the path must stay one line all the same.
+        assert_eq!(answer.status().as_u16(), 400);
         let answer = client
             .post(server.url("/oauth2/v1/token"))
             .form(&[
