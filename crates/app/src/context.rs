@@ -20,6 +20,7 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     pub password_policy: latchkey_core::password_policy::PasswordPolicy,
     pub token_defaults: latchkey_core::domain::TokenDefaults,
+    pub key_rollover: latchkey_core::keys::KeyRollover,
 }
 
 impl Context {
@@ -45,6 +46,7 @@ impl Context {
             clock: Arc::new(SystemClock),
             password_policy: settings.password_policy,
             token_defaults: settings.token_defaults,
+            key_rollover: settings.key_rollover,
         })
     }
 
@@ -55,12 +57,16 @@ impl Context {
     ) -> latchkey_core::admin::RegistryService {
         latchkey_core::admin::RegistryService {
             domain: self.domain_service(),
-            keys: std::sync::Arc::new(latchkey_core::keys::KeyRing::new(
-                self.store.repos.keys.clone(),
-                self.master.clone(),
-            )),
+            keys: std::sync::Arc::new(self.key_ring()),
             key_algorithm,
         }
+    }
+
+    /// The signing keys, rolling over as configured.
+    pub fn key_ring(&self) -> latchkey_core::keys::KeyRing {
+        latchkey_core::keys::KeyRing::new(self.store.repos.keys.clone(), self.master.clone())
+            .with_rollover(self.key_rollover)
+            .with_clock(self.clock.clone())
     }
 
     /// Users and groups, as the admin API manages them (the CLI prints no

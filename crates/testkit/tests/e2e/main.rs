@@ -20,4 +20,5 @@ mod nodes;
 mod oauth2_client;
 mod password_grant;
 mod refresh;
+mod rollover;
 mod scim;
