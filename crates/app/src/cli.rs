@@ -362,10 +362,16 @@ pub enum KeysCommand {
         #[arg(long, value_enum, default_value_t)]
         output: Output,
     },
-    /// Create a new active signing key; the previous one stays published.
+    /// Publish a new signing key, which signs after keys.publish_ahead
+    /// (default 5m); the previous one signs until then and stays published.
     Rotate {
         /// RS256, ES256 or EdDSA (default: the algorithm of the active key).
         #[arg(long)]
         algorithm: Option<String>,
+        /// Emergency only (a compromised key): the new key signs at once.
+        /// Verifiers that cached the JWKS refuse its tokens until they
+        /// fetch it again (up to keys.jwks_max_age).
+        #[arg(long)]
+        now: bool,
     },
 }

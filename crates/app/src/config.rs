@@ -178,9 +178,15 @@ pub struct ClientAssertionsSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeysSection {
-    /// Rotate the active signing key when it is this old ("90d").
+    /// Rotate the active signing key when it has signed this long ("90d").
     #[serde(default, deserialize_with = "duration_text")]
     pub rotate_every: Option<String>,
+    /// A new key is in the JWKS this long before it signs ("5m").
+    #[serde(default, deserialize_with = "duration_text")]
+    pub publish_ahead: Option<String>,
+    /// The JWKS's `Cache-Control: max-age` ("60s").
+    #[serde(default, deserialize_with = "duration_text")]
+    pub jwks_max_age: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -317,6 +323,55 @@ impl ConfigFile {
     }
 }
 
+/// How often every node re-reads the signing keys.
+const KEY_RELOAD_SECS: u64 = 5;
+
+/// `keys.publish_ahead` and `keys.jwks_max_age`. A verifier may hold a
+/// JWKS fetched up to `jwks_max_age` ago, from a node that read the keys
+/// up to `reload_secs` before: a new key must be published at least that
+/// long before it signs, or such a verifier refuses its tokens.
+fn key_rollover(
+    keys: &KeysSection,
+    reload_secs: u64,
+    rotate_every: Option<i64>,
+) -> Result<latchkey_core::keys::KeyRollover, String> {
+    let defaults = latchkey_core::keys::KeyRollover::default();
+    let secs = |name: &str, text: &Option<String>, default: i64| match text {
+        None => Ok(default),
+        Some(text) => {
+            latchkey_core::duration::parse_duration(text).map_err(|e| format!("keys.{name}: {e}"))
+        }
+    };
+    let jwks_max_age = secs(
+        "jwks_max_age",
+        &keys.jwks_max_age,
+        defaults.jwks_max_age as i64,
+    )?;
+    if !(0..=86_400).contains(&jwks_max_age) {
+        return Err("keys.jwks_max_age: must be between 0s and 1d".to_owned());
+    }
+    let publish_ahead = secs("publish_ahead", &keys.publish_ahead, defaults.publish_ahead)?;
+    let least = jwks_max_age + reload_secs as i64;
+    if publish_ahead < least {
+        return Err(format!(
+            "keys.publish_ahead: must be at least keys.jwks_max_age plus the {reload_secs}s key reload ({least}s), \
+             or verifiers that cached the JWKS refuse the new key's first tokens"
+        ));
+    }
+    if publish_ahead > 7 * 86_400 {
+        return Err("keys.publish_ahead: must be at most 7d".to_owned());
+    }
+    if let Some(every) = rotate_every
+        && every <= publish_ahead
+    {
+        return Err("keys.rotate_every: must be longer than keys.publish_ahead".to_owned());
+    }
+    Ok(latchkey_core::keys::KeyRollover {
+        publish_ahead,
+        jwks_max_age: jwks_max_age as u64,
+    })
+}
+
 fn read(path: &Path) -> Result<String, String> {
     std::fs::read_to_string(path)
         .map_err(|e| format!("config: cannot read {}: {e}", path.display()))
@@ -353,6 +408,8 @@ pub struct Settings {
     /// How long apps and resource servers are cached by a running server.
     pub directory_cache_secs: u64,
     pub key_rotate_every: Option<i64>,
+    /// How new keys are published before they sign, and the JWKS cached.
+    pub key_rollover: latchkey_core::keys::KeyRollover,
     pub max_sessions_per_user: Option<u32>,
     pub housekeeping_interval_secs: u64,
     pub housekeeping_batch: u32,
@@ -545,6 +602,7 @@ impl Settings {
             }
             None => None,
         };
+        let key_rollover = key_rollover(&file.keys, KEY_RELOAD_SECS, key_rotate_every)?;
         let max_sessions_per_user = file.sessions.max_per_user;
         if max_sessions_per_user == Some(0) {
             return Err(
@@ -665,9 +723,10 @@ impl Settings {
             master_key: overrides.master_key,
             admin_password: overrides.admin_password,
             demo: overrides.demo,
-            key_reload_secs: 5,
+            key_reload_secs: KEY_RELOAD_SECS,
             directory_cache_secs: 2,
             key_rotate_every,
+            key_rollover,
             max_sessions_per_user,
             housekeeping_interval_secs,
             housekeeping_batch,
@@ -766,7 +825,7 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         let view = |s: &Settings| {
             format!(
-                "{} {} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {:?} {:?} {} {:?} {} {:?} {:?}",
+                "{} {} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {} {} {:?} {:?} {:?} {} {:?} {} {:?} {:?}",
                 s.listen,
                 s.database_url,
                 s.behind_tls_proxy,
@@ -781,6 +840,7 @@ mod tests {
                 s.housekeeping_interval_secs,
                 s.housekeeping_batch,
                 s.key_rotate_every,
+                s.key_rollover,
                 s.max_sessions_per_user,
                 s.audit_retention_secs,
                 s.console,
@@ -840,6 +900,65 @@ mod tests {
             })
             .starts_with("key_algorithm:")
         );
+    }
+
+    /// A new key must be in the JWKS at least as long as a verifier may
+    /// cache it (plus the nodes' reload lag) before it signs.
+    #[test]
+    fn key_rollover_covers_the_jwks_cache_lifetime() {
+        let with = |pairs: &[(&str, &str)]| {
+            Settings::resolve(Overrides {
+                env: crate::config_env::overrides_from(
+                    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+                ),
+                ..Default::default()
+            })
+        };
+        let defaults = with(&[]).unwrap().key_rollover;
+        assert_eq!((defaults.publish_ahead, defaults.jwks_max_age), (300, 60));
+        let s = with(&[
+            ("LATCHKEY_KEYS__JWKS_MAX_AGE", "5m"),
+            ("LATCHKEY_KEYS__PUBLISH_AHEAD", "305"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (s.key_rollover.publish_ahead, s.key_rollover.jwks_max_age),
+            (305, 300)
+        );
+        for (pairs, option) in [
+            (
+                &[("LATCHKEY_KEYS__JWKS_MAX_AGE", "5m")][..],
+                "keys.publish_ahead:",
+            ),
+            (
+                &[("LATCHKEY_KEYS__PUBLISH_AHEAD", "64s")][..],
+                "keys.publish_ahead:",
+            ),
+            (
+                &[("LATCHKEY_KEYS__PUBLISH_AHEAD", "8d")][..],
+                "keys.publish_ahead:",
+            ),
+            (
+                &[("LATCHKEY_KEYS__JWKS_MAX_AGE", "2d")][..],
+                "keys.jwks_max_age:",
+            ),
+            (
+                &[("LATCHKEY_KEYS__JWKS_MAX_AGE", "soon")][..],
+                "keys.jwks_max_age:",
+            ),
+            (
+                &[
+                    ("LATCHKEY_KEYS__ROTATE_EVERY", "1h"),
+                    ("LATCHKEY_KEYS__PUBLISH_AHEAD", "2h"),
+                ][..],
+                "keys.rotate_every:",
+            ),
+        ] {
+            let err = with(pairs).unwrap_err();
+            assert!(err.starts_with(option), "{pairs:?}: {err}");
+        }
+        // Exactly the JWKS lifetime plus the reload interval is enough.
+        assert!(with(&[("LATCHKEY_KEYS__PUBLISH_AHEAD", "65s")]).is_ok());
     }
 
     #[test]
@@ -971,6 +1090,7 @@ mod tests {
                 ("LATCHKEY_LOCKOUT__PAIR_THRESHOLD", "10"),
                 ("LATCHKEY_AUDIT__RETENTION", "172800"),
                 ("LATCHKEY_KEYS__ROTATE_EVERY", "30d"),
+                ("LATCHKEY_KEYS__PUBLISH_AHEAD", "10m"),
                 ("LATCHKEY_PASSWORD_POLICY__REJECT_BREACHED", "false"),
                 (
                     "LATCHKEY_RATE_LIMIT__PER_IP",
@@ -989,6 +1109,7 @@ mod tests {
         assert_eq!(s.throttle.user_threshold, 70, "the rest of the file stays");
         assert_eq!(s.audit_retention_secs, 172_800);
         assert_eq!(s.key_rotate_every, Some(30 * 86_400));
+        assert_eq!(s.key_rollover.publish_ahead, 600);
         assert!(!s.password_policy.reject_breached);
         assert_eq!(s.rate_limit.per_ip.burst, 9);
         assert_eq!(s.trusted_proxies.len(), 1);

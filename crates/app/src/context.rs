@@ -21,6 +21,7 @@ pub struct Context {
     pub password_policy: latchkey_core::password_policy::PasswordPolicy,
     pub token_defaults: latchkey_core::domain::TokenDefaults,
     pub throttle: latchkey_core::throttle::ThrottlePolicy,
+    pub key_rollover: latchkey_core::keys::KeyRollover,
 }
 
 impl Context {
@@ -48,6 +49,7 @@ impl Context {
             password_policy: settings.password_policy,
             token_defaults: settings.token_defaults,
             throttle: settings.throttle,
+            key_rollover: settings.key_rollover,
         })
     }
 
@@ -58,12 +60,16 @@ impl Context {
     ) -> latchkey_core::admin::RegistryService {
         latchkey_core::admin::RegistryService {
             domain: self.domain_service(),
-            keys: std::sync::Arc::new(latchkey_core::keys::KeyRing::new(
-                self.store.repos.keys.clone(),
-                self.master.clone(),
-            )),
+            keys: std::sync::Arc::new(self.key_ring()),
             key_algorithm,
         }
+    }
+
+    /// The signing keys, rolling over as configured.
+    pub fn key_ring(&self) -> latchkey_core::keys::KeyRing {
+        latchkey_core::keys::KeyRing::new(self.store.repos.keys.clone(), self.master.clone())
+            .with_rollover(self.key_rollover)
+            .with_clock(self.clock.clone())
     }
 
     /// Users and groups, as the admin API manages them (the CLI prints no

@@ -76,10 +76,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     settings.check_transport().map_err(|e| anyhow!(e))?;
     let ctx = Context::open(&settings).await?;
 
-    let keys = Arc::new(KeyRing::new(
-        ctx.store.repos.keys.clone(),
-        ctx.master.clone(),
-    ));
+    let keys = Arc::new(ctx.key_ring());
     keys.ensure_active(settings.key_algorithm, ctx.clock.now())
         .await
         .context("signing keys (is LATCHKEY_MASTER_KEY the key this database was created with?)")?;

@@ -279,29 +279,71 @@ fn user_app_and_key_commands() {
     assert_eq!(apps[0]["has_secret"], true);
     assert!(apps[0].get("secret_hash").is_none());
 
+    // No key yet: the first signs at once.
+    let first = s.run(&["keys", "rotate", "--algorithm", "EdDSA"]);
+    assert!(first.status.success(), "{}", stderr(&first));
     assert!(
-        s.run(&["keys", "rotate", "--algorithm", "EdDSA"])
-            .status
-            .success()
+        stdout(&first).contains("signing at once"),
+        "{}",
+        stdout(&first)
     );
-    assert!(s.run(&["keys", "rotate"]).status.success());
-    let keys: serde_json::Value =
-        serde_json::from_str(&stdout(&s.run(&["keys", "list", "--output", "json"]))).unwrap();
-    let states: Vec<&str> = keys
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["state"].as_str().unwrap())
-        .collect();
+    // Then a rotation publishes the next key, which signs later.
+    let staged = s.run(&["keys", "rotate"]);
+    assert!(staged.status.success(), "{}", stderr(&staged));
+    assert!(
+        stdout(&staged).contains("published; it signs from") && stdout(&staged).contains("(in 5m)"),
+        "{}",
+        stdout(&staged)
+    );
+    let keys_now = || -> serde_json::Value {
+        serde_json::from_str(&stdout(&s.run(&["keys", "list", "--output", "json"]))).unwrap()
+    };
+    let states = |keys: &serde_json::Value| -> Vec<(String, String)> {
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    k["state"].as_str().unwrap().to_owned(),
+                    k["alg"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let keys = keys_now();
     assert_eq!(
-        states.iter().filter(|s| **s == "active").count(),
-        1,
+        states(&keys),
+        [
+            ("active".into(), "EdDSA".into()),
+            ("next".into(), "EdDSA".into())
+        ],
+        "a rotation keeps the active key's algorithm: {keys}"
+    );
+    assert_eq!(
+        keys[1]["activates_at"].as_i64().unwrap() - keys[1]["created_at"].as_i64().unwrap(),
+        300
+    );
+    // One waits at a time; the refusal names the emergency path.
+    let again = s.run(&["keys", "rotate"]);
+    assert!(!again.status.success());
+    assert!(
+        stderr(&again).contains("already published") && stderr(&again).contains("--now"),
+        "{}",
+        stderr(&again)
+    );
+    // The emergency path: signing at once, the waiting key dropped.
+    let now = s.run(&["keys", "rotate", "--now"]);
+    assert!(now.status.success(), "{}", stderr(&now));
+    assert!(stdout(&now).contains("signing at once"), "{}", stdout(&now));
+    let keys = keys_now();
+    assert_eq!(
+        states(&keys),
+        [
+            ("active".into(), "EdDSA".into()),
+            ("retiring".into(), "EdDSA".into()),
+            ("retired".into(), "EdDSA".into()),
+        ],
         "{keys}"
-    );
-    assert_eq!(keys.as_array().unwrap().len(), 2);
-    assert_eq!(
-        keys[0]["alg"], "EdDSA",
-        "a rotation keeps the active key's algorithm"
     );
 }
 
@@ -1235,6 +1277,10 @@ scopes = ["https://hr.example.com/employees.read", "offline_access"]
             .env("LATCHKEY_DATABASE_URL", &db.url)
             .env("LATCHKEY_MASTER_KEY", master)
             .env("LATCHKEY_LOCKOUT__PAIR_THRESHOLD", "2")
+            // A new key waits 20 s before it signs (the shortest allowed
+            // with a 0 s JWKS lifetime is 5 s, the key reload interval).
+            .env("LATCHKEY_KEYS__JWKS_MAX_AGE", "0")
+            .env("LATCHKEY_KEYS__PUBLISH_AHEAD", "20s")
             .env("LATCHKEY_LOG", "warn");
     };
     let mut apply = Command::new(BIN);
@@ -1377,9 +1423,26 @@ scopes = ["https://hr.example.com/employees.read", "offline_access"]
         assert_eq!(introspect(0, &second_access).await, false, "node A honours node B's revocation at once");
 
         // A key rotated against the shared database reaches both JWKS
-        // within the reload interval (5 s), and tokens A signs with it
-        // verify at B.
+        // within the reload interval (5 s) while the old key still signs;
+        // once due, one of the nodes promotes it and both sign with it,
+        // without a restart, and tokens A signs with it verify at B.
+        let kid_of = |token: &str| -> String {
+            let header: serde_json::Value = serde_json::from_slice(
+                &base64::Engine::decode(
+                    &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                    token.split('.').next().unwrap(),
+                )
+                .unwrap(),
+            )
+            .unwrap();
+            header["kid"].as_str().unwrap().to_owned()
+        };
+        let signing_kid = |i: usize| {
+            let token = sign_in(i, "correct+horse+battery+staple");
+            async move { kid_of(token.await.1["access_token"].as_str().unwrap()) }
+        };
         let before = kids(1).await;
+        let old_kid = signing_kid(0).await;
         rotate_keys();
         let started = Instant::now();
         let new_kid = loop {
@@ -1391,17 +1454,16 @@ scopes = ["https://hr.example.com/employees.read", "offline_access"]
             assert!(started.elapsed() < Duration::from_secs(15), "the new key never reached both nodes");
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
+        assert_eq!(signing_kid(0).await, old_kid, "published, not signing yet");
+        assert_eq!(signing_kid(1).await, old_kid);
+        let started = Instant::now();
+        while signing_kid(0).await != new_kid || signing_kid(1).await != new_kid {
+            assert!(started.elapsed() < Duration::from_secs(40), "the nodes never signed with the new key");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
         let (_, third) = sign_in(0, "correct+horse+battery+staple").await;
         let third_access = third["access_token"].as_str().unwrap();
-        let header: serde_json::Value = serde_json::from_slice(
-            &base64::Engine::decode(
-                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
-                third_access.split('.').next().unwrap(),
-            )
-            .unwrap(),
-        )
-        .unwrap();
-        assert_eq!(header["kid"], new_kid.as_str(), "node A signs with the new key");
+        assert_eq!(kid_of(third_access), new_kid, "node A signs with the new key");
         assert_eq!(introspect(1, third_access).await, true);
 
         // Two failures at A (the threshold is 2): B refuses even the right

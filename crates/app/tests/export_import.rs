@@ -280,7 +280,8 @@ fn export_round_trips_sqlite_postgres_sqlite_exactly() {
     let dir = Dir::new();
     let domain = dir.write("domain.toml", RICH_DOMAIN);
     ok(run(&first.url, MASTER, &["apply", &domain]));
-    // Two keys: one retiring, one active.
+    // Two keys: the first active at once (none signed before), the
+    // second published and signing later (next).
     ok(run(
         &first.url,
         MASTER,

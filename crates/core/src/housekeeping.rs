@@ -18,7 +18,8 @@ const SKEW_SECS: i64 = 300;
 pub struct HousekeepingConfig {
     /// Rows deleted per statement.
     pub batch: u32,
-    /// Rotate the active signing key once it is this old (seconds).
+    /// Rotate the active signing key once it has signed this long
+    /// (seconds): the next key is published `publish_ahead` before.
     pub rotate_every: Option<i64>,
     pub key_algorithm: KeyAlgorithm,
     /// Failed-login records idle this long are forgotten.
@@ -36,6 +37,7 @@ pub struct HousekeepingReport {
     pub login_failures: u64,
     pub client_assertions: u64,
     pub audit_events: u64,
+    /// The key published on schedule (it signs `publish_ahead` later).
     pub rotated: Option<String>,
 }
 
@@ -103,23 +105,27 @@ impl Housekeeper {
             rotated: None,
         };
         if let Some(every) = self.config.rotate_every {
-            report.rotated = self
+            let staged = self
                 .keys
                 .rotate_if_due(self.config.key_algorithm, every, now)
                 .await?;
-            if let Some(kid) = &report.rotated {
+            if let Some(staged) = &staged {
                 crate::audit::record(
                     self.repos.audit.as_ref(),
                     crate::audit::AuditEvent::new(crate::audit::kind::KEY_ROTATED, true, now)
                         .actor(crate::audit::SYSTEM_ACTOR)
-                        .subject(kid)
-                        .detail(format!("scheduled ({})", self.config.key_algorithm)),
+                        .subject(&staged.kid)
+                        .detail(format!(
+                            "scheduled ({}); signs from {}",
+                            self.config.key_algorithm, staged.activates_at
+                        )),
                 )
                 .await;
             }
+            report.rotated = staged.map(|s| s.kid);
         }
         if report.keys_retired > 0 {
-            self.keys.reload().await?;
+            self.keys.reload_at(now).await?;
         }
         Ok(report)
     }

@@ -20,9 +20,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::clock::{Clock, SystemClock};
 use crate::model::{KeyState, SigningKeyRecord};
 use crate::secrets::MasterKey;
-use crate::store::{KeyRepo, StoreError};
+use crate::store::{KeyRepo, Staging, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KeyAlgorithm {
@@ -86,6 +87,12 @@ pub enum KeyError {
     Sign,
     #[error("no active signing key")]
     NoActiveKey,
+    #[error(
+        "key {kid} is already published and signs from {when}; \
+         rotate again after that, or use the emergency path (`latchkey keys rotate --now`)",
+        when = crate::scim::time::format_datetime(*.activates_at)
+    )]
+    AlreadyStaged { kid: String, activates_at: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -256,7 +263,7 @@ fn thumbprint(jwk: &Value) -> String {
 /// (to verify what any of them signed).
 struct Ring {
     active: Arc<SigningKey>,
-    /// When the active key was created (its age is a metric).
+    /// When the active key began to sign (its age is a metric).
     active_created_at: i64,
     jwks: Value,
     /// The JWS `alg` of every published key, the active key's first.
@@ -279,11 +286,53 @@ pub enum VerifyError {
     Invalid(String),
 }
 
+/// How signing keys roll over. A verifier that caches the JWKS (jose's
+/// `createRemoteJWKSet`, oauth4webapi, most resource servers) rejects a
+/// token whose `kid` it has not seen until its copy expires; so a new key
+/// is published this long before it signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyRollover {
+    /// Seconds a new key is in the JWKS before it signs. At least
+    /// `jwks_max_age` plus the nodes' key reload interval (checked where
+    /// the configuration is read).
+    pub publish_ahead: i64,
+    /// The JWKS's `Cache-Control: max-age` (seconds).
+    pub jwks_max_age: u64,
+}
+
+impl Default for KeyRollover {
+    fn default() -> Self {
+        KeyRollover {
+            publish_ahead: 300,
+            jwks_max_age: 60,
+        }
+    }
+}
+
+/// How a rotation asked for by an administrator takes effect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRotation {
+    /// Published now, signing after `publish_ahead` (`rotate`).
+    Staged,
+    /// Signing at once: the emergency path (`rotate_now`).
+    Immediate,
+}
+
+/// A key published by `rotate`, signing from `activates_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedKey {
+    pub kid: String,
+    pub activates_at: i64,
+}
+
 /// Loads, creates and serves signing keys. Cheap to share.
 pub struct KeyRing {
     repo: Arc<dyn KeyRepo>,
     master: MasterKey,
     ring: RwLock<Option<Arc<Ring>>>,
+    rollover: KeyRollover,
+    /// When a staged key is due (`reload`).
+    clock: Arc<dyn Clock>,
 }
 
 impl KeyRing {
@@ -292,7 +341,23 @@ impl KeyRing {
             repo,
             master,
             ring: RwLock::new(None),
+            rollover: KeyRollover::default(),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    pub fn with_rollover(mut self, rollover: KeyRollover) -> Self {
+        self.rollover = rollover;
+        self
+    }
+
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn rollover(&self) -> KeyRollover {
+        self.rollover
     }
 
     /// Loads the stored keys; when there is no active key, generates one
@@ -304,7 +369,7 @@ impl KeyRing {
             // the first key: activate only while there is still none (the
             // check and the insert are one locked transaction), so every
             // node ends up signing with the one key all of them know.
-            let (record, kid) = self.new_record(alg, now)?;
+            let (record, kid) = self.new_record(alg, now, None)?;
             if self.repo.activate_if_due(&record, i64::MIN).await? {
                 tracing::info!(kid = %kid, alg = %alg, "signing key created");
             } else {
@@ -314,42 +379,106 @@ impl KeyRing {
         self.reload().await
     }
 
-    /// Generates a new active key; the previous one keeps being published.
-    pub async fn rotate(&self, alg: KeyAlgorithm, now: i64) -> Result<String, KeyError> {
-        let kid = self.create_and_activate(alg, now).await?;
-        self.reload().await?;
+    /// Generates a new key and publishes it as the next key: it signs from
+    /// `now + publish_ahead`, when every verifier's cached JWKS holds it
+    /// (`reload` makes it active then, on whichever node gets there
+    /// first). Refused while another key is waiting.
+    pub async fn rotate(&self, alg: KeyAlgorithm, now: i64) -> Result<StagedKey, KeyError> {
+        // No key signs yet (a database only the CLI has used): nothing to
+        // roll over from, and no verifier has cached anything.
+        if !self
+            .repo
+            .list_published()
+            .await?
+            .iter()
+            .any(|k| k.state == KeyState::Active)
+        {
+            let (record, kid) = self.new_record(alg, now, None)?;
+            if self.repo.activate_if_due(&record, i64::MIN).await? {
+                tracing::info!(kid = %kid, alg = %alg, "signing key created");
+                self.reload_at(now).await?;
+                return Ok(StagedKey {
+                    kid,
+                    activates_at: now,
+                });
+            }
+        }
+        let activates_at = now + self.rollover.publish_ahead;
+        let (record, kid) = self.new_record(alg, now, Some(activates_at))?;
+        match self.repo.stage(&record, None).await? {
+            Staging::Staged => {
+                tracing::info!(kid = %kid, alg = %alg, activates_at, "signing key published; it signs once verifiers have it");
+                self.reload_at(now).await?;
+                Ok(StagedKey { kid, activates_at })
+            }
+            Staging::AlreadyStaged(kid) => Err(self.already_staged(kid).await),
+            Staging::NotDue => Err(KeyError::Store(StoreError::Other(
+                "staging refused an unconditional rotation".into(),
+            ))),
+        }
+    }
+
+    async fn already_staged(&self, kid: String) -> KeyError {
+        let activates_at = match self.repo.list_published().await {
+            Ok(keys) => keys
+                .iter()
+                .find(|k| k.kid == kid)
+                .map(SigningKeyRecord::signs_from)
+                .unwrap_or_default(),
+            Err(e) => return KeyError::Store(e),
+        };
+        KeyError::AlreadyStaged { kid, activates_at }
+    }
+
+    /// The emergency path: a new key that signs at once (verifiers that
+    /// cached the JWKS refuse its tokens until they fetch it again). The
+    /// previous key keeps being published; a waiting next key is dropped.
+    pub async fn rotate_now(&self, alg: KeyAlgorithm, now: i64) -> Result<String, KeyError> {
+        let (record, kid) = self.new_record(alg, now, None)?;
+        self.repo.activate(&record).await?;
+        tracing::warn!(kid = %kid, alg = %alg, "signing key created and active at once (emergency rotation)");
+        self.reload_at(now).await?;
         Ok(kid)
     }
 
-    /// Scheduled rotation: when the active key is at least `max_age` old,
-    /// makes a new one — unless another node just did. Returns the new kid.
+    /// Scheduled rotation: publishes the next key `publish_ahead` before
+    /// the active key has signed for `max_age`, so the new one signs from
+    /// exactly then — unless a key is already waiting or another node
+    /// just did it. Returns the staged key.
     pub async fn rotate_if_due(
         &self,
         alg: KeyAlgorithm,
         max_age: i64,
         now: i64,
-    ) -> Result<Option<String>, KeyError> {
-        let due_before = now - max_age;
+    ) -> Result<Option<StagedKey>, KeyError> {
+        let lead = self.rollover.publish_ahead.min(max_age);
+        let due_before = now - (max_age - lead);
         let published = self.repo.list_published().await?;
+        if published.iter().any(|k| k.state == KeyState::Next) {
+            return Ok(None);
+        }
         let due = published
             .iter()
-            .any(|k| k.state == KeyState::Active && k.created_at <= due_before);
+            .any(|k| k.state == KeyState::Active && k.signs_from() <= due_before);
         if !due {
             return Ok(None);
         }
-        let (record, kid) = self.new_record(alg, now)?;
-        if !self.repo.activate_if_due(&record, due_before).await? {
+        let activates_at = now + lead;
+        let (record, kid) = self.new_record(alg, now, Some(activates_at))?;
+        if self.repo.stage(&record, Some(due_before)).await? != Staging::Staged {
             return Ok(None);
         }
-        tracing::info!(kid = %kid, alg = %alg, "signing key rotated on schedule");
-        self.reload().await?;
-        Ok(Some(kid))
+        tracing::info!(kid = %kid, alg = %alg, activates_at, "signing key published on schedule");
+        self.reload_at(now).await?;
+        Ok(Some(StagedKey { kid, activates_at }))
     }
 
+    /// A new key record: active at once, or next from `activates_at`.
     fn new_record(
         &self,
         alg: KeyAlgorithm,
         now: i64,
+        activates_at: Option<i64>,
     ) -> Result<(SigningKeyRecord, String), KeyError> {
         let (key, pkcs8) = SigningKey::generate(alg)?;
         let kid = key.kid().to_owned();
@@ -358,25 +487,41 @@ impl KeyRing {
             alg: alg.as_str().to_owned(),
             encrypted_private_key: self.master.encrypt(&pkcs8, key.kid()),
             public_jwk: key.public_jwk().to_string(),
-            state: KeyState::Active,
+            state: if activates_at.is_some() {
+                KeyState::Next
+            } else {
+                KeyState::Active
+            },
             created_at: now,
+            activates_at,
             retiring_at: None,
             retired_at: None,
         };
         Ok((record, kid))
     }
 
-    async fn create_and_activate(&self, alg: KeyAlgorithm, now: i64) -> Result<String, KeyError> {
-        let (record, kid) = self.new_record(alg, now)?;
-        self.repo.activate(&record).await?;
-        tracing::info!(kid = %kid, alg = %alg, "signing key created");
-        Ok(kid)
-    }
-
-    /// Re-reads the published keys (picks up a rotation made elsewhere).
+    /// Re-reads the published keys (picks up a rotation made elsewhere),
+    /// first making a next key whose time has come the active one.
     /// Keys already loaded are not decrypted again.
     pub async fn reload(&self) -> Result<(), KeyError> {
-        let records = self.repo.list_published().await?;
+        self.reload_at(self.clock.now()).await
+    }
+
+    /// `reload` as if the time were `now`. Every node runs it every few
+    /// seconds; the promotion is one locked conditional write, so exactly
+    /// one node makes it and the others find it made.
+    pub async fn reload_at(&self, now: i64) -> Result<(), KeyError> {
+        let mut records = self.repo.list_published().await?;
+        let due = records
+            .iter()
+            .find(|r| r.state == KeyState::Next && r.signs_from() <= now)
+            .map(|r| r.kid.clone());
+        if let Some(kid) = due {
+            if self.repo.promote(&kid, now).await? {
+                tracing::info!(kid = %kid, "next signing key is now active");
+            }
+            records = self.repo.list_published().await?;
+        }
         let kids: Vec<String> = records.iter().map(|r| r.kid.clone()).collect();
         let current = self.ring.read().expect("key ring lock").clone();
         let active_record = records
@@ -421,7 +566,7 @@ impl KeyRing {
         }
         let ring = Ring {
             active,
-            active_created_at: active_record.created_at,
+            active_created_at: active_record.signs_from(),
             jwks: json!({ "keys": keys }),
             algorithms,
             kids,
@@ -457,7 +602,8 @@ impl KeyRing {
         Ok(self.current()?.active.clone())
     }
 
-    /// When the active signing key was created (Unix seconds).
+    /// When the active signing key began to sign (Unix seconds): its
+    /// creation, or its promotion from next.
     pub fn active_created_at(&self) -> Result<i64, KeyError> {
         Ok(self.current()?.active_created_at)
     }
@@ -526,6 +672,310 @@ impl KeyRing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::FixedClock;
+    use crate::store::StoreResult;
+    use std::sync::Mutex;
+
+    /// The key repository's contract, in memory (the store's conformance
+    /// suite holds both engines to the same).
+    #[derive(Default)]
+    struct MemoryKeys {
+        keys: Mutex<Vec<SigningKeyRecord>>,
+        promotions: std::sync::atomic::AtomicUsize,
+    }
+
+    impl MemoryKeys {
+        fn retire_active(keys: &mut [SigningKeyRecord], at: i64) {
+            for k in keys.iter_mut().filter(|k| k.state == KeyState::Active) {
+                k.state = KeyState::Retiring;
+                k.retiring_at = Some(at);
+            }
+        }
+        fn state_of(&self, kid: &str) -> KeyState {
+            let keys = self.keys.lock().unwrap();
+            keys.iter().find(|k| k.kid == kid).unwrap().state
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl KeyRepo for MemoryKeys {
+        async fn list_published(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+            let mut keys: Vec<_> = self
+                .keys
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|k| k.state != KeyState::Retired)
+                .cloned()
+                .collect();
+            keys.sort_by_key(|k| -k.created_at);
+            Ok(keys)
+        }
+        async fn list_all(&self) -> StoreResult<Vec<SigningKeyRecord>> {
+            Ok(self.keys.lock().unwrap().clone())
+        }
+        async fn activate(&self, key: &SigningKeyRecord) -> StoreResult<()> {
+            let mut keys = self.keys.lock().unwrap();
+            Self::retire_active(&mut keys, key.created_at);
+            for k in keys.iter_mut().filter(|k| k.state == KeyState::Next) {
+                k.state = KeyState::Retired;
+                k.retired_at = Some(key.created_at);
+            }
+            keys.push(SigningKeyRecord {
+                state: KeyState::Active,
+                ..key.clone()
+            });
+            Ok(())
+        }
+        async fn activate_if_due(&self, key: &SigningKeyRecord, due: i64) -> StoreResult<bool> {
+            let recent = self
+                .keys
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|k| k.state == KeyState::Active && k.signs_from() > due);
+            if recent {
+                return Ok(false);
+            }
+            self.activate(key).await.map(|_| true)
+        }
+        async fn stage(&self, key: &SigningKeyRecord, due: Option<i64>) -> StoreResult<Staging> {
+            let mut keys = self.keys.lock().unwrap();
+            if let Some(next) = keys.iter().find(|k| k.state == KeyState::Next) {
+                return Ok(Staging::AlreadyStaged(next.kid.clone()));
+            }
+            if let Some(due) = due
+                && keys
+                    .iter()
+                    .any(|k| k.state == KeyState::Active && k.signs_from() > due)
+            {
+                return Ok(Staging::NotDue);
+            }
+            keys.push(SigningKeyRecord {
+                state: KeyState::Next,
+                ..key.clone()
+            });
+            Ok(Staging::Staged)
+        }
+        async fn promote(&self, kid: &str, now: i64) -> StoreResult<bool> {
+            let mut keys = self.keys.lock().unwrap();
+            if !keys
+                .iter()
+                .any(|k| k.kid == kid && k.state == KeyState::Next)
+            {
+                return Ok(false);
+            }
+            Self::retire_active(&mut keys, now);
+            let next = keys.iter_mut().find(|k| k.kid == kid).unwrap();
+            next.state = KeyState::Active;
+            next.activates_at = Some(now);
+            self.promotions
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(true)
+        }
+        async fn retire_keys(&self, _: i64, _: i64) -> StoreResult<u64> {
+            Ok(0)
+        }
+    }
+
+    const START: i64 = 1_000_000;
+
+    /// A ring on `repo` whose clock the test moves; publish 300 s ahead.
+    fn ring(repo: &Arc<MemoryKeys>, clock: &Arc<FixedClock>) -> KeyRing {
+        // Every node of a deployment shares the master key.
+        static MASTER: std::sync::OnceLock<MasterKey> = std::sync::OnceLock::new();
+        KeyRing::new(
+            repo.clone(),
+            MASTER.get_or_init(MasterKey::generate).clone(),
+        )
+        .with_clock(clock.clone())
+        .with_rollover(KeyRollover {
+            publish_ahead: 300,
+            jwks_max_age: 60,
+        })
+    }
+
+    fn kids(ring: &KeyRing) -> Vec<String> {
+        ring.jwks().unwrap()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_rotated_key_is_published_first_and_signs_once_due() {
+        block_on(async {
+            let (repo, clock) = (
+                Arc::new(MemoryKeys::default()),
+                Arc::new(FixedClock::new(START)),
+            );
+            let ring = ring(&repo, &clock);
+            ring.ensure_active(KeyAlgorithm::Es256, START)
+                .await
+                .unwrap();
+            let first = ring.active().unwrap().kid().to_owned();
+
+            clock.advance(10);
+            let staged = ring.rotate(KeyAlgorithm::EdDsa, clock.now()).await.unwrap();
+            assert_eq!(staged.activates_at, START + 10 + 300);
+            assert_eq!(repo.state_of(&staged.kid), KeyState::Next);
+            // Published at once, not signing: the old key still signs.
+            assert!(kids(&ring).contains(&staged.kid));
+            assert_eq!(ring.active().unwrap().kid(), first);
+            assert_eq!(ring.published_algorithms().unwrap(), ["ES256", "EdDSA"]);
+
+            // A second rotation while one waits is refused, naming it.
+            match ring.rotate(KeyAlgorithm::Es256, clock.now()).await {
+                Err(KeyError::AlreadyStaged { kid, activates_at }) => {
+                    assert_eq!(
+                        (kid, activates_at),
+                        (staged.kid.clone(), staged.activates_at)
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+
+            // One second early: nothing moves.
+            clock.advance(299);
+            ring.reload().await.unwrap();
+            assert_eq!(ring.active().unwrap().kid(), first);
+            assert_eq!(repo.promotions.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+            // Due: it signs, the old key retires and still verifies.
+            clock.advance(1);
+            ring.reload().await.unwrap();
+            assert_eq!(ring.active().unwrap().kid(), staged.kid);
+            assert_eq!(ring.active_created_at().unwrap(), staged.activates_at);
+            assert_eq!(repo.state_of(&first), KeyState::Retiring);
+            assert!(kids(&ring).contains(&first));
+            // Reloading again promotes nothing more.
+            ring.reload().await.unwrap();
+            assert_eq!(repo.promotions.load(std::sync::atomic::Ordering::SeqCst), 1);
+        });
+    }
+
+    #[test]
+    fn of_several_nodes_one_promotes_and_all_sign_with_the_new_key() {
+        block_on(async {
+            let (repo, clock) = (
+                Arc::new(MemoryKeys::default()),
+                Arc::new(FixedClock::new(START)),
+            );
+            let nodes: Vec<KeyRing> = (0..3).map(|_| ring(&repo, &clock)).collect();
+            for node in &nodes {
+                node.ensure_active(KeyAlgorithm::Es256, START)
+                    .await
+                    .unwrap();
+            }
+            let first = nodes[0].active().unwrap().kid().to_owned();
+            assert!(nodes.iter().all(|n| n.active().unwrap().kid() == first));
+            let staged = nodes[1].rotate(KeyAlgorithm::Es256, START).await.unwrap();
+            // The others publish it at their next reload, still signing
+            // with the old key.
+            for node in &nodes {
+                node.reload().await.unwrap();
+                assert!(kids(node).contains(&staged.kid));
+                assert_eq!(node.active().unwrap().kid(), first);
+            }
+            clock.advance(300);
+            for node in &nodes {
+                node.reload().await.unwrap();
+                assert_eq!(node.active().unwrap().kid(), staged.kid);
+            }
+            assert_eq!(repo.promotions.load(std::sync::atomic::Ordering::SeqCst), 1);
+        });
+    }
+
+    #[test]
+    fn the_emergency_rotation_signs_at_once_and_drops_a_waiting_key() {
+        block_on(async {
+            let (repo, clock) = (
+                Arc::new(MemoryKeys::default()),
+                Arc::new(FixedClock::new(START)),
+            );
+            let ring = ring(&repo, &clock);
+            ring.ensure_active(KeyAlgorithm::Es256, START)
+                .await
+                .unwrap();
+            let staged = ring.rotate(KeyAlgorithm::Es256, START).await.unwrap();
+            clock.advance(5);
+            let now_kid = ring
+                .rotate_now(KeyAlgorithm::Es256, clock.now())
+                .await
+                .unwrap();
+            assert_eq!(ring.active().unwrap().kid(), now_kid);
+            assert_eq!(repo.state_of(&staged.kid), KeyState::Retired);
+            assert!(!kids(&ring).contains(&staged.kid));
+            // Its time passing changes nothing.
+            clock.advance(600);
+            ring.reload().await.unwrap();
+            assert_eq!(ring.active().unwrap().kid(), now_kid);
+        });
+    }
+
+    #[test]
+    fn scheduled_rotation_publishes_ahead_so_the_new_key_signs_on_time() {
+        block_on(async {
+            let (repo, clock) = (
+                Arc::new(MemoryKeys::default()),
+                Arc::new(FixedClock::new(START)),
+            );
+            let ring = ring(&repo, &clock);
+            ring.ensure_active(KeyAlgorithm::Es256, START)
+                .await
+                .unwrap();
+            let every = 86_400;
+            // Not yet: the key has signed for less than a day minus the lead.
+            let early = START + every - 300 - 1;
+            assert_eq!(
+                ring.rotate_if_due(KeyAlgorithm::Es256, every, early)
+                    .await
+                    .unwrap(),
+                None
+            );
+            let staged = ring
+                .rotate_if_due(KeyAlgorithm::Es256, every, early + 1)
+                .await
+                .unwrap()
+                .expect("due");
+            assert_eq!(
+                staged.activates_at,
+                START + every,
+                "signs exactly a day after the first"
+            );
+            // Waiting: no second one.
+            assert_eq!(
+                ring.rotate_if_due(KeyAlgorithm::Es256, every, early + 2)
+                    .await
+                    .unwrap(),
+                None
+            );
+            ring.reload_at(START + every).await.unwrap();
+            assert_eq!(ring.active().unwrap().kid(), staged.kid);
+            // The next period counts from its promotion.
+            assert_eq!(
+                ring.rotate_if_due(KeyAlgorithm::Es256, every, START + 2 * every - 301)
+                    .await
+                    .unwrap(),
+                None
+            );
+            assert!(
+                ring.rotate_if_due(KeyAlgorithm::Es256, every, START + 2 * every - 300)
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        });
+    }
 
     #[test]
     fn every_algorithm_generates_signs_and_reloads() {
@@ -551,29 +1001,6 @@ mod tests {
 
     #[test]
     fn signed_tokens_verify_and_tampering_is_caught() {
-        use crate::store::{KeyRepo, StoreResult};
-
-        struct OneKey(std::sync::Mutex<Vec<SigningKeyRecord>>);
-        #[async_trait::async_trait]
-        impl KeyRepo for OneKey {
-            async fn list_published(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-                Ok(self.0.lock().unwrap().clone())
-            }
-            async fn list_all(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-                Ok(self.0.lock().unwrap().clone())
-            }
-            async fn activate(&self, key: &SigningKeyRecord) -> StoreResult<()> {
-                self.0.lock().unwrap().push(key.clone());
-                Ok(())
-            }
-            async fn activate_if_due(&self, key: &SigningKeyRecord, _: i64) -> StoreResult<bool> {
-                self.activate(key).await.map(|_| true)
-            }
-            async fn retire_keys(&self, _: i64, _: i64) -> StoreResult<u64> {
-                Ok(0)
-            }
-        }
-
         let rt = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -583,8 +1010,7 @@ mod tests {
                 KeyAlgorithm::Es256,
                 KeyAlgorithm::EdDsa,
             ] {
-                let ring =
-                    KeyRing::new(Arc::new(OneKey(Default::default())), MasterKey::generate());
+                let ring = KeyRing::new(Arc::new(MemoryKeys::default()), MasterKey::generate());
                 ring.ensure_active(alg, 0).await.unwrap();
                 let key = ring.active().unwrap();
                 let token = key

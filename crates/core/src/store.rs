@@ -269,12 +269,23 @@ pub trait TokenRepo: Send + Sync {
 
 #[async_trait]
 pub trait KeyRepo: Send + Sync {
-    /// Keys that are published (active and retiring), newest first.
+    /// Keys that are published (active, next and retiring), newest first.
     async fn list_published(&self) -> StoreResult<Vec<SigningKeyRecord>>;
     async fn list_all(&self) -> StoreResult<Vec<SigningKeyRecord>>;
-    /// Stores `key` as the active key; the previous active key becomes
-    /// retiring (as of `key.created_at`). Atomic.
+    /// Stores `key` as the active key at once (the emergency path); the
+    /// previous active key becomes retiring and a next key is discarded
+    /// (retired: it never signed), both as of `key.created_at`. Atomic.
     async fn activate(&self, key: &SigningKeyRecord) -> StoreResult<()>;
+    /// Stores `key` as the next key (published, signing from
+    /// `key.activates_at`), unless one is already waiting or — with
+    /// `due_before` — the active key began to sign after `due_before`
+    /// (scheduled rotation: one of several racing nodes stages). Atomic,
+    /// under the same lock as `activate_if_due`.
+    async fn stage(&self, key: &SigningKeyRecord, due_before: Option<i64>) -> StoreResult<Staging>;
+    /// Makes the next key `kid` the active one as of `now` (the active
+    /// key retires). False when `kid` is no longer next: another node
+    /// promoted it (or `activate` discarded it). Atomic, locked.
+    async fn promote(&self, kid: &str, now: i64) -> StoreResult<bool>;
     /// Scheduled rotation: activates `key` only if the active key was
     /// created at or before `due_before`. Exactly one of several nodes
     /// racing wins (a database lock is held while checking). True when
@@ -283,6 +294,17 @@ pub trait KeyRepo: Send + Sync {
     /// Retires (removes from the JWKS) the keys that stopped signing at or
     /// before `retiring_before`. Returns how many.
     async fn retire_keys(&self, retiring_before: i64, now: i64) -> StoreResult<u64>;
+}
+
+/// What `KeyRepo::stage` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Staging {
+    Staged,
+    /// A next key (this kid) is already waiting; nothing was stored.
+    AlreadyStaged(String),
+    /// Scheduled rotation: the active key is not old enough yet (another
+    /// node rotated first).
+    NotDue,
 }
 
 #[async_trait]

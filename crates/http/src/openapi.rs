@@ -125,8 +125,9 @@ pub fn document(issuer: &str) -> Value {
         "properties": {
             "kid": {"type": "string"},
             "alg": {"type": "string"},
-            "state": {"type": "string", "enum": ["active", "retiring", "retired"]},
+            "state": {"type": "string", "enum": ["active", "next", "retiring", "retired"]},
             "created_at": {"type": "integer"},
+            "activates_at": {"type": ["integer", "null"], "description": "when a next key begins (or an active one began) to sign; null: from created_at"},
             "retiring_at": {"type": ["integer", "null"]},
             "retired_at": {"type": ["integer", "null"]},
             "public_jwk": {"type": "object"}
@@ -209,10 +210,11 @@ pub fn document(issuer: &str) -> Value {
             "/admin/v1/SigningKeys": {
                 "get": {"operationId": "listSigningKeys", "summary": "Every signing key, newest first (Security or Identity Domain Administrator)",
                         "responses": with_errors(json!({"200": {"description": "the keys", "content": json_content(list_of("SigningKey"))}}))},
-                "post": {"operationId": "rotateSigningKey", "summary": "Rotate: a new active key; the previous one keeps verifying until its tokens expire",
+                "post": {"operationId": "rotateSigningKey", "summary": "Rotate: a new key, published now and signing from activates_at (keys.publish_ahead later; 409 while another waits), or at once with now=true (the emergency path); the previous one keeps verifying until its tokens expire",
                          "requestBody": {"required": false, "content": json_content(json!({
                              "type": "object", "additionalProperties": false,
-                             "properties": {"alg": {"type": "string", "enum": ["RS256", "RS256-3072", "ES256", "EdDSA"]}}}))},
+                             "properties": {"alg": {"type": "string", "enum": ["RS256", "RS256-3072", "ES256", "EdDSA"]},
+                                            "now": {"type": "boolean", "description": "sign at once (emergency): verifiers that cached the JWKS refuse the new key's tokens until they fetch it again"}}}))},
                          "responses": with_errors(json!({"201": {"description": "the new key", "content": json_content(reference("SigningKey"))}}))}
             },
             "/admin/v1/openapi.json": {

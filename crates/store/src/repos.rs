@@ -528,12 +528,12 @@ macro_rules! impl_repos {
             }
         }
 
-        const KEY_COLUMNS: &str = "kid, alg, encrypted_private_key, public_jwk, state, created_at, retiring_at, retired_at";
+        const KEY_COLUMNS: &str = "kid, alg, encrypted_private_key, public_jwk, state, created_at, activates_at, retiring_at, retired_at";
 
         #[async_trait]
         impl KeyRepo for $store {
             async fn list_published(&self) -> StoreResult<Vec<SigningKeyRecord>> {
-                let sql = format!("SELECT {KEY_COLUMNS} FROM signing_keys WHERE state IN ('active', 'retiring') ORDER BY created_at DESC, kid");
+                let sql = format!("SELECT {KEY_COLUMNS} FROM signing_keys WHERE state IN ('active', 'next', 'retiring') ORDER BY created_at DESC, kid");
                 let rows: Vec<KeyRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await.map_err(map_err)?;
                 rows.into_iter().map(SigningKeyRecord::try_from).collect()
             }
@@ -555,7 +555,7 @@ macro_rules! impl_repos {
                 if let Some(lock) = $rotation_lock {
                     sqlx::query(lock).execute(&mut *tx).await.map_err(map_err)?;
                 }
-                let (recent,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM signing_keys WHERE state = 'active' AND created_at > $1")
+                let (recent,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM signing_keys WHERE state = 'active' AND COALESCE(activates_at, created_at) > $1")
                     .bind(due_before)
                     .fetch_one(&mut *tx)
                     .await
@@ -564,6 +564,77 @@ macro_rules! impl_repos {
                     return Ok(false);
                 }
                 Self::replace_active_key(&mut tx, key).await.map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(true)
+            }
+
+            async fn stage(&self, key: &SigningKeyRecord, due_before: Option<i64>) -> StoreResult<latchkey_core::store::Staging> {
+                use latchkey_core::store::Staging;
+                let mut tx = self.begin_write().await?;
+                if let Some(lock) = $rotation_lock {
+                    sqlx::query(lock).execute(&mut *tx).await.map_err(map_err)?;
+                }
+                let waiting: Option<(String,)> = sqlx::query_as("SELECT kid FROM signing_keys WHERE state = 'next'")
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if let Some((kid,)) = waiting {
+                    return Ok(Staging::AlreadyStaged(kid));
+                }
+                if let Some(due_before) = due_before {
+                    let (recent,): (i64,) = sqlx::query_as(
+                        "SELECT COUNT(*) FROM signing_keys WHERE state = 'active' AND COALESCE(activates_at, created_at) > $1",
+                    )
+                    .bind(due_before)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                    if recent > 0 {
+                        return Ok(Staging::NotDue);
+                    }
+                }
+                sqlx::query(
+                    "INSERT INTO signing_keys (kid, alg, encrypted_private_key, public_jwk, state, created_at, activates_at, retiring_at, retired_at) \
+                     VALUES ($1, $2, $3, $4, 'next', $5, $6, NULL, NULL)",
+                )
+                .bind(&key.kid)
+                .bind(&key.alg)
+                .bind(&key.encrypted_private_key)
+                .bind(&key.public_jwk)
+                .bind(key.created_at)
+                .bind(key.activates_at.unwrap_or(key.created_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+                tx.commit().await.map_err(map_err)?;
+                Ok(Staging::Staged)
+            }
+
+            async fn promote(&self, kid: &str, now: i64) -> StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                if let Some(lock) = $rotation_lock {
+                    sqlx::query(lock).execute(&mut *tx).await.map_err(map_err)?;
+                }
+                let waiting: Option<(String,)> = sqlx::query_as("SELECT kid FROM signing_keys WHERE kid = $1 AND state = 'next'")
+                    .bind(kid)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                if waiting.is_none() {
+                    return Ok(false);
+                }
+                // The active key first: at most one is active at a time.
+                sqlx::query("UPDATE signing_keys SET state = 'retiring', retiring_at = $1 WHERE state = 'active'")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                sqlx::query("UPDATE signing_keys SET state = 'active', activates_at = $1 WHERE kid = $2")
+                    .bind(now)
+                    .bind(kid)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
                 tx.commit().await.map_err(map_err)?;
                 Ok(true)
             }
@@ -600,9 +671,14 @@ macro_rules! impl_repos {
                     .bind(key.created_at)
                     .execute(&mut **tx)
                     .await?;
+                // The new key signs at once: a staged one never will.
+                sqlx::query("UPDATE signing_keys SET state = 'retired', retiring_at = $1, retired_at = $1 WHERE state = 'next'")
+                    .bind(key.created_at)
+                    .execute(&mut **tx)
+                    .await?;
                 sqlx::query(
-                    "INSERT INTO signing_keys (kid, alg, encrypted_private_key, public_jwk, state, created_at, retiring_at, retired_at) \
-                     VALUES ($1, $2, $3, $4, 'active', $5, NULL, NULL)",
+                    "INSERT INTO signing_keys (kid, alg, encrypted_private_key, public_jwk, state, created_at, activates_at, retiring_at, retired_at) \
+                     VALUES ($1, $2, $3, $4, 'active', $5, NULL, NULL, NULL)",
                 )
                 .bind(&key.kid)
                 .bind(&key.alg)
@@ -814,22 +890,28 @@ macro_rules! impl_repos {
                     sqlx::query("UPDATE signing_keys SET state = 'retiring', retiring_at = $1 WHERE state = 'active' AND kid <> $2")
                         .bind(now).bind(&key.kid).execute(&mut **tx).await?;
                 }
+                // One key waits at a time: an imported next key replaces a
+                // stored one, which never signed.
+                if key.state == KeyState::Next {
+                    sqlx::query("UPDATE signing_keys SET state = 'retired', retiring_at = $1, retired_at = $1 WHERE state = 'next' AND kid <> $2")
+                        .bind(now).bind(&key.kid).execute(&mut **tx).await?;
+                }
                 match current {
                     None => {
                         sqlx::query(
-                            "INSERT INTO signing_keys (kid, alg, encrypted_private_key, public_jwk, state, created_at, retiring_at, retired_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                            "INSERT INTO signing_keys (kid, alg, encrypted_private_key, public_jwk, state, created_at, activates_at, retiring_at, retired_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                         )
                         .bind(&key.kid).bind(&key.alg).bind(&key.encrypted_private_key).bind(&key.public_jwk)
-                        .bind(key.state.as_str()).bind(key.created_at).bind(key.retiring_at).bind(key.retired_at)
+                        .bind(key.state.as_str()).bind(key.created_at).bind(key.activates_at).bind(key.retiring_at).bind(key.retired_at)
                         .execute(&mut **tx).await?;
                         Ok(ChangeOutcome::Created)
                     }
-                    Some(row) if row.state == key.state.as_str() && row.created_at == key.created_at
+                    Some(row) if row.state == key.state.as_str() && row.created_at == key.created_at && row.activates_at == key.activates_at
                         && row.retiring_at == key.retiring_at && row.retired_at == key.retired_at => Ok(ChangeOutcome::Unchanged),
                     Some(_) => {
-                        sqlx::query("UPDATE signing_keys SET state = $1, created_at = $2, retiring_at = $3, retired_at = $4 WHERE kid = $5")
-                            .bind(key.state.as_str()).bind(key.created_at).bind(key.retiring_at).bind(key.retired_at).bind(&key.kid)
+                        sqlx::query("UPDATE signing_keys SET state = $1, created_at = $2, activates_at = $3, retiring_at = $4, retired_at = $5 WHERE kid = $6")
+                            .bind(key.state.as_str()).bind(key.created_at).bind(key.activates_at).bind(key.retiring_at).bind(key.retired_at).bind(&key.kid)
                             .execute(&mut **tx).await?;
                         Ok(ChangeOutcome::Updated)
                     }

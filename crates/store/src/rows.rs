@@ -287,6 +287,7 @@ pub(crate) struct KeyRow {
     pub public_jwk: String,
     pub state: String,
     pub created_at: i64,
+    pub activates_at: Option<i64>,
     pub retiring_at: Option<i64>,
     pub retired_at: Option<i64>,
 }
@@ -301,6 +302,7 @@ impl TryFrom<KeyRow> for SigningKeyRecord {
             encrypted_private_key: r.encrypted_private_key,
             public_jwk: r.public_jwk,
             created_at: r.created_at,
+            activates_at: r.activates_at,
             retiring_at: r.retiring_at,
             retired_at: r.retired_at,
         })

@@ -38,6 +38,9 @@ latchkey_store::conformance!(
     a_session_cap_ends_the_oldest_sessions,
     housekeeping_purges_only_what_expired,
     scheduled_rotation_lets_one_node_win_and_keys_retire,
+    a_staged_key_is_published_then_promoted_once,
+    scheduled_staging_lets_one_node_win,
+    an_imported_next_key_replaces_the_waiting_one,
     failed_logins_count_decay_and_clear,
     client_assertion_ids_are_accepted_once_and_purged,
     secrets_rotate_with_grace_and_deactivated_apps_lose_their_sessions,
@@ -616,6 +619,7 @@ async fn activating_a_key_retires_the_previous_one(store: &Store, _: &TestDataba
         public_jwk: format!("{{\"kid\":\"{kid}\"}}"),
         state: KeyState::Active,
         created_at: at,
+        activates_at: None,
         retiring_at: None,
         retired_at: None,
     };
@@ -950,6 +954,7 @@ async fn scheduled_rotation_lets_one_node_win_and_keys_retire(store: &Store, _: 
         public_jwk: "{}".into(),
         state: KeyState::Active,
         created_at: at,
+        activates_at: None,
         retiring_at: None,
         retired_at: None,
     };
@@ -986,6 +991,171 @@ async fn scheduled_rotation_lets_one_node_win_and_keys_retire(store: &Store, _: 
     let all = keys.list_all().await.unwrap();
     let k1 = all.iter().find(|k| k.kid == "k1").unwrap();
     assert_eq!((k1.state, k1.retired_at), (KeyState::Retired, Some(300)));
+}
+
+fn staged_key(kid: &str, at: i64, activates_at: Option<i64>) -> SigningKeyRecord {
+    SigningKeyRecord {
+        kid: kid.into(),
+        alg: "ES256".into(),
+        encrypted_private_key: vec![4, 2],
+        public_jwk: format!("{{\"kid\":\"{kid}\"}}"),
+        state: if activates_at.is_some() {
+            KeyState::Next
+        } else {
+            KeyState::Active
+        },
+        created_at: at,
+        activates_at,
+        retiring_at: None,
+        retired_at: None,
+    }
+}
+
+/// Key roll-over: a next key is published (listed) without signing, one
+/// at a time; promoting it retires the active key, and of several nodes
+/// promoting at once exactly one does it; an emergency activation drops
+/// a waiting key.
+async fn a_staged_key_is_published_then_promoted_once(store: &Store, _: &TestDatabase) {
+    use latchkey_core::store::Staging;
+    let keys = store.repos.keys.clone();
+    keys.activate(&staged_key("k1", 100, None)).await.unwrap();
+    assert_eq!(
+        keys.stage(&staged_key("k2", 110, Some(410)), None)
+            .await
+            .unwrap(),
+        Staging::Staged
+    );
+    assert_eq!(
+        keys.stage(&staged_key("k3", 120, Some(420)), None)
+            .await
+            .unwrap(),
+        Staging::AlreadyStaged("k2".into()),
+        "one key waits at a time"
+    );
+    let states = |list: Vec<SigningKeyRecord>| {
+        list.into_iter()
+            .map(|k| (k.kid, k.state, k.activates_at))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        states(keys.list_published().await.unwrap()),
+        [
+            ("k2".to_owned(), KeyState::Next, Some(410)),
+            ("k1".to_owned(), KeyState::Active, None),
+        ],
+        "published, newest first"
+    );
+    assert!(!keys.promote("k1", 400).await.unwrap(), "only a next key");
+    assert!(!keys.promote("nobody", 400).await.unwrap());
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let keys = keys.clone();
+        tasks.push(tokio::spawn(async move {
+            keys.promote("k2", 410).await.unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap());
+    }
+    assert_eq!(winners, 1, "exactly one node promotes");
+    let published = keys.list_published().await.unwrap();
+    let k1 = published.iter().find(|k| k.kid == "k1").unwrap();
+    assert_eq!((k1.state, k1.retiring_at), (KeyState::Retiring, Some(410)));
+    let k2 = published.iter().find(|k| k.kid == "k2").unwrap();
+    assert_eq!((k2.state, k2.activates_at), (KeyState::Active, Some(410)));
+
+    // The emergency path: a waiting key never signs, and goes.
+    keys.stage(&staged_key("k3", 500, Some(800)), None)
+        .await
+        .unwrap();
+    keys.activate(&staged_key("k4", 510, None)).await.unwrap();
+    let all = keys.list_all().await.unwrap();
+    let k3 = all.iter().find(|k| k.kid == "k3").unwrap();
+    assert_eq!((k3.state, k3.retired_at), (KeyState::Retired, Some(510)));
+    assert!(!keys.promote("k3", 800).await.unwrap());
+    assert_eq!(
+        states(keys.list_published().await.unwrap())
+            .into_iter()
+            .map(|(kid, state, _)| (kid, state))
+            .collect::<Vec<_>>(),
+        [
+            ("k4".to_owned(), KeyState::Active),
+            ("k2".to_owned(), KeyState::Retiring),
+            ("k1".to_owned(), KeyState::Retiring),
+        ]
+    );
+}
+
+/// Scheduled staging: not before the active key has signed long enough
+/// (counted from its promotion), and of several racing nodes one stages.
+async fn scheduled_staging_lets_one_node_win(store: &Store, _: &TestDatabase) {
+    use latchkey_core::store::Staging;
+    let keys = store.repos.keys.clone();
+    keys.activate(&staged_key("k1", 100, None)).await.unwrap();
+    keys.stage(&staged_key("k2", 150, Some(200)), None)
+        .await
+        .unwrap();
+    keys.promote("k2", 200).await.unwrap();
+    // k2 signs from 200, though made at 150.
+    assert_eq!(
+        keys.stage(&staged_key("early", 300, Some(600)), Some(199))
+            .await
+            .unwrap(),
+        Staging::NotDue
+    );
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let keys = keys.clone();
+        let candidate = staged_key(&format!("k3-{i}"), 300, Some(600));
+        tasks.push(tokio::spawn(async move {
+            keys.stage(&candidate, Some(200)).await.unwrap()
+        }));
+    }
+    let mut staged = 0;
+    for t in tasks {
+        staged += usize::from(t.await.unwrap() == Staging::Staged);
+    }
+    assert_eq!(staged, 1);
+    let next: Vec<_> = keys
+        .list_published()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|k| k.state == KeyState::Next)
+        .collect();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].activates_at, Some(600));
+}
+
+/// `apply` carries a next key over with its activation time; it replaces
+/// a key waiting in this database (which never signed).
+async fn an_imported_next_key_replaces_the_waiting_one(store: &Store, _: &TestDatabase) {
+    let keys = store.repos.keys.clone();
+    keys.activate(&staged_key("local", 100, None))
+        .await
+        .unwrap();
+    keys.stage(&staged_key("local-next", 110, Some(400)), None)
+        .await
+        .unwrap();
+    let carried = DomainPlan {
+        signing_keys: vec![staged_key("carried-next", 120, Some(500))],
+        ..DomainPlan::default()
+    };
+    store.repos.domain.apply(&carried, 130).await.unwrap();
+    let all = store.repos.domain.snapshot().await.unwrap().signing_keys;
+    let find = |kid: &str| all.iter().find(|k| k.kid == kid).unwrap();
+    assert_eq!(
+        (
+            find("carried-next").state,
+            find("carried-next").activates_at
+        ),
+        (KeyState::Next, Some(500))
+    );
+    assert_eq!(find("local-next").state, KeyState::Retired);
+    assert_eq!(find("local").state, KeyState::Active);
+    let again = store.repos.domain.apply(&carried, 140).await.unwrap();
+    assert_eq!(again.to_string(), "nothing changed (1 unchanged)");
 }
 
 async fn failed_logins_count_decay_and_clear(store: &Store, _: &TestDatabase) {
@@ -1723,6 +1893,7 @@ async fn apply_carries_signing_keys_over(store: &Store, _: &TestDatabase) {
         public_jwk: format!("{{\"kid\":\"{kid}\"}}"),
         state,
         created_at: 50,
+        activates_at: None,
         retiring_at,
         retired_at: None,
     };

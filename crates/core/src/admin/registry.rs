@@ -13,7 +13,7 @@ use crate::audit::{AuditEvent, CLI_ACTOR, kind, record};
 use crate::client_auth::{RotateError, rotate_secret};
 use crate::console::CONSOLE_CLIENT_ID;
 use crate::domain::{AppInput, ApplyError, DomainPlan, DomainService, ResourceServerSpec};
-use crate::keys::{KeyAlgorithm, KeyError, KeyRing};
+use crate::keys::{KeyAlgorithm, KeyError, KeyRing, KeyRotation};
 use crate::model::{App, AppRole, ResourceServer, SigningKeyRecord};
 use crate::scim::ScimError;
 use crate::store::StoreError;
@@ -523,20 +523,24 @@ impl RegistryService {
         keys.sort_by_key(|k| {
             let rank = match k.state {
                 crate::model::KeyState::Active => 0,
-                crate::model::KeyState::Retiring => 1,
-                crate::model::KeyState::Retired => 2,
+                crate::model::KeyState::Next => 1,
+                crate::model::KeyState::Retiring => 2,
+                crate::model::KeyState::Retired => 3,
             };
             (rank, -k.created_at)
         });
         Ok(keys)
     }
 
-    /// A new active signing key; the previous one keeps verifying until
-    /// its tokens have expired. Returns the new key.
+    /// A new signing key: published now and signing once verifiers'
+    /// cached JWKS hold it (`Staged`), or signing at once (`Immediate`,
+    /// the emergency path); the previous one keeps verifying until its
+    /// tokens have expired. Returns the new key.
     pub async fn rotate_key(
         &self,
         actor: Actor<'_>,
         alg: Option<KeyAlgorithm>,
+        when: KeyRotation,
     ) -> RegistryResult<SigningKeyRecord> {
         actor.require(Permission::RotateKeys)?;
         // By default the algorithm stays what it is: a rotation is no time
@@ -554,15 +558,26 @@ impl RegistryService {
                 .and_then(|k| k.alg.parse().ok())
                 .unwrap_or(self.key_algorithm),
         };
-        let kid = self
-            .keys
-            .rotate(alg, self.domain.clock.now())
-            .await
-            .map_err(|e| match e {
-                KeyError::Store(e) => RegistryError::Store(e),
-                other => RegistryError::Store(StoreError::Other(other.to_string())),
-            })?;
-        self.audit(actor, kind::KEY_ROTATED, &kid, Some(format!("alg {alg}")))
+        let now = self.domain.clock.now();
+        let (kid, detail) = match when {
+            KeyRotation::Staged => self.keys.rotate(alg, now).await.map(|staged| {
+                let detail = format!("alg {alg}; signs from {}", staged.activates_at);
+                (staged.kid, detail)
+            }),
+            KeyRotation::Immediate => self
+                .keys
+                .rotate_now(alg, now)
+                .await
+                .map(|kid| (kid, format!("alg {alg}; immediate"))),
+        }
+        .map_err(|e| match e {
+            KeyError::Store(e) => RegistryError::Store(e),
+            already @ KeyError::AlreadyStaged { .. } => {
+                RegistryError::Conflict(already.to_string())
+            }
+            other => RegistryError::Store(StoreError::Other(other.to_string())),
+        })?;
+        self.audit(actor, kind::KEY_ROTATED, &kid, Some(detail))
             .await;
         self.domain
             .repos
@@ -620,6 +635,7 @@ pub fn key_json(k: &SigningKeyRecord) -> Value {
         "alg": k.alg,
         "state": k.state.as_str(),
         "created_at": k.created_at,
+        "activates_at": k.activates_at,
         "retiring_at": k.retiring_at,
         "retired_at": k.retired_at,
         "public_jwk": jwk,

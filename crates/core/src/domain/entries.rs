@@ -69,10 +69,13 @@ pub struct UserEntry {
 pub struct SigningKeyEntry {
     pub kid: String,
     pub alg: String,
-    /// `active`, `retiring` or `retired`.
+    /// `active`, `next`, `retiring` or `retired`.
     pub state: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// When it begins (a next key) or began to sign, if not at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activates_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retiring_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

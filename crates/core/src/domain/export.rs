@@ -100,6 +100,7 @@ pub fn export(snapshot: &DomainSnapshot, include_keys: bool) -> DomainFile {
                 alg: k.alg,
                 state: k.state.as_str().to_owned(),
                 created_at: k.created_at,
+                activates_at: k.activates_at,
                 retiring_at: k.retiring_at,
                 retired_at: k.retired_at,
                 public_jwk: k.public_jwk,

@@ -361,13 +361,18 @@ pub fn parse_domain_file_with(
                 format!("duplicate kid {:?}", record.kid),
             ));
         }
-        if record.state == KeyState::Active
-            && plan
-                .signing_keys
-                .iter()
-                .any(|k: &SigningKeyRecord| k.state == KeyState::Active)
-        {
-            return Err(ctx.err(&span, field("state"), "only one signing key may be active"));
+        for (state, message) in [
+            (KeyState::Active, "only one signing key may be active"),
+            (KeyState::Next, "only one signing key may be next"),
+        ] {
+            if record.state == state
+                && plan
+                    .signing_keys
+                    .iter()
+                    .any(|k: &SigningKeyRecord| k.state == state)
+            {
+                return Err(ctx.err(&span, field("state"), message));
+            }
         }
         plan.signing_keys.push(record);
     }
@@ -411,7 +416,7 @@ fn signing_key(entry: &SigningKeyEntry) -> Result<SigningKeyRecord, (&'static st
         (
             "state",
             format!(
-                "unknown state {:?} (active, retiring or retired)",
+                "unknown state {:?} (active, next, retiring or retired)",
                 entry.state
             ),
         )
@@ -435,6 +440,12 @@ fn signing_key(entry: &SigningKeyEntry) -> Result<SigningKeyRecord, (&'static st
     if state != KeyState::Retired && entry.retired_at.is_some() {
         return Err(("retired_at", "allowed only for a retired key".into()));
     }
+    if state == KeyState::Next && entry.activates_at.is_none() {
+        return Err(("activates_at", "required for the next key".into()));
+    }
+    if state == KeyState::Next && entry.retiring_at.is_some() {
+        return Err(("retiring_at", "not allowed for the next key".into()));
+    }
     Ok(SigningKeyRecord {
         kid: entry.kid.clone(),
         alg: entry.alg.clone(),
@@ -442,6 +453,7 @@ fn signing_key(entry: &SigningKeyEntry) -> Result<SigningKeyRecord, (&'static st
         public_jwk: entry.public_jwk.clone(),
         state,
         created_at: entry.created_at,
+        activates_at: entry.activates_at,
         retiring_at: entry.retiring_at,
         retired_at: entry.retired_at,
     })
@@ -858,7 +870,23 @@ refresh_token_ttl = "7d"
             parsed.plan.signing_keys[0].encrypted_private_key,
             vec![0, 0, 0]
         );
+        let next = parse(&key("next", "activates_at = 301\n")).unwrap();
+        assert_eq!(next.plan.signing_keys[0].state, KeyState::Next);
+        assert_eq!(next.plan.signing_keys[0].activates_at, Some(301));
         for (text, field) in [
+            (key("next", ""), "signing_keys[0].activates_at"),
+            (
+                key("next", "activates_at = 3\nretiring_at = 2\n"),
+                "signing_keys[0].retiring_at",
+            ),
+            (
+                format!(
+                    "{}{}",
+                    key("next", "activates_at = 3\n"),
+                    key("next", "activates_at = 4\n").replace("k1", "k2")
+                ),
+                "signing_keys[1].state",
+            ),
             (key("asleep", ""), "signing_keys[0].state"),
             (
                 key("active", "retiring_at = 2\n"),

@@ -30,6 +30,10 @@ pub struct RefreshTokenRecord {
 pub enum KeyState {
     /// Signs new tokens (exactly one key at a time).
     Active,
+    /// Published, not signing yet: it becomes active at `activates_at`,
+    /// once every verifier's cached copy of the JWKS holds it (at most one
+    /// key at a time).
+    Next,
     /// No longer signs, still published so its tokens verify.
     Retiring,
     /// Gone from the JWKS.
@@ -40,6 +44,7 @@ impl KeyState {
     pub fn as_str(self) -> &'static str {
         match self {
             KeyState::Active => "active",
+            KeyState::Next => "next",
             KeyState::Retiring => "retiring",
             KeyState::Retired => "retired",
         }
@@ -48,6 +53,7 @@ impl KeyState {
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "active" => Some(KeyState::Active),
+            "next" => Some(KeyState::Next),
             "retiring" => Some(KeyState::Retiring),
             "retired" => Some(KeyState::Retired),
             _ => None,
@@ -64,7 +70,18 @@ pub struct SigningKeyRecord {
     pub public_jwk: String,
     pub state: KeyState,
     pub created_at: i64,
+    /// When it begins (a next key) or began (since) to sign; `None` for a
+    /// key that signed from `created_at` (keys made before staging
+    /// existed, and the first key).
+    pub activates_at: Option<i64>,
     /// When it stopped signing (it stays published until its tokens expire).
     pub retiring_at: Option<i64>,
     pub retired_at: Option<i64>,
+}
+
+impl SigningKeyRecord {
+    /// When it began, or will begin, to sign.
+    pub fn signs_from(&self) -> i64 {
+        self.activates_at.unwrap_or(self.created_at)
+    }
 }

@@ -12,11 +12,13 @@ pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
     match state.keys.jwks() {
         Ok(jwks) => {
             let mut response = axum::Json(jwks).into_response();
-            // Short, so a rotation reaches verifiers quickly.
-            response.headers_mut().insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=60"),
-            );
+            // Short, so a rotation reaches verifiers quickly; a new key is
+            // published at least this long before it signs
+            // (`keys.publish_ahead`), so no cached copy misses it.
+            let max_age = state.keys.rollover().jwks_max_age;
+            if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+                response.headers_mut().insert(header::CACHE_CONTROL, value);
+            }
             response
         }
         Err(e) => {

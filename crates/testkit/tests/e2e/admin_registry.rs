@@ -403,7 +403,8 @@ async fn apps_resource_servers_and_keys_through_the_json_admin_api() {
     );
 
     // Signing keys: a Security Administrator lists and rotates; the new
-    // key is in the JWKS at once; no private part is ever shown.
+    // key is in the JWKS at once and signs `publish_ahead` later; no
+    // private part is ever shown.
     let sam = bearer(&server, "sam").await;
     let keys = call(
         &server,
@@ -426,9 +427,29 @@ async fn apps_resource_servers_and_keys_through_the_json_admin_api() {
     assert_eq!(rotated.status.as_u16(), 201, "{}", rotated.json);
     assert_eq!(
         (rotated.json["alg"].as_str(), rotated.json["state"].as_str()),
-        (Some("EdDSA"), Some("active"))
+        (Some("EdDSA"), Some("next"))
+    );
+    assert_eq!(
+        rotated.json["activates_at"].as_i64().unwrap()
+            - rotated.json["created_at"].as_i64().unwrap(),
+        300
     );
     let kid = rotated.json["kid"].as_str().unwrap();
+    // One waits at a time.
+    let twice = call(
+        &server,
+        Method::POST,
+        "/admin/v1/SigningKeys",
+        Some(&sam),
+        Some(json!({"alg": "EdDSA"})),
+    )
+    .await;
+    assert_eq!(twice.status.as_u16(), 409, "{}", twice.json);
+    assert!(
+        twice.json["detail"].as_str().unwrap().contains(kid),
+        "{}",
+        twice.json
+    );
     let published = jwks(&server).await;
     assert!(
         published["keys"]
@@ -446,10 +467,43 @@ async fn apps_resource_servers_and_keys_through_the_json_admin_api() {
     )
     .await;
     assert_eq!(
-        keys.json["Resources"][0]["kid"], kid,
+        keys.json["Resources"][0]["state"], "active",
         "the active key first"
     );
-    assert_eq!(keys.json["Resources"][1]["state"], "retiring");
+    assert_eq!(
+        (
+            keys.json["Resources"][1]["kid"].as_str(),
+            keys.json["Resources"][1]["state"].as_str()
+        ),
+        (Some(kid), Some("next"))
+    );
+    // The emergency path signs at once, and drops the waiting key.
+    let now = call(
+        &server,
+        Method::POST,
+        "/admin/v1/SigningKeys",
+        Some(&sam),
+        Some(json!({"now": true})),
+    )
+    .await;
+    assert_eq!(now.status.as_u16(), 201, "{}", now.json);
+    assert_eq!(now.json["state"], "active");
+    let keys = call(
+        &server,
+        Method::GET,
+        "/admin/v1/SigningKeys",
+        Some(&sam),
+        None,
+    )
+    .await;
+    let states: Vec<&str> = keys.json["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["active", "retiring", "retired"], "{}", keys.json);
+    assert_eq!(keys.json["Resources"][0]["kid"], now.json["kid"]);
     for key in keys.json["Resources"].as_array().unwrap() {
         assert!(key["public_jwk"].get("d").is_none() && key.get("encrypted_private_key").is_none());
     }

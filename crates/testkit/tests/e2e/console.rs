@@ -1286,7 +1286,19 @@ async fn resource_servers_and_signing_keys_pages(server: &TestServer) {
         .await;
     assert_eq!(done.location, "/console/keys?done=rotated");
     let keys = browser.get("/console/keys").await;
-    assert!(keys.body.contains(">retiring<"), "{}", keys.body);
+    assert!(
+        keys.body.contains(">next<"),
+        "published, signing later: {}",
+        keys.body
+    );
+    assert!(ask.body.contains("signs 5m later"), "{}", ask.body);
+    // A second rotation while one waits is refused, saying why.
+    browser.get("/console/keys").await;
+    let twice = browser
+        .post("/console/keys/rotate", &[("confirm", "yes")])
+        .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT, "{}", twice.body);
+    assert!(twice.body.contains("already published"), "{}", twice.body);
     // Tokens keep verifying: the console session still works after rotation.
     assert_eq!(browser.get("/console/users").await.status, StatusCode::OK);
 }

@@ -41,7 +41,7 @@ async fn the_metadata_lists_every_algorithm_the_server_may_sign_with(server: &Te
     // A rotation to RS256: the ES256 key still verifies its tokens.
     let ctx = server.context().await;
     KeyRing::new(ctx.store.repos.keys.clone(), ctx.master.clone())
-        .rotate(KeyAlgorithm::Rs256, 0)
+        .rotate_now(KeyAlgorithm::Rs256, 0)
         .await
         .unwrap();
     ctx.store.close().await;

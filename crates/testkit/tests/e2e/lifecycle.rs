@@ -97,7 +97,7 @@ async fn changes_made_outside_the_server_reach_it_within_five_seconds() {
 
     // A key rotated by the CLI: published, then signing.
     let ring = KeyRing::new(ctx.store.repos.keys.clone(), ctx.master.clone());
-    let kid = ring.rotate(KeyAlgorithm::EdDsa, 0).await.unwrap();
+    let kid = ring.rotate_now(KeyAlgorithm::EdDsa, 0).await.unwrap();
     eventually(
         "the new key being published",
         Duration::from_secs(6),

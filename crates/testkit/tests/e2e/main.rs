@@ -23,6 +23,7 @@ mod oauth2_client;
 mod password_grant;
 mod privilege;
 mod refresh;
+mod rollover;
 mod scim;
 mod scim_conformance;
 mod sign_in_refusals;

@@ -123,7 +123,7 @@ async fn two_nodes_share_everything_but_memory(a: &TestServer) {
     // A key rotated through A's database is served by B's JWKS.
     let ctx = a.context().await;
     let kid = KeyRing::new(ctx.store.repos.keys.clone(), ctx.master.clone())
-        .rotate(KeyAlgorithm::EdDsa, 0)
+        .rotate_now(KeyAlgorithm::EdDsa, 0)
         .await
         .unwrap();
     ctx.store.close().await;
@@ -155,7 +155,7 @@ async fn old_keys_verify_until_retired_then_fail(server: &TestServer) {
         ctx.master.clone(),
     ));
     let now = latchkey_core::clock::Clock::now(&SystemClock);
-    ring.rotate(KeyAlgorithm::Es256, now).await.unwrap();
+    ring.rotate_now(KeyAlgorithm::Es256, now).await.unwrap();
     eventually(
         "the server signing with the new key",
         Duration::from_secs(5),

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use latchkey_core::admin::{Actor, Permission, RegistryError};
 use latchkey_core::domain::ResourceServerSpec;
+use latchkey_core::keys::KeyRotation;
 
 use super::{valid_id, when_unix};
 use crate::console::fields::{FieldErrors, Refusal, registry_refusal};
@@ -231,6 +232,8 @@ struct KeyRow {
     state: &'static str,
     state_class: &'static str,
     created: String,
+    /// When a next key begins, or the active key began, to sign.
+    signs_from: String,
     retiring: String,
 }
 
@@ -259,21 +262,27 @@ pub(crate) async fn keys(
         Ok(k) => k,
         Err(e) => return refused(&state, &signed, e, "viewing signing keys").await,
     };
-    let rows = keys
-        .into_iter()
-        .map(|k| KeyRow {
-            state: k.state.as_str(),
-            state_class: match k.state {
-                latchkey_core::model::KeyState::Active => "ok",
-                latchkey_core::model::KeyState::Retiring => "warn",
-                latchkey_core::model::KeyState::Retired => "bad",
-            },
-            created: when_unix(k.created_at),
-            retiring: k.retiring_at.map(when_unix).unwrap_or_default(),
-            kid: k.kid,
-            alg: k.alg,
-        })
-        .collect();
+    let rows =
+        keys.into_iter()
+            .map(|k| KeyRow {
+                state: k.state.as_str(),
+                state_class: match k.state {
+                    latchkey_core::model::KeyState::Active => "ok",
+                    latchkey_core::model::KeyState::Next => "ok",
+                    latchkey_core::model::KeyState::Retiring => "warn",
+                    latchkey_core::model::KeyState::Retired => "bad",
+                },
+                created: when_unix(k.created_at),
+                signs_from: match k.state {
+                    latchkey_core::model::KeyState::Active
+                    | latchkey_core::model::KeyState::Next => when_unix(k.signs_from()),
+                    _ => String::new(),
+                },
+                retiring: k.retiring_at.map(when_unix).unwrap_or_default(),
+                kid: k.kid,
+                alg: k.alg,
+            })
+            .collect();
     let notice = view::notice(query.get("done").map(String::as_str));
     view::page(
         StatusCode::OK,
@@ -295,12 +304,16 @@ pub(crate) async fn rotate_key(
         Err(r) => return r,
     };
     if !form.confirmed() {
-        return view::confirm(&state, &signed, &form, view::Question { action: "/console/keys/rotate".into(), back: "/console/keys".into(), heading: "Rotate the signing key?", message: "A new key signs from now on. The current key keeps verifying the tokens it signed until they expire; resource servers pick the new key up from the JWKS.".into(), button: "Rotate" })
+        return view::confirm(&state, &signed, &form, view::Question { action: "/console/keys/rotate".into(), back: "/console/keys".into(), heading: "Rotate the signing key?", message: format!("A new key is published in the JWKS now and signs {} later, once resource servers that cache the JWKS hold it; the current key signs until then and keeps verifying its tokens until they expire. (In an emergency, `latchkey keys rotate --now` makes a key sign at once.)", latchkey_core::duration::format_duration(state.keys.rollover().publish_ahead)), button: "Rotate" })
         .await;
     }
     match state
         .registry
-        .rotate_key(Actor::Caller(&signed.session.caller), None)
+        .rotate_key(
+            Actor::Caller(&signed.session.caller),
+            None,
+            KeyRotation::Staged,
+        )
         .await
     {
         Ok(_) => view::redirect("/console/keys?done=rotated"),

@@ -14,6 +14,7 @@ use latchkey_core::admin::{
     Actor, AdminError, RegistryError, WithSecret, app_json, key_json, resource_server_json,
 };
 use latchkey_core::domain::{AppInput, ResourceServerSpec};
+use latchkey_core::keys::KeyRotation;
 use latchkey_core::scim::ScimError;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -352,6 +353,9 @@ struct RotateKeyBody {
     /// RS256, RS256-3072, ES256 or EdDSA (default: the configured one).
     #[serde(default)]
     alg: Option<String>,
+    /// The emergency path: sign at once instead of after publish_ahead.
+    #[serde(default)]
+    now: bool,
 }
 
 async fn list_keys(
@@ -390,7 +394,18 @@ async fn rotate_key(
     };
     let key = done_or!(
         state,
-        state.registry.rotate_key(Actor::Caller(&caller), alg).await
+        state
+            .registry
+            .rotate_key(
+                Actor::Caller(&caller),
+                alg,
+                if wanted.now {
+                    KeyRotation::Immediate
+                } else {
+                    KeyRotation::Staged
+                }
+            )
+            .await
     );
     json_answer(StatusCode::CREATED, &key_json(&key))
 }
