@@ -7,7 +7,8 @@
 //!
 //! Environment: LATCHKEY_BENCH_SECONDS (default 10) per figure,
 //! LATCHKEY_BENCH_CONNECTIONS (default 16), LATCHKEY_BENCH_ONLY
-//! (`password` or `refresh`, to run one part, e.g. under a profiler).
+//! (`password`, `refresh` or `client_timing`, to run one part, e.g. under
+//! a profiler), LATCHKEY_BENCH_BIN (measure another build of latchkey).
 //!
 //! Figures:
 //! 1. concurrent password grants, against the raw argon2id verify rate with
@@ -74,6 +75,9 @@ fn main() {
         );
         println!();
     }
+    if only.is_empty() || only == "client_timing" {
+        client_id_timing(seconds);
+    }
     if only.is_empty() || only == "password" {
         password_figure(connections, seconds, cores);
     }
@@ -97,6 +101,39 @@ fn main() {
             println!("{}\n", refresh.line(&label));
         }
     }
+}
+
+/// Whether a client_id exists must not show in timing: an unknown
+/// client_id against a known one with a wrong secret, requests interleaved
+/// on one connection (so both see the same machine), medians compared.
+fn client_id_timing(seconds: u64) {
+    let server = Server::start("ES256", &grant_domain(1));
+    let unknown = format!("Basic {}", STANDARD.encode("nobody:not-the-secret"));
+    let wrong = format!("Basic {}", STANDARD.encode("bench:not-the-secret"));
+    let body = password_body(0, false);
+    let mut conn = HttpConnection::open(server.addr);
+    let (mut unknown_times, mut wrong_times) = (Vec::new(), Vec::new());
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(seconds) {
+        for (authorization, times) in [(&unknown, &mut unknown_times), (&wrong, &mut wrong_times)] {
+            let t = Instant::now();
+            conn.post_token(authorization, &body, 401)
+                .expect("invalid_client");
+            times.push(t.elapsed());
+        }
+    }
+    let median = |times: &mut Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2].as_secs_f64()
+    };
+    let (u, w) = (median(&mut unknown_times), median(&mut wrong_times));
+    println!(
+        "client_id timing: median unknown client_id {:.1} µs, known client_id with a wrong secret {:.1} µs, over {} each\n  ratio unknown/known = {:.3} (target within 1.00 ± 0.05)\n",
+        u * 1e6,
+        w * 1e6,
+        unknown_times.len(),
+        u / w
+    );
 }
 
 /// Password grants against the raw argon2id rate, measured before and

@@ -16,14 +16,18 @@ use async_trait::async_trait;
 use crate::model::{App, ResourceServer};
 use crate::store::{AppRepo, NewSecret, ResourceServerRepo, StoreResult};
 
-/// Beyond this many cached apps the cache starts over (bounds memory when
-/// clients present many distinct client_ids).
+/// Beyond this many cached client_ids, known or not, the cache starts over
+/// (bounds memory when clients present many distinct client_ids).
 const MAX_APPS: usize = 10_000;
 
+/// Unknown client_ids are cached like known ones, in the same bounded map:
+/// answering a known client from memory and an unknown one from the
+/// database would tell them apart by timing. A flood of invented ids that
+/// fills the map empties it for both alike.
 pub struct CachedApps {
     inner: Arc<dyn AppRepo>,
     ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, App)>>,
+    entries: Mutex<HashMap<String, (Instant, Option<App>)>>,
 }
 
 impl CachedApps {
@@ -46,17 +50,14 @@ impl AppRepo for CachedApps {
         if let Some((at, app)) = self.entries.lock().expect("app cache lock").get(client_id)
             && at.elapsed() < self.ttl
         {
-            return Ok(Some(app.clone()));
+            return Ok(app.clone());
         }
-        // Unknown clients are not cached: they cannot fill the memory.
         let found = self.inner.find_by_client_id(client_id).await?;
-        if let Some(app) = &found {
-            let mut entries = self.entries.lock().expect("app cache lock");
-            if entries.len() >= MAX_APPS {
-                entries.clear();
-            }
-            entries.insert(client_id.to_owned(), (Instant::now(), app.clone()));
+        let mut entries = self.entries.lock().expect("app cache lock");
+        if entries.len() >= MAX_APPS {
+            entries.clear();
         }
+        entries.insert(client_id.to_owned(), (Instant::now(), found.clone()));
         Ok(found)
     }
 
@@ -186,7 +187,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn known_apps_are_cached_for_the_ttl_unknown_ones_never() {
+    async fn known_and_unknown_client_ids_are_cached_alike() {
         let inner = Arc::new(Counting(AtomicUsize::new(0)));
         let cache = CachedApps::new(inner.clone(), Duration::from_secs(60));
         assert!(cache.find_by_client_id("c").await.unwrap().is_some());
@@ -194,15 +195,30 @@ mod tests {
         assert_eq!(inner.0.load(Ordering::SeqCst), 1);
         assert!(cache.find_by_client_id("x").await.unwrap().is_none());
         assert!(cache.find_by_client_id("x").await.unwrap().is_none());
-        assert_eq!(inner.0.load(Ordering::SeqCst), 3);
+        assert_eq!(
+            inner.0.load(Ordering::SeqCst),
+            2,
+            "an unknown client_id is answered from memory too: no timing tells it apart"
+        );
         // A write through the cache drops it.
         cache.set_active("id", false, 0).await.unwrap();
         cache.find_by_client_id("c").await.unwrap();
-        assert_eq!(inner.0.load(Ordering::SeqCst), 4);
+        cache.find_by_client_id("x").await.unwrap();
+        assert_eq!(inner.0.load(Ordering::SeqCst), 4, "both forgotten");
 
         let expiring = CachedApps::new(inner.clone(), Duration::ZERO);
         expiring.find_by_client_id("c").await.unwrap();
         expiring.find_by_client_id("c").await.unwrap();
         assert_eq!(inner.0.load(Ordering::SeqCst), 6);
+
+        // Invented ids cannot grow it beyond its bound.
+        let bounded = CachedApps::new(inner.clone(), Duration::from_secs(60));
+        for i in 0..MAX_APPS + 10 {
+            bounded
+                .find_by_client_id(&format!("invented-{i}"))
+                .await
+                .unwrap();
+        }
+        assert!(bounded.entries.lock().unwrap().len() <= MAX_APPS);
     }
 }

@@ -14,6 +14,12 @@ use base64::engine::general_purpose::STANDARD;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_latchkey");
 
+/// The binary to measure: `LATCHKEY_BENCH_BIN` (e.g. another checkout's
+/// build, for a before/after figure), else the one built with the bench.
+pub fn bin() -> String {
+    std::env::var("LATCHKEY_BENCH_BIN").unwrap_or_else(|_| BIN.to_owned())
+}
+
 pub fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -39,7 +45,7 @@ impl Server {
         let file = dir.join("domain.toml");
         std::fs::write(&file, domain).unwrap();
         let master = STANDARD.encode([7u8; 32]);
-        let status = Command::new(BIN)
+        let status = Command::new(bin())
             .args(["apply", file.to_str().unwrap()])
             .env("LATCHKEY_DATABASE_URL", &db)
             .env("LATCHKEY_MASTER_KEY", &master)
@@ -61,7 +67,7 @@ impl Server {
         .unwrap();
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let child = Command::new(BIN)
+        let child = Command::new(bin())
             .args([
                 "serve",
                 "--listen",

@@ -401,7 +401,8 @@ async fn every_bad_assertion_is_invalid_client_with_its_reason() {
             "a public app",
             None,
             mint("ES256", with_kid("ec-1"), &kiosk),
-            "public client",
+            // As for an unknown client: the answer does not say it exists.
+            "client authentication failed",
         ),
         (
             "a client without keys",

@@ -110,3 +110,61 @@ async fn more_than_one_method_is_invalid_request() {
         .assert_error(400, "invalid_request");
     server.stop().await;
 }
+
+/// Whether a client_id exists does not show in the answer: an unknown one,
+/// a known one with a wrong secret, a public one presenting a secret and a
+/// confidential one presenting none all get the same body (per method:
+/// Basic answers carry the Basic challenge).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_client_id_gets_the_answer_of_a_known_one() {
+    let server = domain_server(latchkey_testkit::Engine::Sqlite)
+        .await
+        .unwrap();
+    let shape = |answer: &Answer| {
+        (
+            answer.status.as_u16(),
+            answer.json.clone(),
+            answer
+                .headers
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned()),
+        )
+    };
+    let mut basic_answers = Vec::new();
+    for (id, secret) in [
+        ("no-such-app", "x"),
+        ("hr-mobile", "wrong secret"),
+        ("kiosk", "a public app has no secret"),
+    ] {
+        basic_answers.push(shape(&token_basic(&server, id, secret, &grant()).await));
+    }
+    assert_eq!(basic_answers[0].0, 401);
+    assert!(
+        basic_answers.iter().all(|a| *a == basic_answers[0]),
+        "{basic_answers:#?}"
+    );
+
+    let mut body_answers = Vec::new();
+    for (id, secret) in [
+        ("no-such-app", Some("x")),
+        ("hr-mobile", Some("wrong")),
+        ("kiosk", Some("anything")),
+        // client_id alone (`none`): unknown, and confidential.
+        ("no-such-app", None),
+        ("hr-mobile", None),
+        ("reports:app", None),
+    ] {
+        let mut params = grant();
+        params.push(("client_id", id));
+        if let Some(secret) = secret {
+            params.push(("client_secret", secret));
+        }
+        body_answers.push(shape(&token_body(&server, &params).await));
+    }
+    assert_eq!(body_answers[0].0, 401);
+    assert!(
+        body_answers.iter().all(|a| *a == body_answers[0]),
+        "{body_answers:#?}"
+    );
+    server.stop().await;
+}
