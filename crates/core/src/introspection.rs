@@ -182,7 +182,11 @@ impl IntrospectionService {
                     .tokens
                     .revoke_session(&ctx.session.id, now)
                     .await?;
-                tracing::info!(client_id = %app.client_id, sid = %ctx.session.id, "refresh token revoked; session ended");
+                tracing::info!(
+                    client_id = app.client_id.as_str(),
+                    sid = ctx.session.id.as_str(),
+                    "refresh token revoked; session ended"
+                );
                 crate::audit::record(
                     self.repos.audit.as_ref(),
                     crate::audit::AuditEvent::new(crate::audit::kind::TOKEN_REVOKED, true, now)
@@ -204,7 +208,11 @@ impl IntrospectionService {
                 let exp = claims.get("exp").and_then(Value::as_i64).unwrap_or(now);
                 if !jti.is_empty() {
                     self.repos.tokens.revoke_access_token(jti, exp).await?;
-                    tracing::info!(client_id = %app.client_id, jti, "access token revoked");
+                    tracing::info!(
+                        client_id = app.client_id.as_str(),
+                        jti,
+                        "access token revoked"
+                    );
                     crate::audit::record(
                         self.repos.audit.as_ref(),
                         crate::audit::AuditEvent::new(crate::audit::kind::TOKEN_REVOKED, true, now)
@@ -222,7 +230,10 @@ impl IntrospectionService {
                 }
             }
             _ => {
-                tracing::info!(client_id = %app.client_id, "revocation of an unknown or foreign token ignored")
+                tracing::info!(
+                    client_id = app.client_id.as_str(),
+                    "revocation of an unknown or foreign token ignored"
+                )
             }
         }
         Ok(())

@@ -156,7 +156,11 @@ impl DirectoryService {
                 self.clock.now(),
             )
             .await?;
-        tracing::info!(group_id = %group.id, by = %caller.subject, "group created through SCIM");
+        tracing::info!(
+            group_id = group.id.as_str(),
+            by = caller.subject.as_str(),
+            "group created through SCIM"
+        );
         self.audit(
             kind::GROUP_CREATED,
             &caller.subject,
@@ -202,7 +206,7 @@ impl DirectoryService {
                 self.clock.now(),
             )
             .await?;
-        tracing::info!(group_id = %id, by = %by, "group replaced through SCIM");
+        tracing::info!(group_id = id, by = by, "group replaced through SCIM");
         self.audit(
             kind::GROUP_UPDATED,
             by,
@@ -256,7 +260,11 @@ impl DirectoryService {
         let roles = self.repos.directory.group_roles(id).await?;
         Actor::Caller(caller).may_give(&roles)?;
         self.repos.directory.delete_group(id, if_version).await?;
-        tracing::info!(group_id = %id, by = %caller.subject, "group deleted through SCIM");
+        tracing::info!(
+            group_id = id,
+            by = caller.subject.as_str(),
+            "group deleted through SCIM"
+        );
         self.audit(kind::GROUP_DELETED, &caller.subject, id, None)
             .await;
         Ok(Answer::no_content())

@@ -262,7 +262,11 @@ impl RegistryService {
             .collect();
         actor.may_give(&given).map_err(RegistryError::Denied)?;
         for warning in &validated.warnings {
-            tracing::info!(client_id = %validated.spec.client_id, %warning, "app written with a warning");
+            tracing::info!(
+                client_id = validated.spec.client_id.as_str(),
+                warning = warning.as_str(),
+                "app written with a warning"
+            );
         }
         let mut spec = validated.spec;
         if let Some(app) = existing {

@@ -63,7 +63,11 @@ impl DirectoryService {
             .tokens
             .revoke_session(&session.id, self.clock.now())
             .await?;
-        tracing::info!(sid = %session.id, by = %caller.subject, "session ended through the admin API");
+        tracing::info!(
+            sid = session.id.as_str(),
+            by = caller.subject.as_str(),
+            "session ended through the admin API"
+        );
         self.audit(
             crate::audit::kind::SESSION_ENDED,
             &caller.subject,

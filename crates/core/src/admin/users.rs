@@ -213,7 +213,11 @@ impl DirectoryService {
             .directory
             .create_user(&record(&write, true), hash.as_deref(), self.clock.now())
             .await?;
-        tracing::info!(user_id = %user.id, by = %caller.subject, "user created through SCIM");
+        tracing::info!(
+            user_id = user.id.as_str(),
+            by = caller.subject.as_str(),
+            "user created through SCIM"
+        );
         self.audit(
             kind::USER_CREATED,
             &caller.subject,
@@ -275,7 +279,12 @@ impl DirectoryService {
                 self.clock.now(),
             )
             .await?;
-        tracing::info!(user_id = %id, by = %by, password_changed = hash.is_some(), "user replaced through SCIM");
+        tracing::info!(
+            user_id = id,
+            by = by,
+            password_changed = hash.is_some(),
+            "user replaced through SCIM"
+        );
         self.audit(kind::USER_UPDATED, by, id, None).await;
         if hash.is_some() {
             self.audit(kind::PASSWORD_CHANGED, by, id, None).await;
@@ -325,7 +334,7 @@ impl DirectoryService {
                 _ => return Err(ScimError::server(e.to_string()).into()),
             },
         };
-        tracing::info!(user_id = %user.id, ip = ?ip, reason = %refused, "self-service password change refused: the current password did not check");
+        tracing::info!(user_id = user.id.as_str(), ip = ?ip, reason = refused.as_str(), "self-service password change refused: the current password did not check");
         let event =
             crate::audit::AuditEvent::new(kind::PASSWORD_CHANGE_REFUSED, false, self.clock.now())
                 .actor(&user.id)
@@ -450,7 +459,12 @@ impl DirectoryService {
                 .clear_username(&user.username.to_lowercase())
                 .await?;
         }
-        tracing::info!(user_id = %user.id, by = %by, locked, "user lock changed through SCIM");
+        tracing::info!(
+            user_id = user.id.as_str(),
+            by = by,
+            locked,
+            "user lock changed through SCIM"
+        );
         let event = if locked {
             kind::USER_LOCKED
         } else {
@@ -472,7 +486,11 @@ impl DirectoryService {
         }
         self.user_to_change(Actor::Caller(caller), id).await?;
         self.repos.directory.delete_user(id, if_version).await?;
-        tracing::info!(user_id = %id, by = %caller.subject, "user deleted through SCIM");
+        tracing::info!(
+            user_id = id,
+            by = caller.subject.as_str(),
+            "user deleted through SCIM"
+        );
         self.audit(kind::USER_DELETED, &caller.subject, id, None)
             .await;
         Ok(Answer::no_content())
