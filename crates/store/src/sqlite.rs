@@ -49,10 +49,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        // No automatic checkpoint inside a commit: a background task
-        // (below) copies the WAL back beside the writer, and the writer
-        // restarts the WAL between transactions once it passes the limit
-        // (wal.rs), which keeps it bounded under any write rate.
+        // No automatic checkpoint inside a commit: the writer restarts the
+        // WAL between transactions once it passes the limit (wal.rs),
+        // which keeps it bounded under any write rate. No checkpoint runs
+        // beside it: SQLite runs one checkpoint at a time and fails a
+        // second at once, so a background one made the writer's restart
+        // fail whenever they met, and the log grew past the limit.
         let bound = wal::WalBound::new(file_of(url), settings.sqlite_wal_limit_bytes);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -92,7 +94,6 @@ impl SqliteStore {
             .await
             .map_err(|e| OpenError::new(format!("cannot open the SQLite database: {e}")))?;
         let refresh_jobs = refresh_writer::start(writer.clone());
-        tokio::spawn(run_checkpoints(pool.clone()));
         Ok(SqliteStore {
             pool,
             refresh_jobs,
@@ -124,29 +125,4 @@ mod repos {
     // SQLite compares strings by code point already (BINARY).
     crate::directory::impl_directory!(SqliteStore, sqlx::Sqlite, "");
     crate::console::impl_console!(SqliteStore);
-}
-
-/// PASSIVE checkpoints copy what readers no longer need from the WAL into
-/// the database without blocking the writer, so readers find most pages
-/// in the database file. They cannot bound the WAL under steady writes
-/// (a write always lands between them and the restart): the writer does
-/// that (wal.rs). The task ends when the store's pool closes.
-async fn run_checkpoints(pool: SqlitePool) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            if pool.is_closed() {
-                return;
-            }
-            tracing::warn!(error = %e, "WAL checkpoint failed");
-        }
-    }
 }

@@ -3,7 +3,7 @@
 //! A WAL only starts over from its beginning when a checkpoint has copied
 //! every frame back into the database while no write came in between
 //! and no reader still needs the log. A checkpoint run beside the writer
-//! (the PASSIVE one in sqlite.rs) loses that race whenever writes arrive
+//! (as a PASSIVE one each second once did) loses that race whenever writes arrive
 //! every few milliseconds, so under steady load the log grew without end
 //! (gigabytes beside a database a fraction of that size; docs/benchmarks.md).
 //!
