@@ -576,7 +576,11 @@ async fn concurrent_refreshes_are_each_judged_on_their_own_token(store: &Store, 
                 assert_eq!(found.session, sessions[i]);
                 rotated.push(i);
             }
-            (7, Refreshed::Lost(found)) => {
+            // The second presentation of token 7 either lost the race
+            // inside the store, or (when the first had fully committed
+            // before it was read: PostgreSQL under load) was judged on a
+            // token already rotated: reuse either way.
+            (7, Refreshed::Lost(found) | Refreshed::Refused(found)) => {
                 assert_eq!(found.session.id, sessions[7].id);
                 lost += 1;
             }
