@@ -49,18 +49,20 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        // No automatic checkpoint inside a commit: the writer restarts the
-        // WAL between transactions once it passes the limit (wal.rs),
-        // which keeps it bounded under any write rate. No checkpoint runs
-        // beside it: SQLite runs one checkpoint at a time and fails a
-        // second at once, so a background one made the writer's restart
-        // fail whenever they met, and the log grew past the limit.
+        // No automatic checkpoint inside a commit: a background task copies
+        // the WAL back beside the writer, and the writer finishes the job
+        // between transactions once the WAL passes the limit, so the next
+        // write starts it over (wal.rs): bounded under any write rate.
+        // SQLite runs one checkpoint at a time and fails a second at once,
+        // so the two take turns on a lock of their own (the writer waits
+        // for a background one to end rather than fail and let the log grow).
         let bound = wal::WalBound::new(file_of(url), settings.sqlite_wal_limit_bytes);
+        let release_bound = bound.clone();
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(settings.acquire_timeout)
             .after_release(move |conn, _| {
-                let bound = bound.clone();
+                let bound = release_bound.clone();
                 Box::pin(async move {
                     if let Some(bound) = bound {
                         bound.after_write(conn).await;
@@ -94,6 +96,9 @@ impl SqliteStore {
             .await
             .map_err(|e| OpenError::new(format!("cannot open the SQLite database: {e}")))?;
         let refresh_jobs = refresh_writer::start(writer.clone());
+        if let Some(bound) = bound {
+            tokio::spawn(bound.copy_beside_the_writer(pool.clone()));
+        }
         Ok(SqliteStore {
             pool,
             refresh_jobs,

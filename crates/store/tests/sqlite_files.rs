@@ -26,16 +26,16 @@ fn file_size(path: &Path) -> u64 {
 #[tokio::test]
 async fn the_wal_stays_near_its_limit_under_back_to_back_writes() {
     let db = TestDatabase::sqlite();
-    let limit = 1 << 20;
+    let limit = 4 << 20;
     let store = latchkey_store::open_with(&db.url, settings(limit))
         .await
         .unwrap();
     let file = latchkey_store::sqlite_file_of(&db.url).unwrap();
     let wal = file.with_file_name("latchkey.db-wal");
     let mut largest = 0;
-    // About 30 MiB of WAL frames without a restart (each insert writes
+    // About 190 MiB of WAL frames without a restart (each insert writes
     // the table's and its indexes' changed pages).
-    for i in 0..4000 {
+    for i in 0..8000 {
         store
             .repos
             .audit
@@ -49,7 +49,7 @@ async fn the_wal_stays_near_its_limit_under_back_to_back_writes() {
         largest = largest.max(file_size(&wal));
     }
     store.close().await;
-    // The limit plus what one transaction wrote before the restart.
+    // The limit plus what one transaction wrote before the checkpoint.
     assert!(
         largest <= limit + (256 << 10),
         "the WAL reached {largest} bytes with a limit of {limit}"

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each benchmark uses its own part
 
+pub mod load;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -38,6 +40,14 @@ impl Server {
     /// Applies `domain` to a fresh database, then starts the server
     /// with `alg` signing keys and the rate limits lifted.
     pub fn start(alg: &str, domain: &str) -> Server {
+        Self::start_full(alg, domain, "", &[])
+    }
+
+    /// `start`, with `extra` appended to the server's config file (TOML
+    /// sections other than `[database]` and `[rate_limit]`; `[database]`
+    /// options go through `LATCHKEY_DATABASE__*` in `env`) and `env` added
+    /// to its environment.
+    pub fn start_full(alg: &str, domain: &str, extra: &str, env: &[(&str, &str)]) -> Server {
         let dir = std::env::temp_dir().join(format!("latchkey-bench-{}-{alg}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -61,7 +71,7 @@ impl Server {
                 "[database]\nmax_connections = {db_connections}\n\n\
                  # The load comes from one address: lift the per-IP and per-client limits.\n\
                  [rate_limit]\nper_ip = {{ per_second = 1000000, burst = 1000000 }}\n\
-                 per_client = {{ per_second = 1000000, burst = 1000000 }}\n"
+                 per_client = {{ per_second = 1000000, burst = 1000000 }}\n\n{extra}\n"
             ),
         )
         .unwrap();
@@ -80,6 +90,7 @@ impl Server {
             .env("LATCHKEY_KEY_ALGORITHM", alg)
             .env("LATCHKEY_ADMIN_PASSWORD", "bench-admin-password")
             .env("LATCHKEY_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .expect("start latchkey serve");
@@ -92,6 +103,16 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         Server { child, addr, dir }
+    }
+
+    /// The SQLite write-ahead log beside the server's database.
+    pub fn wal_path(&self) -> std::path::PathBuf {
+        self.dir.join("latchkey.db-wal")
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// utime + stime of the server process, in milliseconds.
@@ -162,6 +183,9 @@ impl Results {
     pub fn p99(&self) -> Duration {
         self.percentile(0.99)
     }
+    pub fn p999(&self) -> Duration {
+        self.percentile(0.999)
+    }
     pub fn line(&self, label: &str) -> String {
         format!(
             "{label}: {:.1} req/s, p50 {:.2} ms, p99 {:.2} ms, server CPU {:.3} ms/req ({} requests, {} errors)",
@@ -209,6 +233,30 @@ impl HttpConnection {
         }
         let (status, body) = self.read_response()?;
         (status == expected).then_some(body)
+    }
+
+    /// POSTs a token request with `headers` added; the status and body.
+    pub fn post_token_with(
+        &mut self,
+        authorization: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> Option<(u16, String)> {
+        let extra: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
+        let request = format!(
+            "POST /oauth2/v1/token HTTP/1.1\r\nHost: {}\r\nAuthorization: {authorization}\r\n{extra}\
+             Content-Type: application/x-www-form-urlencoded;charset=UTF-8\r\nContent-Length: {}\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        );
+        if self.stream.write_all(request.as_bytes()).is_err() {
+            *self = HttpConnection::open(self.addr);
+            return None;
+        }
+        self.read_response()
     }
 
     /// GETs `path` with `authorization`; the status and body.
