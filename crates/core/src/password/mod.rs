@@ -9,6 +9,7 @@
 //! must not do (`reserve`).
 
 mod costs;
+mod memory;
 mod pool;
 
 use std::fmt;
@@ -16,7 +17,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use argon2::{Algorithm, Argon2, Block, Params, PasswordHash, PasswordHasher as _};
+use argon2::{Algorithm, Argon2, Params, PasswordHash};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD_NO_PAD;
+
+use memory::Memory;
 
 use crate::legacy_hash::LegacyHash;
 
@@ -165,10 +170,7 @@ impl PasswordHasher {
         let mut random = [0u8; 32];
         crate::secrets::fill_random(&mut random);
         let started = Instant::now();
-        let dummy_hash = argon2
-            .hash_password(&random)
-            .map_err(|e| HashError::Internal(e.to_string()))?
-            .to_string();
+        let dummy_hash = hash_phc(&argon2, &params, &random, &mut Memory::default())?;
         // The first estimate of a check's cost: hashing costs what
         // verifying does.
         let costs = costs::CheckCosts::default();
@@ -266,15 +268,10 @@ impl PasswordHasher {
 
     /// Hashes `password` with the current parameters (PHC string).
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
-        let argon2 = self.argon2.clone();
+        let (argon2, params) = (self.argon2.clone(), self.params);
         let password = password.clone();
         self.reserve()?
-            .run(move |_| {
-                argon2
-                    .hash_password(password.expose().as_bytes())
-                    .map(|h| h.to_string())
-                    .map_err(|e| HashError::Internal(e.to_string()))
-            })
+            .run(move |memory| hash_phc(&argon2, &params, password.expose().as_bytes(), memory))
             .await?
     }
 
@@ -327,7 +324,7 @@ impl HashSlot<'_> {
     /// Queues `work` for a worker in this slot.
     async fn run<T: Send + 'static>(
         mut self,
-        work: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
+        work: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let hasher = self.hasher;
         let (done, result) = tokio::sync::oneshot::channel();
@@ -353,6 +350,31 @@ impl HashSlot<'_> {
             .await
             .map_err(|_| HashError::Internal("hash worker stopped".into()))
     }
+}
+
+/// A new argon2id PHC string for `secret` (random salt), computed in
+/// `memory` rather than in memory of the global allocator's (memory.rs).
+fn hash_phc(
+    argon2: &Argon2<'_>,
+    params: &HashParams,
+    secret: &[u8],
+    memory: &mut Memory,
+) -> Result<String, HashError> {
+    let mut salt = [0u8; 16];
+    crate::secrets::fill_random(&mut salt);
+    let mut out = [0u8; 32];
+    let blocks = argon2.params().block_count();
+    argon2
+        .hash_password_into_with_memory(secret, &salt, &mut out, memory.blocks(blocks))
+        .map_err(|e| HashError::Internal(e.to_string()))?;
+    Ok(format!(
+        "$argon2id$v=19$m={},t={},p={}${}${}",
+        params.memory_kib,
+        params.iterations,
+        params.parallelism,
+        STANDARD_NO_PAD.encode(salt),
+        STANDARD_NO_PAD.encode(out)
+    ))
 }
 
 /// What a check's cost depends on: the algorithm and its work factors
@@ -381,7 +403,7 @@ fn verify_phc(
     password: &Password,
     stored: &str,
     current: HashParams,
-    memory: &mut Vec<Block>,
+    memory: &mut Memory,
 ) -> Verification {
     let Some((argon2, params, algorithm, version, salt, expected)) = parse_phc(stored) else {
         // Not argon2: perhaps a hash imported from another system, which
@@ -393,17 +415,13 @@ fn verify_phc(
             _ => Verification::Invalid,
         };
     };
-    let blocks = params.block_count();
-    if memory.len() < blocks {
-        memory.resize(blocks, Block::default());
-    }
     let mut out = vec![0u8; expected.len()];
     if argon2
         .hash_password_into_with_memory(
             password.expose().as_bytes(),
             &salt,
             &mut out,
-            &mut memory[..blocks],
+            memory.blocks(params.block_count()),
         )
         .is_err()
     {
@@ -585,7 +603,9 @@ mod tests {
                 argon2::Version::V0x13,
                 Params::new(64, 1, 1, None).unwrap(),
             );
-            let stored = other.hash_password(b"pw").unwrap().to_string();
+            let stored = argon2::PasswordHasher::hash_password(&other, b"pw")
+                .unwrap()
+                .to_string();
             assert_eq!(
                 h.verify(&pw, Some(&stored)).await.unwrap(),
                 Verification::Valid { needs_rehash: true }
@@ -595,6 +615,39 @@ mod tests {
                 Verification::Invalid
             );
         }
+    }
+
+    #[tokio::test]
+    async fn argon2_memory_is_kept_while_busy_and_given_back_when_idle() {
+        let h = PasswordHasher::new(
+            cheap(),
+            PoolConfig {
+                workers: 1,
+                max_queue: 4,
+                idle_release: Duration::from_millis(300),
+                nice: 0,
+            },
+        )
+        .unwrap();
+        // The worker gives its buffer back just after the answer.
+        async fn until(what: &str, check: impl Fn() -> bool) {
+            let started = Instant::now();
+            while !check() {
+                assert!(started.elapsed() < Duration::from_secs(10), "{what}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let pw = Password::new("pw");
+        let hash = h.hash(&pw).await.unwrap();
+        until("kept for the next hash", || h.held_memory() == 64 * 1024).await;
+        h.verify(&pw, Some(&hash)).await.unwrap();
+        until("reused, not grown", || h.held_memory() == 64 * 1024).await;
+        until("given back when idle", || h.held_memory() == 0).await;
+        h.verify(&pw, Some(&hash)).await.unwrap();
+        until("taken again by the next hash", || {
+            h.held_memory() == 64 * 1024
+        })
+        .await;
     }
 
     #[test]

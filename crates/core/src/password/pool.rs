@@ -5,7 +5,8 @@
 //!   so a busy worker allocates nothing and touches no fresh pages (the
 //!   hash costs what argon2 costs). When no hash has come for
 //!   `idle_release`, the stash is emptied and the memory (19 MiB per
-//!   worker with the defaults) goes back to the system.
+//!   worker with the defaults, mapped directly: memory.rs) goes back to
+//!   the system.
 //! - Priority: workers run at a lower CPU priority (`nice`) than the
 //!   threads serving requests, so a password flood that saturates them
 //!   still leaves the cores to refreshes and other requests the moment
@@ -16,23 +17,23 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use argon2::Block;
+use super::memory::Memory;
 
-pub(super) type Job = Box<dyn FnOnce(&mut Vec<Block>) + Send>;
+pub(super) type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 
 /// Argon2 buffers not in use right now.
 #[derive(Default)]
-struct Stash(Mutex<Vec<Vec<Block>>>);
+struct Stash(Mutex<Vec<Memory>>);
 
 impl Stash {
-    fn take(&self) -> Vec<Block> {
+    fn take(&self) -> Memory {
         self.0
             .lock()
             .map(|mut s| s.pop().unwrap_or_default())
             .unwrap_or_default()
     }
 
-    fn give_back(&self, memory: Vec<Block>) {
+    fn give_back(&self, memory: Memory) {
         if let Ok(mut stash) = self.0.lock() {
             stash.push(memory);
         }
@@ -47,11 +48,7 @@ impl Stash {
     fn held_bytes(&self) -> usize {
         self.0
             .lock()
-            .map(|s| {
-                s.iter()
-                    .map(|m| m.capacity() * std::mem::size_of::<Block>())
-                    .sum()
-            })
+            .map(|s| s.iter().map(Memory::bytes).sum())
             .unwrap_or(0)
     }
 }
