@@ -25,9 +25,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher, PasswordVerifier, Version};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 
-use support::load::{PASSWORD, Step, grant_domain, run_load};
-use support::{Server, env_number};
+use support::load::{PASSWORD, Step, grant_domain, password_body, run_load};
+use support::{HttpConnection, Server, env_number};
 
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` does not run us.
