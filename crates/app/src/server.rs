@@ -203,6 +203,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
     }
     let state = AppState {
         bearer,
+        scim: Arc::new(latchkey_core::admin::ScimDirectory::new(directory.clone())),
         directory,
         tokens,
         introspection,

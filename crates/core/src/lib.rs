@@ -8,6 +8,7 @@ pub mod cache;
 pub mod client_auth;
 pub mod clock;
 pub mod console;
+pub mod directory;
 pub mod domain;
 pub mod duration;
 pub mod error;

@@ -70,8 +70,11 @@ pub struct AppState {
     pub rate_limits: Arc<crate::rate_limit::RateLimits>,
     /// Verifies the bearer tokens of the admin API.
     pub bearer: Arc<latchkey_core::admin::BearerVerifier>,
-    /// The SCIM Users, Groups and Me operations.
-    pub directory: Arc<latchkey_core::admin::DirectoryService>,
+    /// Users, groups, memberships and roles: the typed directory every
+    /// door calls (the console directly).
+    pub directory: Arc<latchkey_core::directory::DirectoryService>,
+    /// The SCIM Users, Groups and Me operations over `directory`.
+    pub scim: Arc<latchkey_core::admin::ScimDirectory>,
     /// Apps, resource servers and signing keys.
     pub registry: Arc<latchkey_core::admin::RegistryService>,
     /// The password hasher (its queue is a metric).

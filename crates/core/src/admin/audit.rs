@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{AdminResult, Answer, Caller, DirectoryService, Permission};
+use super::{AdminResult, Answer, Caller, Permission, ScimDirectory};
 use crate::audit::{AuditEvent, AuditQuery};
 use crate::scim::ScimError;
 use crate::scim::query::{ListQuery, Page};
@@ -84,11 +84,11 @@ impl AuditParams {
     }
 }
 
-impl DirectoryService {
+impl ScimDirectory {
     pub async fn audit_events(&self, caller: &Caller, params: &AuditParams) -> AdminResult<Answer> {
         caller.require(Permission::ReadAudit)?;
         let query = params.query()?;
-        let Page { total, items, .. } = self.repos.audit.query(&query).await?;
+        let Page { total, items, .. } = self.directory.repos.audit.query(&query).await?;
         Ok(Answer {
             status: 200,
             body: list_response(

@@ -1,17 +1,20 @@
 //! The identity domain's admin API (`/admin/v1/`): bearer callers, the
-//! role-based permission table, and the SCIM Users, Groups and Me
-//! operations. The HTTP layer only parses requests and renders answers.
+//! role-based permission table, the registry of apps and keys, and the
+//! SCIM adapter over the typed directory service (`crate::directory`):
+//! `scim_users`, `scim_groups` and `scim_sessions` turn SCIM documents,
+//! PATCH operations and filters into typed calls and typed results back
+//! into SCIM resources. The HTTP layer only parses requests and renders
+//! answers.
 
 mod audit;
 mod caller;
-mod groups;
 mod permission;
 mod privilege;
 mod registry;
-mod roles;
+mod scim_groups;
+mod scim_sessions;
+mod scim_users;
 mod search;
-mod sessions;
-mod users;
 
 use std::sync::Arc;
 
@@ -25,14 +28,13 @@ pub use registry::{
     resource_server_json,
 };
 
-use crate::clock::Clock;
-use crate::password::{HashError, Password, PasswordHasher};
-use crate::password_policy::PasswordPolicy;
+use crate::directory::DirectoryError;
+pub use crate::directory::DirectoryService;
 use crate::scim::ScimError;
 use crate::scim::filter::{parse_filter, parse_patch_path};
 use crate::scim::query::{ListQuery, Resolved, Schema, resolve};
 use crate::scim::resource::{Projection, parse_if_match};
-use crate::store::{Repos, StoreError};
+use crate::store::StoreError;
 
 /// A refused admin request: the caller may not (RFC 6750), or the
 /// request is wrong (SCIM error).
@@ -57,6 +59,23 @@ impl From<ScimError> for AdminError {
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         AdminError::Scim(e.into())
+    }
+}
+
+/// The directory's refusals as SCIM errors (RFC 7644 §3.12).
+impl From<DirectoryError> for AdminError {
+    fn from(e: DirectoryError) -> Self {
+        AdminError::Scim(match e {
+            DirectoryError::Denied(denied) => return AdminError::Denied(denied),
+            DirectoryError::NotFound(detail) => ScimError::not_found(detail),
+            DirectoryError::Invalid { detail, .. } => ScimError::invalid_value(detail),
+            DirectoryError::Immutable(detail) => ScimError::mutability(detail),
+            DirectoryError::Taken(detail) => ScimError::uniqueness(detail),
+            DirectoryError::Conflict(detail) => ScimError::conflict(detail),
+            DirectoryError::VersionMismatch => ScimError::precondition_failed(),
+            DirectoryError::Unavailable(detail) => ScimError::unavailable(detail),
+            DirectoryError::Internal(detail) => ScimError::server(detail),
+        })
     }
 }
 
@@ -109,7 +128,7 @@ pub struct ListParams {
 }
 
 impl ListParams {
-    fn query<S: Schema>(&self) -> Result<(ListQuery<S::Field>, Projection), ScimError> {
+    pub fn query<S: Schema>(&self) -> Result<(ListQuery<S::Field>, Projection), ScimError> {
         let filter = match self.filter.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(text) => Some(resolve::<S>(
@@ -211,41 +230,45 @@ fn decode_cursor(token: &str) -> Result<String, ScimError> {
     Ok(id)
 }
 
-/// The SCIM directory service.
-pub struct DirectoryService {
-    pub repos: Repos,
-    pub hasher: Arc<PasswordHasher>,
-    pub policy: PasswordPolicy,
-    /// The brute-force throttle of the sign-in gate, which a self-service
-    /// password change's current-password proof passes too.
-    pub throttle: crate::throttle::ThrottlePolicy,
-    pub clock: Arc<dyn Clock>,
-    /// The admin API's base URL (`<issuer>/admin/v1`), for `location`
-    /// and `$ref`.
-    pub base_url: String,
+/// The SCIM face of the directory: SCIM documents in, SCIM resources
+/// out; every rule is the typed service's.
+pub struct ScimDirectory {
+    pub directory: Arc<DirectoryService>,
 }
 
-impl DirectoryService {
-    /// Records an administrative change made by `actor`.
-    async fn audit(&self, event_type: &str, actor: &str, subject: &str, detail: Option<String>) {
-        let mut event = crate::audit::AuditEvent::new(event_type, true, self.clock.now())
-            .actor(actor)
-            .subject(subject);
-        if let Some(detail) = detail {
-            event = event.detail(detail);
-        }
-        crate::audit::record(self.repos.audit.as_ref(), event).await;
+impl ScimDirectory {
+    pub fn new(directory: Arc<DirectoryService>) -> Self {
+        ScimDirectory { directory }
     }
 
-    /// Checks and hashes a password written through the API.
-    async fn hash_password(&self, password: &Password) -> Result<String, ScimError> {
-        self.policy
-            .check(password.expose())
-            .map_err(|e| ScimError::invalid_value(format!("password: {e}")))?;
-        self.hasher.hash(password).await.map_err(|e| match e {
-            HashError::Busy => ScimError::unavailable("password hashing is busy; retry shortly"),
-            other => ScimError::server(other.to_string()),
-        })
+    fn base_url(&self) -> &str {
+        &self.directory.base_url
+    }
+}
+
+/// A list answer: the page, with the cursor of the next one when the
+/// query pages by cursor (RFC 9865).
+fn list_answer<Q, T>(
+    query: &ListQuery<Q>,
+    page: &crate::scim::query::Page<T>,
+    id_of: impl Fn(&T) -> &str,
+    resources: Vec<Value>,
+) -> Answer {
+    let body = match &query.cursor {
+        None => crate::scim::resource::list_response(page.total, query.start_index, resources),
+        Some(_) => crate::scim::resource::cursor_list_response(
+            page.total,
+            resources,
+            page.more
+                .then(|| page.items.last().map(|r| encode_cursor(id_of(r))))
+                .flatten(),
+        ),
+    };
+    Answer {
+        status: 200,
+        body,
+        etag: None,
+        location: None,
     }
 }
 

@@ -34,7 +34,7 @@ impl Actor<'_> {
         }
     }
 
-    pub(super) fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         match self {
             Actor::Caller(caller) => &caller.subject,
             Actor::Cli => CLI_ACTOR,

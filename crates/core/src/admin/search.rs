@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::{AdminError, AdminResult, Answer, Caller, DirectoryService, ListParams, Permission};
+use super::{AdminError, AdminResult, Answer, Caller, ListParams, Permission, ScimDirectory};
 use crate::scim::ScimError;
 use crate::scim::query::{DEFAULT_COUNT, MAX_COUNT};
 use crate::scim::resource::{get_ci, list_response};
@@ -75,7 +75,7 @@ impl ListParams {
     }
 }
 
-impl DirectoryService {
+impl ScimDirectory {
     /// A search at the SCIM root: users, then groups, each matched by the
     /// filter where it applies to that type (a filter naming `userName`
     /// finds no groups); `startIndex` and `count` page the combined list.

@@ -40,6 +40,9 @@ impl ScimError {
     pub fn uniqueness(detail: impl Into<String>) -> Self {
         Self::new(409, Some("uniqueness"), detail)
     }
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(409, None, detail)
+    }
     pub fn not_found(detail: impl Into<String>) -> Self {
         Self::new(404, None, detail)
     }

@@ -3,6 +3,7 @@
 //! the console field that set it.
 
 use latchkey_core::admin::{AdminError, BearerError, RegistryError};
+use latchkey_core::directory::DirectoryError;
 use latchkey_core::store::StoreError;
 
 /// Errors of one form: per field, and for the form as a whole.
@@ -92,6 +93,72 @@ pub(crate) fn refusal(error: AdminError, extra: &[(&str, &'static str)]) -> Refu
             }
             Refusal::Form(errors)
         }
+    }
+}
+
+/// What a refused directory operation means for the form that sent it:
+/// an invalid value lands beside the field it names (`extra` maps the
+/// directory's attribute names to this form's fields first).
+pub(crate) fn directory_refusal(error: DirectoryError, extra: &[(&str, &'static str)]) -> Refusal {
+    match error {
+        DirectoryError::Denied(BearerError::Insufficient { .. }) => Refusal::Denied,
+        DirectoryError::Denied(BearerError::Unavailable) => Refusal::Unavailable,
+        DirectoryError::Denied(_) => Refusal::SignedOut,
+        DirectoryError::NotFound(_) => Refusal::NotFound,
+        DirectoryError::Unavailable(_) => Refusal::Unavailable,
+        DirectoryError::Internal(detail) => {
+            tracing::warn!(detail = detail.as_str(), "console write failed");
+            Refusal::Unavailable
+        }
+        DirectoryError::Taken(_) => {
+            let mut errors = FieldErrors::default();
+            errors.add(
+                extra.first().map_or("username", |(_, f)| *f),
+                "That name is already taken.",
+            );
+            Refusal::Form(errors)
+        }
+        DirectoryError::Invalid { field, detail } => {
+            let mut errors = FieldErrors::default();
+            let field = extra
+                .iter()
+                .copied()
+                .chain(ATTRIBUTES.iter().map(|(a, f)| (*a, *f)))
+                .find(|(attribute, _)| field.starts_with(attribute))
+                .map(|(_, f)| f);
+            match field {
+                Some(f) => errors.add(f, sentence(&detail)),
+                None => errors.form = Some(sentence(&detail)),
+            }
+            Refusal::Form(errors)
+        }
+        DirectoryError::Immutable(detail) | DirectoryError::Conflict(detail) => {
+            Refusal::Form(FieldErrors {
+                form: Some(sentence(&detail)),
+                ..FieldErrors::default()
+            })
+        }
+        DirectoryError::VersionMismatch => Refusal::Form(FieldErrors {
+            form: Some("It changed while you were editing; look again.".into()),
+            ..FieldErrors::default()
+        }),
+    }
+}
+
+/// A refusal of some service, as a console page sees it.
+pub(crate) trait IntoRefusal {
+    fn into_refusal(self) -> Refusal;
+}
+
+impl IntoRefusal for AdminError {
+    fn into_refusal(self) -> Refusal {
+        refusal(self, &[])
+    }
+}
+
+impl IntoRefusal for DirectoryError {
+    fn into_refusal(self) -> Refusal {
+        directory_refusal(self, &[])
     }
 }
 

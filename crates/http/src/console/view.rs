@@ -6,7 +6,6 @@ use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use latchkey_core::admin::{Caller, Permission};
-use latchkey_core::scim::resource::Projection;
 
 use super::session::Signed;
 use crate::state::AppState;
@@ -105,10 +104,10 @@ impl Chrome {
         let caller = &signed.session.caller;
         let username = state
             .directory
-            .get_me(caller, &Projection::All)
+            .me(caller)
             .await
             .ok()
-            .and_then(|a| a.body["userName"].as_str().map(str::to_owned))
+            .map(|me| me.user.username)
             .unwrap_or_else(|| caller.subject.clone());
         Chrome {
             title: title.into(),

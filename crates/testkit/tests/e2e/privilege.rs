@@ -6,7 +6,7 @@
 //! holds; giving a role needs the grant permission and that role.
 
 use latchkey::context::Context;
-use latchkey_core::admin::{Actor, AdminError, Caller, RegistryError};
+use latchkey_core::admin::{Actor, AdminError, Caller, RegistryError, ScimDirectory};
 use latchkey_core::domain::AppInput;
 use latchkey_core::model::{AppRole, Session};
 use latchkey_core::store::NewUser;
@@ -137,8 +137,8 @@ fn caller(role: AppRole) -> Caller {
     }
 }
 
-fn admin_outcome<T>(r: Result<T, AdminError>, what: &str) -> bool {
-    match r {
+fn admin_outcome<T, E: Into<AdminError>>(r: Result<T, E>, what: &str) -> bool {
+    match r.map_err(Into::into) {
         Ok(_) => true,
         Err(AdminError::Denied(_)) => false,
         Err(e) => panic!("{what}: unexpected error {e:?}"),
@@ -227,22 +227,23 @@ impl World {
         let roles: Vec<AppRole> = target.into_iter().collect();
         let who = caller(actor);
         let directory = self.ctx.directory();
+        let scim = ScimDirectory::new(std::sync::Arc::new(self.ctx.directory()));
         let registry = self.ctx.registry(latchkey_core::keys::KeyAlgorithm::Es256);
         let what = format!("{actor} {op:?} on a holder of {target:?}");
         let user_op = |body: Value| {
-            let directory = &directory;
+            let scim = &scim;
             let who = &who;
             let roles = &roles;
             async move {
                 let id = self.user(roles).await;
-                directory.patch_user(who, &id, &patch(body), None).await
+                scim.patch_user(who, &id, &patch(body), None).await
             }
         };
         match op {
             Act::ReplaceUser => {
                 let id = self.user(&roles).await;
                 let doc = json!({"schemas": [USER_SCHEMA], "userName": format!("r-{id}"), "active": true});
-                admin_outcome(directory.replace_user(&who, &id, &doc, None).await, &what)
+                admin_outcome(scim.replace_user(&who, &id, &doc, None).await, &what)
             }
             Act::RenameUser => admin_outcome(
                 user_op(json!([{"op": "replace", "path": "displayName", "value": "Renamed"}]))
@@ -270,7 +271,7 @@ impl World {
             ),
             Act::DeleteUser => {
                 let id = self.user(&roles).await;
-                admin_outcome(directory.delete_user(&who, &id, None).await, &what)
+                admin_outcome(scim.delete_user(&who, &id, None).await, &what)
             }
             Act::EndSession => {
                 let id = self.user(&roles).await;
@@ -289,7 +290,7 @@ impl World {
                     .start_session(&session, None, None)
                     .await
                     .unwrap();
-                admin_outcome(directory.end_session(&who, &session.id).await, &what)
+                admin_outcome(scim.end_session(&who, &session.id).await, &what)
             }
             Act::GrantRoleToUser => {
                 let id = self.user(&roles).await;
@@ -344,6 +345,7 @@ impl World {
         let roles: Vec<AppRole> = role.into_iter().collect();
         let who = caller(actor);
         let directory = self.ctx.directory();
+        let scim = ScimDirectory::new(std::sync::Arc::new(self.ctx.directory()));
         let what = format!("{actor} {op:?} with {role:?}");
         match op {
             Give::RoleToUser => {
@@ -369,10 +371,7 @@ impl World {
                 let member = self.user(&[]).await;
                 let body =
                     patch(json!([{"op": "add", "path": "members", "value": [{"value": member}]}]));
-                admin_outcome(
-                    directory.patch_group(&who, &group, &body, None).await,
-                    &what,
-                )
+                admin_outcome(scim.patch_group(&who, &group, &body, None).await, &what)
             }
             Give::MemberFromGroup => {
                 let member = self.user(&[]).await;
@@ -380,15 +379,12 @@ impl World {
                 let body = patch(
                     json!([{"op": "remove", "path": format!("members[value eq \"{member}\"]")}]),
                 );
-                admin_outcome(
-                    directory.patch_group(&who, &group, &body, None).await,
-                    &what,
-                )
+                admin_outcome(scim.patch_group(&who, &group, &body, None).await, &what)
             }
             Give::DeleteGroup => {
                 let member = self.user(&[]).await;
                 let group = self.group(&roles, &[member]).await;
-                admin_outcome(directory.delete_group(&who, &group, None).await, &what)
+                admin_outcome(scim.delete_group(&who, &group, None).await, &what)
             }
             Give::AppWithRole => {
                 let registry = self.ctx.registry(latchkey_core::keys::KeyAlgorithm::Es256);

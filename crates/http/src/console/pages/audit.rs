@@ -188,7 +188,7 @@ pub(crate) async fn list(
             start_index: Some(((page - 1) * PAGE_SIZE + 1).to_string()),
             count: Some(PAGE_SIZE.to_string()),
         };
-        match state.directory.audit_events(caller, &params).await {
+        match state.scim.audit_events(caller, &params).await {
             Ok(answer) => {
                 total = answer.body["totalResults"].as_u64().unwrap_or(0);
                 let events = answer.body["Resources"]

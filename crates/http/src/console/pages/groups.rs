@@ -1,8 +1,8 @@
 //! `/console/groups`: groups — the list, creating one, one group's
 //! name (rename), members (add by username, remove), application roles
 //! (shown here; granted in `group_roles`) and deletion. Everything
-//! through `DirectoryService`'s SCIM group operations, as the admin API
-//! does.
+//! through the typed `DirectoryService`, as the admin API and the command
+//! line do.
 
 use std::collections::HashMap;
 
@@ -11,14 +11,13 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use latchkey_core::admin::{Actor, AdminError, ListParams, Permission};
+use latchkey_core::admin::{Actor, ListParams, Permission};
+use latchkey_core::directory::{DirectoryError, GroupChange, NewGroup};
 use latchkey_core::model::AppRole;
-use latchkey_core::scim::group::GROUP_SCHEMA;
-use latchkey_core::scim::resource::Projection;
-use serde_json::{Value, json};
+use latchkey_core::scim::group::GroupSchema;
 
-use super::{text, valid_id};
-use crate::console::fields::{FieldErrors, Refusal, refusal};
+use super::valid_id;
+use crate::console::fields::{FieldErrors, Refusal, directory_refusal};
 use crate::console::form::Form;
 use crate::console::session::{Signed, signed_in, signed_post};
 use crate::console::view::{self, Chrome, Section};
@@ -28,18 +27,14 @@ use crate::state::AppState;
 pub(super) async fn refused(
     state: &AppState,
     signed: &Signed,
-    e: AdminError,
+    e: DirectoryError,
     what: &str,
 ) -> Response {
     match &e {
-        AdminError::Scim(scim) if scim.status == 404 => {
-            view::not_found(state, signed, "group").await
-        }
+        DirectoryError::NotFound(_) => view::not_found(state, signed, "group").await,
         _ => super::refused(state, signed, e, what).await,
     }
 }
-
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
 struct GroupRow {
     id: String,
@@ -69,22 +64,26 @@ async fn list_page(
         count: Some("1000".into()),
         ..ListParams::default()
     };
-    let listed = match state.directory.list_groups(caller, &params).await {
-        Ok(answer) => answer.body,
+    let (query, _) = params
+        .query::<GroupSchema>()
+        .expect("a plain count is a valid query");
+    let listed = match state
+        .directory
+        .list_groups(Actor::Caller(caller), &query)
+        .await
+    {
+        Ok(page) => page,
         Err(e) => return refused(state, signed, e, "viewing groups").await,
     };
-    let rows = listed["Resources"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|g| GroupRow {
-                    id: text(g, "/id"),
-                    name: text(g, "/displayName"),
-                    members: g["members"].as_array().map_or(0, Vec::len),
-                })
-                .collect()
+    let rows = listed
+        .items
+        .into_iter()
+        .map(|g| GroupRow {
+            id: g.group.id,
+            name: g.group.name,
+            members: g.members.len(),
         })
-        .unwrap_or_default();
+        .collect();
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -126,10 +125,10 @@ pub(crate) async fn list(
 async fn form_error(
     state: &AppState,
     signed: &Signed,
-    e: AdminError,
+    e: DirectoryError,
     field: &'static str,
 ) -> Result<FieldErrors, Response> {
-    match refusal(e.clone(), &[("displayName", "name"), ("members", field)]) {
+    match directory_refusal(e.clone(), &[("displayName", "name"), ("members", field)]) {
         Refusal::Form(mut errors) => {
             if let Some(message) = errors.form.take() {
                 errors.add(field, message);
@@ -155,16 +154,16 @@ pub(crate) async fn create(
         errors.add("name", "Enter a name.");
         return list_page(&state, &signed, None, name, errors).await;
     }
-    let doc = json!({"schemas": [GROUP_SCHEMA], "displayName": name, "members": []});
+    let new = NewGroup {
+        name: name.clone(),
+        ..NewGroup::default()
+    };
     match state
         .directory
-        .create_group(&signed.session.caller, &doc)
+        .create_group(Actor::Caller(&signed.session.caller), new)
         .await
     {
-        Ok(answer) => view::redirect(&format!(
-            "/console/groups/{}?done=created",
-            text(&answer.body, "/id")
-        )),
+        Ok(view) => view::redirect(&format!("/console/groups/{}?done=created", view.group.id)),
         Err(e) => match form_error(&state, &signed, e, "name").await {
             Ok(errors) => list_page(&state, &signed, None, name, errors).await,
             Err(r) => r,
@@ -214,12 +213,8 @@ async fn group_page(
     redo: Redo,
 ) -> Response {
     let caller = &signed.session.caller;
-    let group = match state
-        .directory
-        .get_group(caller, id, &Projection::All)
-        .await
-    {
-        Ok(answer) => answer.body,
+    let group = match state.directory.get_group(Actor::Caller(caller), id).await {
+        Ok(view) => view,
         Err(e) => return refused(state, signed, e, "viewing groups").await,
     };
     let held = match state.directory.group_roles(Actor::Caller(caller), id).await {
@@ -230,18 +225,15 @@ async fn group_page(
         .iter()
         .map(|r| (r.as_str(), held.contains(r)))
         .collect();
-    let name = text(&group, "/displayName");
-    let members = group["members"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|m| Member {
-                    id: text(m, "/value"),
-                    username: text(m, "/display"),
-                })
-                .collect()
+    let name = group.group.name.clone();
+    let members = group
+        .members
+        .into_iter()
+        .map(|m| Member {
+            id: m.id,
+            username: m.username,
         })
-        .unwrap_or_default();
+        .collect();
     let status = if redo.errors.is_empty() && redo.name_errors.is_empty() {
         StatusCode::OK
     } else {
@@ -296,12 +288,8 @@ pub(super) async fn post_on(
     Ok((signed, form))
 }
 
-fn patch(operations: Value) -> Value {
-    json!({"schemas": [PATCH_OP], "Operations": operations})
-}
-
-/// `POST /console/groups/{id}`: renames the group to `name` (a SCIM
-/// patch of `displayName`; members and roles stay).
+/// `POST /console/groups/{id}`: renames the group to `name` (members
+/// and roles stay).
 pub(crate) async fn rename(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -317,10 +305,14 @@ pub(crate) async fn rename(
     if name.is_empty() {
         name_errors.add("name", "Enter a name.");
     } else {
-        let ops = patch(json!([{"op": "replace", "path": "displayName", "value": name}]));
         match state
             .directory
-            .patch_group(&signed.session.caller, &id, &ops, None)
+            .update_group(
+                Actor::Caller(&signed.session.caller),
+                &id,
+                GroupChange::Rename(name.clone()),
+                None,
+            )
             .await
         {
             Ok(_) => return view::redirect(&format!("/console/groups/{id}?done=renamed")),
@@ -352,23 +344,14 @@ pub(crate) async fn add_member(
     let caller = &signed.session.caller;
     let username = form.get("username").trim().to_owned();
     let mut errors = FieldErrors::default();
-    let filter = format!(
-        "userName eq {}",
-        serde_json::to_string(&username).expect("a string serializes")
-    );
+    let actor = Actor::Caller(caller);
     let found = if username.is_empty() {
         None
     } else {
-        let params = ListParams {
-            filter: Some(filter),
-            ..ListParams::default()
-        };
-        match state.directory.list_users(caller, &params).await {
-            Ok(answer) => answer.body["Resources"]
-                .get(0)
-                .map(|u| text(u, "/id"))
-                .filter(|u| !u.is_empty()),
-            Err(e) => return refused(&state, &signed, e, "viewing users").await,
+        match state.directory.find_user(actor, &username).await {
+            Ok(view) => Some(view.user.id),
+            Err(DirectoryError::NotFound(_)) => None,
+            Err(e) => return super::refused(&state, &signed, e, "viewing users").await,
         }
     };
     let Some(user_id) = found else {
@@ -380,8 +363,11 @@ pub(crate) async fn add_member(
         };
         return group_page(&state, &signed, &id, None, redo).await;
     };
-    let ops = patch(json!([{"op": "add", "path": "members", "value": [{"value": user_id}]}]));
-    match state.directory.patch_group(caller, &id, &ops, None).await {
+    match state
+        .directory
+        .update_group(actor, &id, GroupChange::AddMembers(vec![user_id]), None)
+        .await
+    {
         Ok(_) => view::redirect(&format!("/console/groups/{id}?done=member-added")),
         Err(e) => match form_error(&state, &signed, e, "username").await {
             Ok(errors) => {
@@ -427,10 +413,14 @@ pub(crate) async fn remove_member(
         )
         .await;
     }
-    let ops = patch(json!([{"op": "remove", "path": format!("members[value eq \"{user}\"]")}]));
     match state
         .directory
-        .patch_group(&signed.session.caller, &id, &ops, None)
+        .update_group(
+            Actor::Caller(&signed.session.caller),
+            &id,
+            GroupChange::RemoveMembers(vec![user.to_owned()]),
+            None,
+        )
         .await
     {
         Ok(_) => view::redirect(&format!("/console/groups/{id}?done=member-removed")),
@@ -466,7 +456,7 @@ pub(crate) async fn delete(
     }
     match state
         .directory
-        .delete_group(&signed.session.caller, &id, None)
+        .delete_group(Actor::Caller(&signed.session.caller), &id, None)
         .await
     {
         Ok(_) => view::redirect("/console/groups?done=deleted"),

@@ -16,10 +16,9 @@ pub(crate) mod users;
 
 use axum::http::StatusCode;
 use axum::response::Response;
-use latchkey_core::admin::AdminError;
 use serde_json::Value;
 
-use super::fields::{Refusal, refusal};
+use super::fields::{IntoRefusal, Refusal};
 use super::session::Signed;
 use super::view;
 use crate::state::AppState;
@@ -28,10 +27,10 @@ use crate::state::AppState;
 pub(crate) async fn refused(
     state: &AppState,
     signed: &Signed,
-    error: AdminError,
+    error: impl IntoRefusal,
     what: &str,
 ) -> Response {
-    match refusal(error, &[]) {
+    match error.into_refusal() {
         Refusal::Denied => view::forbidden(state, signed, what).await,
         Refusal::SignedOut => view::redirect("/console/signin?done=expired"),
         Refusal::NotFound => view::not_found(state, signed, "user").await,

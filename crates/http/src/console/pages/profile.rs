@@ -9,13 +9,12 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use latchkey_core::meta::RequestMeta;
-use latchkey_core::scim::discovery::USER_EXTENSION;
-use latchkey_core::scim::resource::Projection;
-use serde_json::json;
+use latchkey_core::directory::UserChange;
+use latchkey_core::password::Password;
 
-use super::{refused, text};
-use crate::console::fields::{FieldErrors, Refusal, refusal};
+use super::refused;
+use super::users::full_name;
+use crate::console::fields::{FieldErrors, Refusal, directory_refusal};
 use crate::console::session::{SESSION_COOKIE, Signed, set_cookie, signed_in, signed_post};
 use crate::console::view::{self, Chrome, Section};
 use crate::state::AppState;
@@ -39,8 +38,8 @@ async fn render(
     errors: FieldErrors,
 ) -> Response {
     let caller = &signed.session.caller;
-    let me = match state.directory.get_me(caller, &Projection::All).await {
-        Ok(answer) => answer.body,
+    let me = match state.directory.me(caller).await {
+        Ok(view) => view,
         Err(e) => return refused(state, signed, e, "viewing your profile").await,
     };
     let status = if errors.is_empty() {
@@ -52,18 +51,15 @@ async fn render(
         status,
         &ProfilePage {
             chrome: Chrome::signed(state, signed, "My profile", Section::Profile, notice).await,
-            username: text(&me, "/userName"),
-            name: text(&me, "/name/formatted"),
-            email: text(&me, "/emails/0/value"),
-            groups: me["groups"]
-                .as_array()
-                .map(|g| {
-                    g.iter()
-                        .filter_map(|g| g["display"].as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                })
-                .unwrap_or_default(),
+            username: me.user.username.clone(),
+            name: full_name(&me.user),
+            email: me.user.email.clone().unwrap_or_default(),
+            groups: me
+                .groups
+                .iter()
+                .map(|g| g.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             roles: caller
                 .roles
                 .iter()
@@ -118,25 +114,26 @@ pub(crate) async fn change_password(
     }
     // The current password passes the sign-in gate, throttled for the
     // browser's address as a console sign-in is.
-    let meta = RequestMeta {
-        ip: Some(crate::client_ip::client_ip(
-            peer,
-            &headers,
-            &state.trusted_proxies,
-            state.forwarded_header,
-        )),
-        ..RequestMeta::default()
+    let ip = crate::client_ip::client_ip(
+        peer,
+        &headers,
+        &state.trusted_proxies,
+        state.forwarded_header,
+    );
+    let change = UserChange {
+        password: Some(Password::new(form.get("password"))),
+        ..UserChange::default()
     };
-    let body = json!({
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-        "Operations": [
-            {"op": "replace", "path": "password", "value": form.get("password")},
-            {"op": "replace", "path": format!("{USER_EXTENSION}:currentPassword"), "value": form.get("current_password")},
-        ],
-    });
+    let current = Password::new(form.get("current_password"));
     match state
         .directory
-        .patch_me(&signed.session.caller, &body, None, &meta)
+        .update_me(
+            &signed.session.caller,
+            change,
+            Some(&current),
+            None,
+            Some(ip),
+        )
         .await
     {
         Ok(_) => {
@@ -152,7 +149,7 @@ pub(crate) async fn change_password(
             );
             response
         }
-        Err(e) => match refusal(e.clone(), &[]) {
+        Err(e) => match directory_refusal(e.clone(), &[]) {
             Refusal::Form(mut found) => {
                 for (field, message) in &mut found.fields {
                     if *field == "current_password" {

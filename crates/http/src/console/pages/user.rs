@@ -12,23 +12,21 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use latchkey_core::admin::{Actor, Permission};
+use latchkey_core::directory::{UserChange, UserView};
 use latchkey_core::model::AppRole;
-use latchkey_core::scim::discovery::USER_EXTENSION;
-use latchkey_core::scim::resource::Projection;
+use latchkey_core::password::Password;
 use latchkey_core::store::HeldRole;
-use serde_json::{Value, json};
 
-use super::users::{badges, user_document};
-use super::{refused, text, valid_id, when, when_unix};
-use crate::console::fields::{FieldErrors, Refusal, refusal};
+use super::users::{badges, full_name, profile_from};
+use super::{refused, valid_id, when_unix};
+use crate::console::fields::{FieldErrors, Refusal, directory_refusal};
 use crate::console::form::Form;
 use crate::console::session::{Signed, signed_in, signed_post};
 use crate::console::view::{self, Chrome, Section};
 use crate::state::AppState;
 
-const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
-
-struct UserView {
+/// The user as the page shows them.
+struct UserCard {
     id: String,
     username: String,
     name: String,
@@ -104,7 +102,7 @@ struct ConsoleRow {
 #[template(path = "console/user.html")]
 struct UserPage {
     chrome: Chrome,
-    user: UserView,
+    user: UserCard,
     form: ProfileForm,
     errors: FieldErrors,
     password_errors: FieldErrors,
@@ -119,25 +117,23 @@ struct UserPage {
     is_self: bool,
 }
 
-fn user_view(r: &Value) -> UserView {
-    UserView {
-        id: text(r, "/id"),
-        username: text(r, "/userName"),
-        name: text(r, "/name/formatted"),
-        email: text(r, "/emails/0/value"),
-        groups: r["groups"]
-            .as_array()
-            .map(|g| {
-                g.iter()
-                    .filter_map(|g| g["display"].as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default(),
-        created: when(&text(r, "/meta/created")),
-        active: r["active"].as_bool().unwrap_or(false),
-        locked: r[USER_EXTENSION]["locked"].as_bool().unwrap_or(false),
-        badges: badges(r),
+fn user_card(view: &UserView) -> UserCard {
+    let user = &view.user;
+    UserCard {
+        id: user.id.clone(),
+        username: user.username.clone(),
+        name: full_name(user),
+        email: user.email.clone().unwrap_or_default(),
+        groups: view
+            .groups
+            .iter()
+            .map(|g| g.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        created: when_unix(user.created_at),
+        active: user.active,
+        locked: user.locked,
+        badges: badges(user),
     }
 }
 
@@ -157,23 +153,20 @@ async fn render(
     redo: Redo<'_>,
 ) -> Response {
     let caller = &signed.session.caller;
-    let resource = match state.directory.get_user(caller, id, &Projection::All).await {
-        Ok(answer) => answer.body,
+    let actor = Actor::Caller(caller);
+    let viewed = match state.directory.get_user(actor, id).await {
+        Ok(view) => view,
         Err(e) => return refused(state, signed, e, "viewing users").await,
     };
-    let sessions = match state.directory.list_sessions(caller, id).await {
-        Ok(answer) => answer.body["Resources"]
-            .as_array()
-            .map(|list| {
-                list.iter()
-                    .map(|s| SessionRow {
-                        id: text(s, "/id"),
-                        client_id: text(s, "/clientId"),
-                        auth_time: when(&text(s, "/authTime")),
-                    })
-                    .collect()
+    let sessions = match state.directory.sessions_of(actor, id).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|s| SessionRow {
+                id: s.id,
+                client_id: s.client_id.unwrap_or_default(),
+                auth_time: when_unix(s.auth_time),
             })
-            .unwrap_or_default(),
+            .collect(),
         Err(e) => return refused(state, signed, e, "viewing sessions").await,
     };
     let console_sessions = match state.console.sessions_of(caller, id, &signed.cookie).await {
@@ -200,13 +193,13 @@ async fn render(
             email: f.get("email").trim().to_owned(),
         },
         None => ProfileForm {
-            username: text(&resource, "/userName"),
-            given_name: text(&resource, "/name/givenName"),
-            family_name: text(&resource, "/name/familyName"),
-            email: text(&resource, "/emails/0/value"),
+            username: viewed.user.username.clone(),
+            given_name: viewed.user.given_name.clone().unwrap_or_default(),
+            family_name: viewed.user.family_name.clone().unwrap_or_default(),
+            email: viewed.user.email.clone().unwrap_or_default(),
         },
     };
-    let user = user_view(&resource);
+    let user = user_card(&viewed);
     let status = if redo.errors.is_empty() && redo.password_errors.is_empty() {
         StatusCode::OK
     } else {
@@ -269,18 +262,14 @@ pub(super) async fn post(
 pub(super) async fn who(state: &AppState, signed: &Signed, id: &str) -> String {
     state
         .directory
-        .get_user(&signed.session.caller, id, &Projection::All)
+        .get_user(Actor::Caller(&signed.session.caller), id)
         .await
-        .map(|a| text(&a.body, "/userName"))
+        .map(|v| v.user.username)
         .unwrap_or_else(|_| id.to_owned())
 }
 
 pub(super) fn done(id: &str, code: &str) -> Response {
     view::redirect(&format!("/console/users/{id}?done={code}"))
-}
-
-fn patch(operations: Value) -> Value {
-    json!({"schemas": [PATCH_OP], "Operations": operations})
 }
 
 pub(crate) async fn save(
@@ -293,31 +282,25 @@ pub(crate) async fn save(
         Ok(ok) => ok,
         Err(r) => return r,
     };
-    let caller = &signed.session.caller;
-    let current = match state
-        .directory
-        .get_user(caller, &id, &Projection::All)
-        .await
-    {
-        Ok(answer) => answer.body,
-        Err(e) => return refused(&state, &signed, e, "changing users").await,
-    };
-    // A PUT replaces every writable attribute: keep what the form does
-    // not show.
-    let mut doc = user_document(&form, current["active"].as_bool().unwrap_or(true));
-    for kept in ["externalId", "displayName"] {
-        if let Some(value) = current.get(kept) {
-            doc[kept] = value.clone();
-        }
-    }
+    let actor = Actor::Caller(&signed.session.caller);
     let mut errors = FieldErrors::default();
     if form.text("username").is_none() {
         errors.add("username", "Enter a username.");
     }
     if errors.is_empty() {
-        match state.directory.replace_user(caller, &id, &doc, None).await {
+        let saved = match state.directory.get_user(actor, &id).await {
+            Ok(current) => {
+                let change = UserChange {
+                    profile: Some(profile_from(&form, Some(&current.user))),
+                    ..UserChange::default()
+                };
+                state.directory.update_user(actor, &id, change, None).await
+            }
+            Err(e) => Err(e),
+        };
+        match saved {
             Ok(_) => return done(&id, "saved"),
-            Err(e) => match refusal(e.clone(), &[]) {
+            Err(e) => match directory_refusal(e.clone(), &[]) {
                 Refusal::Form(found) => errors = found,
                 _ => return refused(&state, &signed, e, "changing users").await,
             },
@@ -355,14 +338,17 @@ pub(crate) async fn set_password(
         errors.add("confirm_password", "The two passwords differ.");
     }
     if errors.is_empty() {
-        let body = patch(json!([{"op": "replace", "path": "password", "value": password}]));
         match state
             .directory
-            .patch_user(&signed.session.caller, &id, &body, None)
+            .set_password(
+                Actor::Caller(&signed.session.caller),
+                &id,
+                Password::new(password),
+            )
             .await
         {
             Ok(_) => return done(&id, "password"),
-            Err(e) => match refusal(e.clone(), &[]) {
+            Err(e) => match directory_refusal(e.clone(), &[]) {
                 Refusal::Form(found) => errors = found,
                 _ => return refused(&state, &signed, e, "setting passwords").await,
             },
@@ -410,12 +396,9 @@ pub(crate) async fn lock(
         )
         .await;
     }
-    let body = patch(
-        json!([{"op": "replace", "path": format!("{USER_EXTENSION}:locked"), "value": locked}]),
-    );
     match state
         .directory
-        .patch_user(&signed.session.caller, &id, &body, None)
+        .set_locked(Actor::Caller(&signed.session.caller), &id, locked)
         .await
     {
         Ok(_) => done(&id, if locked { "locked" } else { "unlocked" }),
@@ -464,10 +447,9 @@ pub(crate) async fn activate(
         )
         .await;
     }
-    let body = patch(json!([{"op": "replace", "path": "active", "value": active}]));
     match state
         .directory
-        .patch_user(&signed.session.caller, &id, &body, None)
+        .set_active(Actor::Caller(&signed.session.caller), &id, active)
         .await
     {
         Ok(_) => done(&id, if active { "activated" } else { "deactivated" }),
@@ -489,24 +471,14 @@ pub(crate) async fn sign_out_everywhere(
         return view::confirm(&state, &signed, &form, view::Question { action: format!("/console/users/{id}/signout"), back: format!("/console/users/{id}"), heading: "Sign this user out everywhere?", message: format!("Every session of {} ends: refresh tokens stop working and access tokens are refused.", who(&state, &signed, &id).await), button: "Sign out everywhere" })
         .await;
     }
-    let caller = &signed.session.caller;
-    let sessions = match state.directory.list_sessions(caller, &id).await {
-        Ok(answer) => answer.body["Resources"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default(),
-        Err(e) => return refused(&state, &signed, e, "ending sessions").await,
-    };
-    for session in sessions {
-        if let Err(e) = state
-            .directory
-            .end_session(caller, &text(&session, "/id"))
-            .await
-        {
-            return refused(&state, &signed, e, "ending sessions").await;
-        }
+    match state
+        .directory
+        .end_all_sessions(Actor::Caller(&signed.session.caller), &id)
+        .await
+    {
+        Ok(_) => done(&id, "signed-out-everywhere"),
+        Err(e) => refused(&state, &signed, e, "ending sessions").await,
     }
-    done(&id, "signed-out-everywhere")
 }
 
 pub(crate) async fn delete(
@@ -539,7 +511,7 @@ pub(crate) async fn delete(
     }
     match state
         .directory
-        .delete_user(&signed.session.caller, &id, None)
+        .delete_user(Actor::Caller(&signed.session.caller), &id, None)
         .await
     {
         Ok(_) => view::redirect("/console/users?done=deleted"),

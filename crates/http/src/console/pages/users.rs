@@ -7,13 +7,14 @@ use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use latchkey_core::admin::{ListParams, Permission};
-use latchkey_core::scim::discovery::USER_EXTENSION;
-use latchkey_core::scim::user::USER_SCHEMA;
-use serde_json::{Value, json};
+use latchkey_core::admin::{Actor, ListParams, Permission};
+use latchkey_core::directory::{NewUser, Profile, UserView};
+use latchkey_core::model::User;
+use latchkey_core::password::Password;
+use latchkey_core::scim::user::UserSchema;
 
-use super::{refused, text};
-use crate::console::fields::{FieldErrors, Refusal, refusal};
+use super::refused;
+use crate::console::fields::{FieldErrors, Refusal, directory_refusal, refusal};
 use crate::console::form::Form;
 use crate::console::session::{Signed, signed_in, signed_post};
 use crate::console::view::{self, Chrome, Section};
@@ -30,29 +31,36 @@ pub(crate) struct UserRow {
 }
 
 /// Status badges: (style, label).
-pub(crate) fn badges(resource: &Value) -> Vec<(&'static str, &'static str)> {
+pub(crate) fn badges(user: &User) -> Vec<(&'static str, &'static str)> {
     let mut out = Vec::new();
-    if resource["active"].as_bool().unwrap_or(false) {
+    if user.active {
         out.push(("ok", "Active"));
     } else {
         out.push(("bad", "Inactive"));
     }
-    if resource[USER_EXTENSION]["locked"]
-        .as_bool()
-        .unwrap_or(false)
-    {
+    if user.locked {
         out.push(("warn", "Locked"));
     }
     out
 }
 
-pub(crate) fn row(resource: &Value) -> UserRow {
+/// "Given Family", as far as the user has them.
+pub(crate) fn full_name(user: &User) -> String {
+    [user.given_name.as_deref(), user.family_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+pub(crate) fn row(view: &UserView) -> UserRow {
+    let user = &view.user;
     UserRow {
-        id: text(resource, "/id"),
-        username: text(resource, "/userName"),
-        name: text(resource, "/name/formatted"),
-        email: text(resource, "/emails/0/value"),
-        badges: badges(resource),
+        id: user.id.clone(),
+        username: user.username.clone(),
+        name: full_name(user),
+        email: user.email.clone().unwrap_or_default(),
+        badges: badges(user),
     }
 }
 
@@ -126,16 +134,17 @@ pub(crate) async fn list(
         count: Some(PAGE_SIZE.to_string()),
         ..ListParams::default()
     };
-    let (rows, total, error) = match state.directory.list_users(caller, &list).await {
-        Ok(answer) => (
-            answer.body["Resources"]
-                .as_array()
-                .map(|r| r.iter().map(row).collect())
-                .unwrap_or_default(),
-            answer.body["totalResults"].as_u64().unwrap_or(0),
-            None,
-        ),
-        Err(e) => match refusal(e, &[]) {
+    let listed = match list.query::<UserSchema>() {
+        Ok((query, _)) => state
+            .directory
+            .list_users(Actor::Caller(caller), &query)
+            .await
+            .map_err(directory_refusal_of),
+        Err(e) => Err(refusal(e.into(), &[])),
+    };
+    let (rows, total, error) = match listed {
+        Ok(page) => (page.items.iter().map(row).collect(), page.total, None),
+        Err(refused) => match refused {
             Refusal::Form(errors) => (
                 Vec::new(),
                 0,
@@ -220,27 +229,21 @@ pub(crate) async fn new_form(State(state): State<AppState>, headers: HeaderMap) 
     new_page(&state, &signed, None, FieldErrors::default()).await
 }
 
-/// A SCIM User from the profile fields of a console form.
-pub(crate) fn user_document(form: &Form, active: bool) -> Value {
-    let mut doc = json!({
-        "schemas": [USER_SCHEMA],
-        "userName": form.get("username").trim(),
-        "active": active,
-    });
-    let mut name = serde_json::Map::new();
-    if let Some(given) = form.text("given_name") {
-        name.insert("givenName".into(), json!(given));
+fn directory_refusal_of(e: latchkey_core::directory::DirectoryError) -> Refusal {
+    directory_refusal(e, &[])
+}
+
+/// The profile fields of a console form; what the form does not show
+/// (`externalId`, `displayName`) is taken from `kept`.
+pub(crate) fn profile_from(form: &Form, kept: Option<&User>) -> Profile {
+    Profile {
+        username: form.get("username").trim().to_owned(),
+        given_name: form.text("given_name"),
+        family_name: form.text("family_name"),
+        email: form.text("email"),
+        external_id: kept.and_then(|u| u.external_id.clone()),
+        display_name: kept.and_then(|u| u.display_name.clone()),
     }
-    if let Some(family) = form.text("family_name") {
-        name.insert("familyName".into(), json!(family));
-    }
-    if !name.is_empty() {
-        doc["name"] = Value::Object(name);
-    }
-    if let Some(email) = form.text("email") {
-        doc["emails"] = json!([{"value": email, "type": "work", "primary": true}]);
-    }
-    doc
 }
 
 pub(crate) async fn create(
@@ -259,20 +262,19 @@ pub(crate) async fn create(
     if !errors.is_empty() {
         return new_page(&state, &signed, Some(&form), errors).await;
     }
-    let mut doc = user_document(&form, form.get("active") == "true");
-    if !form.get("password").is_empty() {
-        doc["password"] = json!(form.get("password"));
-    }
+    let new = NewUser {
+        profile: profile_from(&form, None),
+        active: form.get("active") == "true",
+        password: (!form.get("password").is_empty()).then(|| Password::new(form.get("password"))),
+        roles: Vec::new(),
+    };
     match state
         .directory
-        .create_user(&signed.session.caller, &doc)
+        .create_user(Actor::Caller(&signed.session.caller), new)
         .await
     {
-        Ok(answer) => {
-            let id = text(&answer.body, "/id");
-            view::redirect(&format!("/console/users/{id}?done=created"))
-        }
-        Err(e) => match refusal(e.clone(), &[]) {
+        Ok(view) => view::redirect(&format!("/console/users/{}?done=created", view.user.id)),
+        Err(e) => match directory_refusal(e.clone(), &[]) {
             Refusal::Form(errors) => new_page(&state, &signed, Some(&form), errors).await,
             _ => refused(&state, &signed, e, "creating users").await,
         },
@@ -292,11 +294,11 @@ mod tests {
     }
 
     #[test]
-    fn a_user_document_leaves_out_empty_fields() {
+    fn a_profile_leaves_out_empty_fields() {
         let form = Form::parse(b"username=+bob+&given_name=&email=b%40x.org").unwrap();
-        let doc = user_document(&form, true);
-        assert_eq!(doc["userName"], "bob");
-        assert!(doc.get("name").is_none());
-        assert_eq!(doc["emails"][0]["value"], "b@x.org");
+        let profile = profile_from(&form, None);
+        assert_eq!(profile.username, "bob");
+        assert!(profile.given_name.is_none() && profile.family_name.is_none());
+        assert_eq!(profile.email.as_deref(), Some("b@x.org"));
     }
 }

@@ -182,7 +182,7 @@ macro_rules! resource_handlers {
         ) -> Response {
             let caller = authorized!(state, headers, query.as_deref());
             let params = try_or!(list_params(query.as_deref()));
-            respond(&state, state.directory.$list_m(&caller, &params).await)
+            respond(&state, state.scim.$list_m(&caller, &params).await)
         }
 
         async fn $get(
@@ -193,7 +193,7 @@ macro_rules! resource_handlers {
         ) -> Response {
             let caller = authorized!(state, headers, query.as_deref());
             let projection = try_or!(projection(query.as_deref()));
-            respond(&state, state.directory.$get_m(&caller, &id, &projection).await)
+            respond(&state, state.scim.$get_m(&caller, &id, &projection).await)
         }
 
         async fn $create(
@@ -204,7 +204,7 @@ macro_rules! resource_handlers {
         ) -> Response {
             let caller = authorized!(state, headers, query.as_deref());
             let doc = try_or!(json_body(&headers, body));
-            respond(&state, state.directory.$create_m(&caller, &doc).await)
+            respond(&state, state.scim.$create_m(&caller, &doc).await)
         }
 
         resource_handlers!(@write $replace => $replace_m);
@@ -218,7 +218,7 @@ macro_rules! resource_handlers {
         ) -> Response {
             let caller = authorized!(state, headers, query.as_deref());
             let version = try_or!(version(&headers));
-            respond(&state, state.directory.$delete_m(&caller, &id, version).await)
+            respond(&state, state.scim.$delete_m(&caller, &id, version).await)
         }
     };
     (@write $name:ident => $method:ident) => {
@@ -232,7 +232,7 @@ macro_rules! resource_handlers {
             let caller = authorized!(state, headers, query.as_deref());
             let doc = try_or!(json_body(&headers, body));
             let version = try_or!(version(&headers));
-            respond(&state, state.directory.$method(&caller, &id, &doc, version).await)
+            respond(&state, state.scim.$method(&caller, &id, &doc, version).await)
         }
     };
 }
@@ -250,7 +250,7 @@ macro_rules! search_handler {
             let caller = authorized!(state, headers, query.as_deref());
             let doc = try_or!(json_body(&headers, body));
             let params = try_or!(ListParams::from_search_request(&doc));
-            respond(&state, state.directory.$method(&caller, &params).await)
+            respond(&state, state.scim.$method(&caller, &params).await)
         }
     };
 }
@@ -284,7 +284,7 @@ async fn get_me(
 ) -> Response {
     let caller = authorized!(state, headers, query.as_deref());
     let projection = try_or!(projection(query.as_deref()));
-    respond(&state, state.directory.get_me(&caller, &projection).await)
+    respond(&state, state.scim.get_me(&caller, &projection).await)
 }
 
 /// The caller's address, for the sign-in gate a self-service password
@@ -314,10 +314,7 @@ async fn replace_me(
     let meta = request_meta(&state, peer, &headers);
     respond(
         &state,
-        state
-            .directory
-            .replace_me(&caller, &doc, version, &meta)
-            .await,
+        state.scim.replace_me(&caller, &doc, version, &meta).await,
     )
 }
 
@@ -334,10 +331,7 @@ async fn patch_me(
     let meta = request_meta(&state, peer, &headers);
     respond(
         &state,
-        state
-            .directory
-            .patch_me(&caller, &doc, version, &meta)
-            .await,
+        state.scim.patch_me(&caller, &doc, version, &meta).await,
     )
 }
 
@@ -348,7 +342,7 @@ async fn list_sessions(
     RawQuery(query): RawQuery,
 ) -> Response {
     let caller = authorized!(state, headers, query.as_deref());
-    respond(&state, state.directory.list_sessions(&caller, &id).await)
+    respond(&state, state.scim.list_sessions(&caller, &id).await)
 }
 
 async fn end_session(
@@ -358,7 +352,7 @@ async fn end_session(
     RawQuery(query): RawQuery,
 ) -> Response {
     let caller = authorized!(state, headers, query.as_deref());
-    respond(&state, state.directory.end_session(&caller, &sid).await)
+    respond(&state, state.scim.end_session(&caller, &sid).await)
 }
 
 async fn audit_events(
@@ -377,7 +371,7 @@ async fn audit_events(
         start_index: q.remove("startIndex"),
         count: q.remove("count"),
     };
-    respond(&state, state.directory.audit_events(&caller, &params).await)
+    respond(&state, state.scim.audit_events(&caller, &params).await)
 }
 
 fn document(body: Value) -> Response {

@@ -4,15 +4,15 @@
 //! (`privilege.rs`): a User Administrator who could grant roles could make
 //! themselves one.
 
-use super::{Actor, AdminError, AdminResult, DirectoryService, Permission};
+use super::{DirectoryError, DirectoryResult, DirectoryService};
+use crate::admin::{Actor, Permission};
 use crate::audit::kind;
 use crate::model::{AppRole, Group, User};
-use crate::scim::ScimError;
 use crate::store::HeldRole;
 
 impl DirectoryService {
-    fn may_grant(actor: Actor<'_>, role: AppRole) -> AdminResult<()> {
-        actor.may_give(&[role]).map_err(AdminError::Denied)
+    fn may_grant(actor: Actor<'_>, role: AppRole) -> DirectoryResult<()> {
+        Ok(actor.may_give(&[role])?)
     }
 
     /// Audits a grant or revocation that changed something; passes on
@@ -24,7 +24,7 @@ impl DirectoryService {
         subject_id: &str,
         role: AppRole,
         changed: bool,
-    ) -> AdminResult<bool> {
+    ) -> DirectoryResult<bool> {
         if changed {
             self.audit(event, actor.name(), subject_id, Some(role.to_string()))
                 .await;
@@ -32,12 +32,12 @@ impl DirectoryService {
         Ok(changed)
     }
 
-    async fn role_target(&self, user_id: &str) -> AdminResult<User> {
+    async fn role_target(&self, user_id: &str) -> DirectoryResult<User> {
         self.repos
             .users
             .find_by_id(user_id)
             .await?
-            .ok_or_else(|| ScimError::not_found(format!("no user {user_id}")).into())
+            .ok_or_else(|| DirectoryError::NotFound(format!("no user {user_id}")))
     }
 
     /// Grants `role` to the user directly; `false` when they held it
@@ -47,7 +47,7 @@ impl DirectoryService {
         actor: Actor<'_>,
         user_id: &str,
         role: AppRole,
-    ) -> AdminResult<bool> {
+    ) -> DirectoryResult<bool> {
         Self::may_grant(actor, role)?;
         let user = self.user_to_change(actor, user_id).await?;
         let granted = self.repos.users.grant_role(&user.id, role).await?;
@@ -63,7 +63,7 @@ impl DirectoryService {
         actor: Actor<'_>,
         user_id: &str,
         role: AppRole,
-    ) -> AdminResult<bool> {
+    ) -> DirectoryResult<bool> {
         Self::may_grant(actor, role)?;
         let user = self.user_to_change(actor, user_id).await?;
         let revoked = self.repos.users.revoke_role(&user.id, role).await?;
@@ -73,29 +73,37 @@ impl DirectoryService {
 
     /// The user's roles with where each comes from (directly, or through
     /// which group), for readers of users.
-    pub async fn held_roles(&self, actor: Actor<'_>, user_id: &str) -> AdminResult<Vec<HeldRole>> {
+    pub async fn held_roles(
+        &self,
+        actor: Actor<'_>,
+        user_id: &str,
+    ) -> DirectoryResult<Vec<HeldRole>> {
         Self::may_read(actor)?;
         let user = self.role_target(user_id).await?;
         Ok(self.repos.directory.held_roles(&user.id).await?)
     }
 
-    fn may_read(actor: Actor<'_>) -> AdminResult<()> {
+    fn may_read(actor: Actor<'_>) -> DirectoryResult<()> {
         if let Actor::Caller(caller) = actor {
             caller.require(Permission::ReadUsers)?;
         }
         Ok(())
     }
 
-    async fn group_target(&self, group_id: &str) -> AdminResult<Group> {
+    async fn group_target(&self, group_id: &str) -> DirectoryResult<Group> {
         self.repos
             .directory
             .find_group(group_id)
             .await?
-            .ok_or_else(|| ScimError::not_found(format!("no group {group_id}")).into())
+            .ok_or_else(|| DirectoryError::NotFound(format!("no group {group_id}")))
     }
 
     /// The roles the group holds itself (its members hold them too).
-    pub async fn group_roles(&self, actor: Actor<'_>, group_id: &str) -> AdminResult<Vec<AppRole>> {
+    pub async fn group_roles(
+        &self,
+        actor: Actor<'_>,
+        group_id: &str,
+    ) -> DirectoryResult<Vec<AppRole>> {
         Self::may_read(actor)?;
         let group = self.group_target(group_id).await?;
         Ok(self.repos.directory.group_roles(&group.id).await?)
@@ -108,7 +116,7 @@ impl DirectoryService {
         actor: Actor<'_>,
         group_id: &str,
         role: AppRole,
-    ) -> AdminResult<bool> {
+    ) -> DirectoryResult<bool> {
         Self::may_grant(actor, role)?;
         let group = self.group_target(group_id).await?;
         let granted = self
@@ -127,7 +135,7 @@ impl DirectoryService {
         actor: Actor<'_>,
         group_id: &str,
         role: AppRole,
-    ) -> AdminResult<bool> {
+    ) -> DirectoryResult<bool> {
         Self::may_grant(actor, role)?;
         let group = self.group_target(group_id).await?;
         let revoked = self
