@@ -172,6 +172,7 @@ macro_rules! impl_directory {
                 client_id: Option<String>,
                 ip: Option<String>,
                 detail: Option<String>,
+                request_id: Option<String>,
                 occurrences: i64,
                 last_at: Option<i64>,
             }
@@ -188,6 +189,7 @@ macro_rules! impl_directory {
                         client_id: r.client_id,
                         ip: r.ip,
                         detail: r.detail,
+                        request_id: r.request_id,
                         occurrences: u32::try_from(r.occurrences).unwrap_or(u32::MAX),
                         last_at: r.last_at,
                     }
@@ -198,8 +200,8 @@ macro_rules! impl_directory {
             impl AuditRepo for $store {
                 async fn record(&self, e: &AuditEvent) -> StoreResult<()> {
                     sqlx::query(
-                        "INSERT INTO audit_events (id, at, event_type, outcome, actor, subject, client_id, ip, detail, occurrences, last_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                        "INSERT INTO audit_events (id, at, event_type, outcome, actor, subject, client_id, ip, detail, occurrences, last_at, request_id) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                     )
                     .bind(&e.id)
                     .bind(e.at)
@@ -212,6 +214,7 @@ macro_rules! impl_directory {
                     .bind(&e.detail)
                     .bind(i64::from(e.occurrences))
                     .bind(e.last_at)
+                    .bind(&e.request_id)
                     .execute(&self.writer)
                     .await
                     .map_err(map_err)?;
@@ -256,7 +259,7 @@ macro_rules! impl_directory {
                     page_binds.push(Bind::Int(i64::from(q.count)));
                     page_binds.push(Bind::Int(q.start_index.saturating_sub(1) as i64));
                     let sql = format!(
-                        "SELECT id, at, event_type, outcome, actor, subject, client_id, ip, detail, occurrences, last_at FROM audit_events{filter} \
+                        "SELECT id, at, event_type, outcome, actor, subject, client_id, ip, detail, request_id, occurrences, last_at FROM audit_events{filter} \
                          ORDER BY at DESC, id DESC LIMIT ${} OFFSET ${}",
                         page_binds.len() - 1,
                         page_binds.len()

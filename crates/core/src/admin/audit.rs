@@ -60,6 +60,7 @@ pub fn event_resource(event: &AuditEvent) -> serde_json::Value {
         "clientId": event.client_id,
         "ip": event.ip,
         "detail": event.detail,
+        "requestId": event.request_id,
         // Repeated refused sign-ins folded into this one event.
         "occurrences": event.occurrences,
         "lastTimestamp": event.last_at.map(format_datetime),

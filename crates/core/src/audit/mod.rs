@@ -76,6 +76,9 @@ pub struct AuditEvent {
     pub client_id: Option<String>,
     pub ip: Option<String>,
     pub detail: Option<String>,
+    /// The HTTP request it happened in (`X-Request-Id`), as its log lines
+    /// carry it.
+    pub request_id: Option<String>,
     /// How many times it happened: repeated refused sign-ins of one
     /// (username, IP) are folded into one event (`AuditQueue`).
     pub occurrences: u32,
@@ -95,6 +98,7 @@ impl AuditEvent {
             client_id: None,
             ip: None,
             detail: None,
+            request_id: crate::meta::current_request_id(),
             occurrences: 1,
             last_at: None,
         }

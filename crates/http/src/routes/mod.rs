@@ -89,6 +89,7 @@ pub fn router(state: AppState) -> Router {
     // id, the client_id where there is one, status and latency. The request id is the caller's `X-Request-Id`, or a new
     // UUID, and is returned in the response.
     router
+        .layer(axum::middleware::from_fn(in_request_scope))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(|request: &Request<_>| {
@@ -121,6 +122,21 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// Serves the request as part of its id (`meta::with_request_id`), so
+/// the audit events it records carry the id its log lines carry.
+async fn in_request_scope(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    latchkey_core::meta::with_request_id(&id, next.run(request)).await
 }
 
 /// What an operator's tools read and the public need not see: the

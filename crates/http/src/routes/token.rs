@@ -68,7 +68,6 @@ async fn handle(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
-        request_id: None,
         ip_limit_deferred: end_user_ip.is_some(),
         end_user_ip,
     };

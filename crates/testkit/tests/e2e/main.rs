@@ -23,6 +23,7 @@ mod oauth2_client;
 mod password_grant;
 mod privilege;
 mod refresh;
+mod request_ids;
 mod rollover;
 mod scim;
 mod scim_conformance;

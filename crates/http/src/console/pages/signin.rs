@@ -157,7 +157,6 @@ pub(crate) async fn submit(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(256).collect()),
-        request_id: None,
         // The per-IP limit was charged above; the console names no end
         // user address other than the browser's own.
         ..RequestMeta::default()
