@@ -91,7 +91,7 @@ impl ScimDirectory {
         let query = params.query()?;
         let Page { total, items, .. } = self.directory.repos.audit.query(&query).await?;
         Ok(Answer {
-            status: 200,
+            status: super::Outcome::Read,
             body: list_response(
                 total,
                 query.start_index,

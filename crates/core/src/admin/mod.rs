@@ -81,18 +81,29 @@ impl From<DirectoryError> for AdminError {
 
 pub type AdminResult<T> = Result<T, AdminError>;
 
-/// A successful answer: status, SCIM body, and the resource's ETag and
-/// location when there is one resource.
+/// What a successful request did (the HTTP layer gives each its status:
+/// 200, 201, 204).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Here is the resource or list.
+    Read,
+    Created,
+    /// Done; nothing to show (a deletion).
+    Done,
+}
+
+/// A successful answer: what happened, the SCIM body, and the resource's
+/// ETag and location when there is one resource.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
-    pub status: u16,
+    pub status: Outcome,
     pub body: Value,
     pub etag: Option<String>,
     pub location: Option<String>,
 }
 
 impl Answer {
-    fn resource(status: u16, body: Value) -> Self {
+    fn resource(status: Outcome, body: Value) -> Self {
         let etag = body["meta"]["version"].as_str().map(str::to_owned);
         let location = body["meta"]["location"].as_str().map(str::to_owned);
         Answer {
@@ -105,7 +116,7 @@ impl Answer {
 
     fn no_content() -> Self {
         Answer {
-            status: 204,
+            status: Outcome::Done,
             body: Value::Null,
             etag: None,
             location: None,
@@ -215,7 +226,7 @@ fn decode_cursor(token: &str) -> Result<String, ScimError> {
     }
     let invalid = || {
         ScimError::new(
-            400,
+            crate::scim::ScimStatus::BadRequest,
             Some("invalidCursor"),
             "the cursor is not one this server issued",
         )
@@ -265,7 +276,7 @@ fn list_answer<Q, T>(
         ),
     };
     Answer {
-        status: 200,
+        status: Outcome::Read,
         body,
         etag: None,
         location: None,

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Actor, AdminResult, Answer, Caller, ListParams, ScimDirectory, list_answer};
+use super::{Actor, AdminResult, Answer, Caller, ListParams, Outcome, ScimDirectory, list_answer};
 use crate::directory::{DirectoryError, GroupChange, GroupView, NewGroup};
 use crate::scim::ScimError;
 use crate::scim::group::{GROUP_SCHEMA, GroupSchema, GroupWrite, group_resource};
@@ -63,7 +63,7 @@ impl ScimDirectory {
     ) -> AdminResult<Answer> {
         let view = self.directory.get_group(Actor::Caller(caller), id).await?;
         Ok(Answer::resource(
-            200,
+            Outcome::Read,
             projection.apply(self.render_group(&view)),
         ))
     }
@@ -75,7 +75,7 @@ impl ScimDirectory {
             .directory
             .create_group(Actor::Caller(caller), new_group(write))
             .await?;
-        Ok(Answer::resource(201, self.render_group(&view)))
+        Ok(Answer::resource(Outcome::Created, self.render_group(&view)))
     }
 
     pub async fn replace_group(
@@ -96,7 +96,7 @@ impl ScimDirectory {
                 if_version,
             )
             .await?;
-        Ok(Answer::resource(200, self.render_group(&view)))
+        Ok(Answer::resource(Outcome::Read, self.render_group(&view)))
     }
 
     pub async fn patch_group(
@@ -136,7 +136,7 @@ impl ScimDirectory {
                     continue;
                 }
                 Err(e) => return Err(e.into()),
-                Ok(view) => return Ok(Answer::resource(200, self.render_group(&view))),
+                Ok(view) => return Ok(Answer::resource(Outcome::Read, self.render_group(&view))),
             }
         }
     }

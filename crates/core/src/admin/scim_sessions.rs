@@ -28,7 +28,7 @@ impl ScimDirectory {
             })
             .collect();
         Ok(Answer {
-            status: 200,
+            status: super::Outcome::Read,
             body: list_response(sessions.len() as u64, 1, resources),
             etag: None,
             location: None,

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{Actor, AdminResult, Answer, Caller, ListParams, ScimDirectory, list_answer};
+use super::{Actor, AdminResult, Answer, Caller, ListParams, Outcome, ScimDirectory, list_answer};
 use crate::directory::{DirectoryError, NewUser, Profile, UserChange, UserView};
 use crate::meta::RequestMeta;
 use crate::password::Password;
@@ -189,7 +189,10 @@ impl ScimDirectory {
         projection: &Projection,
     ) -> AdminResult<Answer> {
         let view = self.directory.get_user(Actor::Caller(caller), id).await?;
-        Ok(Answer::resource(200, projection.apply(self.render(&view))))
+        Ok(Answer::resource(
+            Outcome::Read,
+            projection.apply(self.render(&view)),
+        ))
     }
 
     pub async fn create_user(&self, caller: &Caller, doc: &Value) -> AdminResult<Answer> {
@@ -205,7 +208,7 @@ impl ScimDirectory {
             .directory
             .create_user(Actor::Caller(caller), new)
             .await?;
-        Ok(Answer::resource(201, self.render(&view)))
+        Ok(Answer::resource(Outcome::Created, self.render(&view)))
     }
 
     pub async fn replace_user(
@@ -227,7 +230,7 @@ impl ScimDirectory {
             .directory
             .update_user(Actor::Caller(caller), id, change, if_version)
             .await?;
-        Ok(Answer::resource(200, self.render(&view)))
+        Ok(Answer::resource(Outcome::Read, self.render(&view)))
     }
 
     pub async fn patch_user(
@@ -261,7 +264,7 @@ impl ScimDirectory {
                     continue;
                 }
                 Err(e) => return Err(e.into()),
-                Ok(view) => return Ok(Answer::resource(200, self.render(&view))),
+                Ok(view) => return Ok(Answer::resource(Outcome::Read, self.render(&view))),
             }
         }
     }
@@ -281,7 +284,10 @@ impl ScimDirectory {
     /// `/Me`: any valid user token reads its own profile.
     pub async fn get_me(&self, caller: &Caller, projection: &Projection) -> AdminResult<Answer> {
         let view = self.directory.me(caller).await?;
-        Ok(Answer::resource(200, projection.apply(self.render(&view))))
+        Ok(Answer::resource(
+            Outcome::Read,
+            projection.apply(self.render(&view)),
+        ))
     }
 
     pub async fn replace_me(
@@ -317,7 +323,7 @@ impl ScimDirectory {
                 meta.ip,
             )
             .await?;
-        Ok(Answer::resource(200, self.render(&view)))
+        Ok(Answer::resource(Outcome::Read, self.render(&view)))
     }
 
     pub async fn patch_me(
@@ -355,7 +361,7 @@ impl ScimDirectory {
                     continue;
                 }
                 Err(e) => return Err(e.into()),
-                Ok(view) => return Ok(Answer::resource(200, self.render(&view))),
+                Ok(view) => return Ok(Answer::resource(Outcome::Read, self.render(&view))),
             }
         }
     }

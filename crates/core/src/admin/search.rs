@@ -115,7 +115,9 @@ impl ScimDirectory {
                     }
                 }
                 // A filter or sort that names another type's attribute.
-                Err(AdminError::Scim(e)) if e.status == 400 => refusals.push(e),
+                Err(AdminError::Scim(e)) if e.status == crate::scim::ScimStatus::BadRequest => {
+                    refusals.push(e)
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -128,7 +130,7 @@ impl ScimDirectory {
             .take(count as usize)
             .collect();
         Ok(Answer {
-            status: 200,
+            status: super::Outcome::Read,
             body: list_response(total, start, page),
             etag: None,
             location: None,

@@ -1,18 +1,45 @@
-//! SCIM errors (RFC 7644 §3.12): an HTTP status, a `scimType` where the
-//! RFC defines one, and a detail safe to show the client.
+//! SCIM errors (RFC 7644 §3.12): what kind of refusal (the HTTP layer
+//! gives each kind its status code), a `scimType` where the RFC defines
+//! one, and a detail safe to show the client.
 
 use crate::store::StoreError;
 
+/// The kinds of refusal RFC 7644 §3.12 distinguishes by status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScimStatus {
+    BadRequest,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PreconditionFailed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Internal,
+    Unavailable,
+}
+
+impl ScimStatus {
+    /// A failure of the server, not a refusal of the request.
+    pub fn is_failure(self) -> bool {
+        matches!(self, ScimStatus::Internal | ScimStatus::Unavailable)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{status} {scim_type:?}: {detail}")]
+#[error("{status:?} {scim_type:?}: {detail}")]
 pub struct ScimError {
-    pub status: u16,
+    pub status: ScimStatus,
     pub scim_type: Option<&'static str>,
     pub detail: String,
 }
 
 impl ScimError {
-    pub fn new(status: u16, scim_type: Option<&'static str>, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: ScimStatus,
+        scim_type: Option<&'static str>,
+        detail: impl Into<String>,
+    ) -> Self {
         ScimError {
             status,
             scim_type,
@@ -20,47 +47,47 @@ impl ScimError {
         }
     }
     pub fn invalid_filter(detail: impl Into<String>) -> Self {
-        Self::new(400, Some("invalidFilter"), detail)
+        Self::new(ScimStatus::BadRequest, Some("invalidFilter"), detail)
     }
     pub fn invalid_path(detail: impl Into<String>) -> Self {
-        Self::new(400, Some("invalidPath"), detail)
+        Self::new(ScimStatus::BadRequest, Some("invalidPath"), detail)
     }
     pub fn invalid_value(detail: impl Into<String>) -> Self {
-        Self::new(400, Some("invalidValue"), detail)
+        Self::new(ScimStatus::BadRequest, Some("invalidValue"), detail)
     }
     pub fn invalid_syntax(detail: impl Into<String>) -> Self {
-        Self::new(400, Some("invalidSyntax"), detail)
+        Self::new(ScimStatus::BadRequest, Some("invalidSyntax"), detail)
     }
     pub fn no_target(detail: impl Into<String>) -> Self {
-        Self::new(400, Some("noTarget"), detail)
+        Self::new(ScimStatus::BadRequest, Some("noTarget"), detail)
     }
     pub fn mutability(detail: impl Into<String>) -> Self {
-        Self::new(400, Some("mutability"), detail)
+        Self::new(ScimStatus::BadRequest, Some("mutability"), detail)
     }
     pub fn uniqueness(detail: impl Into<String>) -> Self {
-        Self::new(409, Some("uniqueness"), detail)
+        Self::new(ScimStatus::Conflict, Some("uniqueness"), detail)
     }
     pub fn conflict(detail: impl Into<String>) -> Self {
-        Self::new(409, None, detail)
+        Self::new(ScimStatus::Conflict, None, detail)
     }
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(404, None, detail)
+        Self::new(ScimStatus::NotFound, None, detail)
     }
     pub fn precondition_failed() -> Self {
         Self::new(
-            412,
+            ScimStatus::PreconditionFailed,
             None,
             "the resource changed since that version (If-Match); read it again",
         )
     }
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(403, None, detail)
+        Self::new(ScimStatus::Forbidden, None, detail)
     }
     pub fn server(detail: impl Into<String>) -> Self {
-        Self::new(500, None, detail)
+        Self::new(ScimStatus::Internal, None, detail)
     }
     pub fn unavailable(detail: impl Into<String>) -> Self {
-        Self::new(503, None, detail)
+        Self::new(ScimStatus::Unavailable, None, detail)
     }
 }
 

@@ -174,7 +174,7 @@ impl GroupWrite {
         }
         if members.len() > MAX_MEMBERS_PER_WRITE {
             return Err(ScimError::new(
-                413,
+                super::ScimStatus::PayloadTooLarge,
                 None,
                 format!("at most {MAX_MEMBERS_PER_WRITE} members per request"),
             ));

@@ -12,4 +12,4 @@ pub mod resource;
 pub mod time;
 pub mod user;
 
-pub use error::ScimError;
+pub use error::{ScimError, ScimStatus};

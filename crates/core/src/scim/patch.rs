@@ -692,7 +692,13 @@ mod proptests {
                 prop_assert!(doc.is_object());
             }
             Err(e) => {
-                prop_assert_eq!(e.status, 400, "{:?} for {}", e, body);
+                prop_assert_eq!(
+                    e.status,
+                    crate::scim::ScimStatus::BadRequest,
+                    "{:?} for {}",
+                    e,
+                    body
+                );
                 prop_assert!(
                     e.scim_type.is_some_and(|t| PATCH_TYPES.contains(&t)),
                     "{:?} for {}",

@@ -394,7 +394,7 @@ mod proptests {
         if let Err(e) = resolve::<S>(filter) {
             prop_assert_eq!(
                 (e.status, e.scim_type),
-                (400, Some("invalidFilter")),
+                (crate::scim::ScimStatus::BadRequest, Some("invalidFilter")),
                 "{}",
                 e
             );

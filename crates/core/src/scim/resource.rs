@@ -77,7 +77,13 @@ pub fn parse_if_match(value: &str) -> Result<Option<i64>, ScimError> {
         .trim_matches('"')
         .parse::<i64>()
         .map(Some)
-        .map_err(|_| ScimError::new(412, None, "If-Match names no version of this resource"))
+        .map_err(|_| {
+            ScimError::new(
+                super::ScimStatus::PreconditionFailed,
+                None,
+                "If-Match names no version of this resource",
+            )
+        })
 }
 
 pub fn meta(
@@ -277,7 +283,10 @@ mod tests {
         assert_eq!(parse_if_match("W/\"3\""), Ok(Some(3)));
         assert_eq!(parse_if_match("\"3\""), Ok(Some(3)));
         assert_eq!(parse_if_match("*"), Ok(None));
-        assert_eq!(parse_if_match("W/\"x\"").unwrap_err().status, 412);
+        assert_eq!(
+            parse_if_match("W/\"x\"").unwrap_err().status,
+            super::super::ScimStatus::PreconditionFailed
+        );
         assert_eq!(etag(7), "W/\"7\"");
     }
 }

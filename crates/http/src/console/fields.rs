@@ -4,6 +4,7 @@
 
 use latchkey_core::admin::{AdminError, BearerError, RegistryError};
 use latchkey_core::directory::DirectoryError;
+use latchkey_core::scim::ScimStatus;
 use latchkey_core::store::StoreError;
 
 /// Errors of one form: per field, and for the form as a whole.
@@ -63,10 +64,10 @@ pub(crate) fn refusal(error: AdminError, extra: &[(&str, &'static str)]) -> Refu
         AdminError::Denied(BearerError::Insufficient { .. }) => Refusal::Denied,
         AdminError::Denied(BearerError::Unavailable) => Refusal::Unavailable,
         AdminError::Denied(_) => Refusal::SignedOut,
-        AdminError::Scim(e) if e.status == 404 => Refusal::NotFound,
-        AdminError::Scim(e) if e.status >= 500 => {
+        AdminError::Scim(e) if e.status == ScimStatus::NotFound => Refusal::NotFound,
+        AdminError::Scim(e) if e.status.is_failure() => {
             tracing::warn!(
-                status = e.status,
+                status = ?e.status,
                 detail = e.detail.as_str(),
                 "console write failed"
             );

@@ -176,7 +176,7 @@ async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
 async fn method_not_allowed(uri: axum::http::Uri) -> axum::response::Response {
     if under_scim_base(&uri) {
         return admin::render::scim_error(&latchkey_core::scim::ScimError::new(
-            405,
+            latchkey_core::scim::ScimStatus::MethodNotAllowed,
             None,
             "this endpoint does not take that method",
         ));

@@ -15,9 +15,9 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use latchkey_core::admin::{AdminResult, Answer, Caller, ListParams, if_match};
 use latchkey_core::meta::RequestMeta;
-use latchkey_core::scim::ScimError;
 use latchkey_core::scim::discovery;
 use latchkey_core::scim::resource::Projection;
+use latchkey_core::scim::{ScimError, ScimStatus};
 use serde_json::Value;
 
 use crate::form;
@@ -117,7 +117,11 @@ fn projection(query: Option<&str>) -> Result<Projection, ScimError> {
 fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result<Value, ScimError> {
     let body = body.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ScimError::new(413, None, "the request body is too large")
+            ScimError::new(
+                ScimStatus::PayloadTooLarge,
+                None,
+                "the request body is too large",
+            )
         } else {
             ScimError::invalid_syntax("the request body could not be read")
         }
@@ -132,7 +136,7 @@ fn json_body(headers: &HeaderMap, body: Result<Bytes, BytesRejection>) -> Result
         Some(render::SCIM_JSON | "application/json")
     ) {
         return Err(ScimError::new(
-            415,
+            ScimStatus::UnsupportedMediaType,
             None,
             "send application/scim+json (or application/json)",
         ));
@@ -376,7 +380,7 @@ async fn audit_events(
 
 fn document(body: Value) -> Response {
     answer(Answer {
-        status: 200,
+        status: latchkey_core::admin::Outcome::Read,
         body,
         etag: None,
         location: None,

@@ -4,9 +4,9 @@
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use latchkey_core::admin::{AdminError, Answer, BearerError};
-use latchkey_core::scim::ScimError;
+use latchkey_core::admin::{AdminError, Answer, BearerError, Outcome};
 use latchkey_core::scim::resource::ERROR_SCHEMA;
+use latchkey_core::scim::{ScimError, ScimStatus};
 use serde_json::{Value, json};
 
 pub(crate) const SCIM_JSON: &str = "application/scim+json";
@@ -20,8 +20,33 @@ fn body(status: StatusCode, value: &Value) -> Response {
     response
 }
 
+/// The status of each outcome and refusal of the admin API: the one
+/// place SCIM's kinds meet HTTP (RFC 7644 §3.12).
+fn outcome_status(outcome: Outcome) -> StatusCode {
+    match outcome {
+        Outcome::Read => StatusCode::OK,
+        Outcome::Created => StatusCode::CREATED,
+        Outcome::Done => StatusCode::NO_CONTENT,
+    }
+}
+
+pub(crate) fn scim_status(status: ScimStatus) -> StatusCode {
+    match status {
+        ScimStatus::BadRequest => StatusCode::BAD_REQUEST,
+        ScimStatus::Forbidden => StatusCode::FORBIDDEN,
+        ScimStatus::NotFound => StatusCode::NOT_FOUND,
+        ScimStatus::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ScimStatus::Conflict => StatusCode::CONFLICT,
+        ScimStatus::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+        ScimStatus::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ScimStatus::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ScimStatus::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ScimStatus::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
 pub(crate) fn answer(answer: Answer) -> Response {
-    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let status = outcome_status(answer.status);
     let mut response = if status == StatusCode::NO_CONTENT {
         status.into_response()
     } else {
@@ -40,24 +65,24 @@ pub(crate) fn answer(answer: Answer) -> Response {
 }
 
 pub(crate) fn scim_error(error: &ScimError) -> Response {
-    if error.status >= 500 {
+    let status = scim_status(error.status);
+    if error.status.is_failure() {
         tracing::warn!(
-            status = error.status,
+            status = status.as_u16(),
             detail = error.detail.as_str(),
             "admin API failure"
         );
     } else {
-        tracing::info!(status = error.status, scim_type = ?error.scim_type, detail = error.detail.as_str(), "admin request refused");
+        tracing::info!(status = status.as_u16(), scim_type = ?error.scim_type, detail = error.detail.as_str(), "admin request refused");
     }
     let mut value = json!({
         "schemas": [ERROR_SCHEMA],
-        "status": error.status.to_string(),
+        "status": status.as_u16().to_string(),
         "detail": error.detail,
     });
     if let Some(scim_type) = error.scim_type {
         value["scimType"] = json!(scim_type);
     }
-    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = body(status, &value);
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response
