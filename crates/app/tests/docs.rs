@@ -64,3 +64,52 @@ fn the_link_finder_finds_links() {
         ["docs/a.md", "../c.md"]
     );
 }
+
+/// docs/cli.md is the command line's reference: a section per command,
+/// naming each of its flags (the hidden ones, which carry secrets, in its
+/// introduction).
+#[test]
+fn every_command_and_flag_is_documented() {
+    use clap::CommandFactory as _;
+    let text = std::fs::read_to_string(workspace().join("docs/cli.md")).unwrap();
+    let mut missing = Vec::new();
+    fn walk(command: &clap::Command, path: &str, text: &str, missing: &mut Vec<String>) {
+        let heading = format!("## `{path}`");
+        let section = match text.split_once(&heading) {
+            Some((_, rest)) => rest.split("\n## ").next().unwrap_or_default(),
+            None => {
+                missing.push(format!("no section {heading}"));
+                ""
+            }
+        };
+        for arg in command.get_arguments() {
+            // Hidden flags (secrets) are documented once, in the intro.
+            if let Some(long) = arg.get_long()
+                && !arg.is_hide_set()
+                && !section.contains(&format!("--{long}"))
+            {
+                missing.push(format!("{path}: --{long}"));
+            }
+        }
+        for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
+            walk(sub, &format!("{path} {}", sub.get_name()), text, missing);
+        }
+    }
+    for hidden in ["--master-key", "--admin-password"] {
+        if !text
+            .split("\n## ")
+            .next()
+            .unwrap_or_default()
+            .contains(hidden)
+        {
+            missing.push(format!("the introduction: {hidden}"));
+        }
+    }
+    walk(
+        &latchkey::cli::Cli::command(),
+        "latchkey",
+        &text,
+        &mut missing,
+    );
+    assert!(missing.is_empty(), "docs/cli.md lacks: {missing:#?}");
+}

@@ -3,7 +3,7 @@
 //! repository traits, so services do not know they exist.
 //!
 //! The TTL bounds how stale a running node can be after `apply` or the CLI
-//! changed the database on another process (the contract allows 5 s).
+//! changed the database on another process (docs/deployment.md promises 5 s).
 //! Users, sessions and refresh tokens are never cached: a lock, a
 //! deactivation or a revocation must take effect at once.
 

@@ -1,5 +1,11 @@
-//! Latchkey's domain: the model, the repository traits, client
-//! authentication, the grants and token issuing. No HTTP, no SQL.
+//! Latchkey's domain, with no HTTP and no SQL: the model and the
+//! repository traits (`model`, `store`), the sign-in gate and its
+//! defences (`sign_in`, `throttle`, `password`, `breached`), client
+//! authentication, the grants and token issuing (`grant`, `issuer`,
+//! `keys`, `introspection`, `userinfo`), the typed directory of users and
+//! groups (`directory`), the admin API's callers, registry and SCIM adapter
+//! (`admin`, `scim`), the console's sessions (`console`), the domain file
+//! (`domain`), and the audit trail (`audit`).
 
 pub mod admin;
 pub mod audit;

@@ -1,4 +1,4 @@
-//! Scope rules (contract §3): parsing, what an app may be granted, and the
+//! Scope rules (docs/tokens.md, "Token request"): parsing, what an app may be granted, and the
 //! audience each scope belongs to.
 
 use crate::error::OAuthError;

@@ -149,7 +149,7 @@ pub fn document(issuer: &str) -> Value {
         "info": {
             "title": "Latchkey admin API: apps, resource servers, signing keys",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Bearer tokens with the urn:opc:idm:__myscopes__ scope; what each application role may do is the contract's permission table (docs/admin-api.md). Users and Groups are SCIM 2.0 (RFC 7643/7644), described by /admin/v1/Schemas."
+            "description": "Bearer tokens with the urn:opc:idm:__myscopes__ scope; what each application role may do is the permission table of docs/admin-api.md. Users and Groups are SCIM 2.0 (RFC 7643/7644), described by /admin/v1/Schemas."
         },
         "servers": [{"url": issuer}],
         "security": [{"bearer": []}],

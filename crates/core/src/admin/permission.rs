@@ -1,5 +1,5 @@
 //! What each identity domain application role may do in the admin API
-//! (the contract's permission table). Identity Domain Administrator may do
+//! (the permission table of docs/admin-api.md). Identity Domain Administrator may do
 //! everything.
 
 use crate::model::AppRole;

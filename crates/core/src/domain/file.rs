@@ -662,7 +662,7 @@ refresh_token_ttl = "7d"
         assert!(!err.to_string().contains("correct horse"), "{err}");
     }
 
-    /// The contract promises the line and the field of a wrong type, and
+    /// docs/domain-file.md promises the line and the field of a wrong type, and
     /// the value must not be repeated (it may be a password).
     #[test]
     fn type_errors_name_the_field_path_without_the_value() {

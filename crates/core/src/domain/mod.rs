@@ -1,4 +1,4 @@
-//! The domain file (contract §2) and `latchkey apply`: parse and validate
+//! The domain file (docs/domain-file.md) and `latchkey apply`: parse and validate
 //! everything, resolve secrets, then write it all in one transaction.
 
 mod app_input;

@@ -1,5 +1,7 @@
-//! The grants, a closed set with one module each. Each parses its own
-//! parameters and hands the decision to issue to `issuer`.
+//! The grants, a closed set with one module each. `GrantRequest::parse`
+//! reads every grant's parameters in one place (RFC 6749 §4.3.2, §6,
+//! §4.4.2); each grant module decides on its request and hands the
+//! issuing to `issuer`.
 
 mod client_credentials;
 mod password;

@@ -1,7 +1,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// The built-in identity domain application roles (contract §2).
+/// The built-in identity domain application roles (docs/admin-api.md, "Who may do what").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AppRole {
     IdentityDomainAdministrator,

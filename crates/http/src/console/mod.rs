@@ -1,5 +1,6 @@
 //! The server-rendered console at `/console`: askama templates (checked
-//! at compile time), one small stylesheet, no script. Every page acts
+//! at compile time), one small stylesheet, and one small script for copy
+//! buttons that every page works without. Every page acts
 //! through the same core services as the admin API, with the `Caller` of
 //! the signed-in user's own access token, so what a page shows and does
 //! is what the user's application roles allow there.

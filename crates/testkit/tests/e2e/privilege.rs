@@ -79,7 +79,7 @@ const GIVES: [Give; 6] = [
 
 use AppRole::*;
 
-/// The contract's permission table, stated again here on its own.
+/// The permission table of docs/admin-api.md, stated again here on its own.
 fn permitted(actor: AppRole, needs: &[AppRole]) -> bool {
     actor == IdentityDomainAdministrator || needs.contains(&actor)
 }
