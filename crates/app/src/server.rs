@@ -256,47 +256,39 @@ pub async fn start(settings: Settings) -> anyhow::Result<RunningServer> {
         shutdown.subscribe(),
     );
     let console_upkeep = {
-        let (every, batch) = (
+        let batch = settings.housekeeping_batch;
+        spawn_every(
             Duration::from_secs(settings.housekeeping_interval_secs),
-            settings.housekeeping_batch,
-        );
-        let mut stop = shutdown.subscribe();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => match console.purge(batch).await {
+            shutdown.subscribe(),
+            move || {
+                let console = console.clone();
+                async move {
+                    match console.purge(batch).await {
                         Ok(0) => {}
-                        Ok(n) => tracing::info!(purged = n, "console sessions past their timeouts deleted"),
-                        Err(e) => tracing::warn!(error = e.to_string(), "console session purge failed"),
-                    },
-                    _ = stop.changed() => return,
+                        Ok(n) => tracing::info!(
+                            purged = n,
+                            "console sessions past their timeouts deleted"
+                        ),
+                        Err(e) => {
+                            tracing::warn!(error = e.to_string(), "console session purge failed")
+                        }
+                    }
                 }
-            }
-        })
+            },
+        )
     };
     let limits_maintenance = {
-        let (rate_limits, mut stop) = (rate_limits.clone(), shutdown.subscribe());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => rate_limits.retain_recent(),
-                    _ = stop.changed() => return,
-                }
-            }
+        let rate_limits = rate_limits.clone();
+        spawn_every(Duration::from_secs(60), shutdown.subscribe(), move || {
+            rate_limits.retain_recent();
+            std::future::ready(())
         })
     };
     let metrics_upkeep = {
-        let (metrics, mut stop) = (metrics.clone(), shutdown.subscribe());
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => metrics.upkeep(),
-                    _ = stop.changed() => return,
-                }
-            }
+        let metrics = metrics.clone();
+        spawn_every(Duration::from_secs(5), shutdown.subscribe(), move || {
+            metrics.upkeep();
+            std::future::ready(())
         })
     };
     let metrics_addr = match metrics_listener {
@@ -401,23 +393,49 @@ fn serving_repos(ctx: &Context, ttl: Duration) -> Repos {
     repos
 }
 
-/// Purges what expired, retires old keys, rotates on schedule.
-fn spawn_housekeeping(
-    housekeeper: Housekeeper,
+/// Runs `job` every `every` (the first run at once) until shutdown. A
+/// run that takes longer than the interval delays the next instead of
+/// making up for it in a burst.
+fn spawn_every<F, Fut>(
     every: Duration,
     mut stop: watch::Receiver<bool>,
-) -> JoinHandle<()> {
+    mut job: F,
+) -> JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tick.tick() => match housekeeper.run_once().await {
-                    Ok(report) if report != HousekeepingReport::default() => tracing::info!(?report, "housekeeping"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = e.to_string(), "housekeeping failed; retrying at the next interval"),
-                },
+                _ = tick.tick() => job().await,
                 _ = stop.changed() => return,
+            }
+        }
+    })
+}
+
+/// Purges what expired, retires old keys, rotates on schedule.
+fn spawn_housekeeping(
+    housekeeper: Housekeeper,
+    every: Duration,
+    stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let housekeeper = Arc::new(housekeeper);
+    spawn_every(every, stop, move || {
+        let housekeeper = housekeeper.clone();
+        async move {
+            match housekeeper.run_once().await {
+                Ok(report) if report != HousekeepingReport::default() => {
+                    tracing::info!(?report, "housekeeping")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(
+                    error = e.to_string(),
+                    "housekeeping failed; retrying at the next interval"
+                ),
             }
         }
     })
@@ -427,19 +445,16 @@ fn spawn_housekeeping(
 fn spawn_key_reload(
     keys: Arc<KeyRing>,
     every: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    if let Err(e) = keys.reload().await {
-                        tracing::warn!(error = e.to_string(), "key reload failed; keeping the keys in memory");
-                    }
-                }
-                _ = stop.changed() => return,
+    spawn_every(every, stop, move || {
+        let keys = keys.clone();
+        async move {
+            if let Err(e) = keys.reload().await {
+                tracing::warn!(
+                    error = e.to_string(),
+                    "key reload failed; keeping the keys in memory"
+                );
             }
         }
     })
