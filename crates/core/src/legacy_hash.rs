@@ -114,7 +114,7 @@ fn keycloak_param(data: &Value, name: &str) -> Result<String, String> {
 /// iterations in `hashIterations`) as the equivalent argon2 PHC string,
 /// which Latchkey verifies natively (and upgrades to its own parameters at
 /// the next sign-in). `None` when `text` is not an argon2 credential.
-pub(crate) fn keycloak_argon2_to_phc(text: &str) -> Option<Result<String, String>> {
+pub fn keycloak_argon2_to_phc(text: &str) -> Option<Result<String, String>> {
     let (secret, data) = keycloak_parts(text)?;
     if data.get("algorithm")?.as_str()? != "argon2" {
         return None;

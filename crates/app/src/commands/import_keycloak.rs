@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
-use latchkey_core::domain::{ApplyError, KeycloakOptions, import_keycloak};
+use latchkey_core::domain::ApplyError;
+use latchkey_import::{KeycloakOptions, import_keycloak};
 
 use crate::context::Context;
 

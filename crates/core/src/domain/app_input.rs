@@ -46,9 +46,9 @@ impl TokenDefaults {
         Ok(())
     }
 }
-pub(crate) const MAX_ACCESS_TTL: i64 = 86_400;
-pub(crate) const MAX_REFRESH_TTL: i64 = 366 * 86_400;
-pub(crate) const MIN_CLIENT_SECRET_LEN: usize = 16;
+pub const MAX_ACCESS_TTL: i64 = 86_400;
+pub const MAX_REFRESH_TTL: i64 = 366 * 86_400;
+pub const MIN_CLIENT_SECRET_LEN: usize = 16;
 pub(crate) const MAX_NAME_LEN: usize = 256;
 
 /// A duration as written: whole seconds or `"15m"`.

@@ -6,17 +6,16 @@ mod entries;
 mod export;
 mod file;
 mod identity;
-mod keycloak;
 mod plan;
 mod snapshot;
 
 pub use app_input::{
-    AppInput, DurationInput, FieldError, TokenDefaults, ValidatedApp, check_redirect_uri,
+    AppInput, DurationInput, FieldError, MAX_ACCESS_TTL, MAX_REFRESH_TTL, MIN_CLIENT_SECRET_LEN,
+    TokenDefaults, ValidatedApp, check_redirect_uri,
 };
 pub use entries::{DomainFile, GroupEntry, ResourceServerEntry, SigningKeyEntry, UserEntry};
 pub use export::export;
 pub use file::{DomainFileError, MAX_ACCESS_TTL_SECS, parse_domain_file, parse_domain_file_with};
-pub use keycloak::{KeycloakImport, KeycloakOptions, import_keycloak};
 pub use plan::{
     AppSpec, ApplyReport, ApplySummary, Change, ChangeOutcome, DomainPlan, GroupSpec, HashChange,
     ResourceServerSpec, UserSpec,

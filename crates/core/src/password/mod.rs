@@ -470,6 +470,9 @@ fn parse_phc(stored: &str) -> Option<ParsedPhc> {
 
 /// True when `hash` is a PHC string this build can verify. Used by
 /// `apply` to reject unknown `password_hash` formats up front.
+/// A Keycloak argon2 credential as the PHC string it is (`None`: not one).
+pub use crate::legacy_hash::keycloak_argon2_to_phc;
+
 pub fn is_supported_hash(hash: &str) -> bool {
     parse_phc(hash).is_some() || LegacyHash::parse(hash).is_some()
 }

@@ -3,7 +3,7 @@
 //! a realm export), keep their Keycloak id as `sub`, and have their hashes
 //! upgraded to Latchkey's argon2id on the way. On both engines.
 
-use latchkey_core::domain::{KeycloakOptions, import_keycloak};
+use latchkey_import::{KeycloakOptions, import_keycloak};
 use latchkey_testkit::{Engine, Options, TestServer};
 
 use crate::support::*;

@@ -13,15 +13,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::app_input::{
-    AppInput, DurationInput, MAX_ACCESS_TTL, MAX_REFRESH_TTL, MIN_CLIENT_SECRET_LEN,
-    check_redirect_uri,
+use latchkey_core::domain::{
+    AppInput, DomainFile, DurationInput, GroupEntry, MAX_ACCESS_TTL, MAX_REFRESH_TTL,
+    MIN_CLIENT_SECRET_LEN, ResourceServerEntry, UserEntry, check_redirect_uri,
 };
-use super::entries::{DomainFile, GroupEntry, ResourceServerEntry, UserEntry};
-use crate::legacy_hash::keycloak_argon2_to_phc;
-use crate::model::AppRole;
-use crate::password::is_supported_hash;
-use crate::secrets::{MasterKey, SecretHasher};
+use latchkey_core::model::AppRole;
+use latchkey_core::password::{is_supported_hash, keycloak_argon2_to_phc};
+use latchkey_core::secrets::{MasterKey, SecretHasher};
 
 /// Clients every Keycloak realm has; they administer Keycloak itself.
 const BUILT_IN_CLIENTS: [&str; 6] = [
@@ -732,7 +730,7 @@ pub fn import_keycloak(
 mod tests {
     use super::*;
 
-    const REALM: &str = include_str!("../../../testkit/tests/fixtures/keycloak-realm-acme.json");
+    const REALM: &str = include_str!("../../testkit/tests/fixtures/keycloak-realm-acme.json");
 
     fn import() -> (KeycloakImport, MasterKey) {
         let master = MasterKey::generate();
