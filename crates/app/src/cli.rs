@@ -91,6 +91,13 @@ pub enum Command {
         #[command(flatten)]
         db: DbArgs,
     },
+    /// Manage groups and their members (members hold the group's roles).
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Manage apps.
     App {
         #[command(subcommand)]
@@ -196,6 +203,33 @@ pub struct ServeArgs {
     pub admin_password: Option<String>,
     #[command(flatten)]
     pub db: DbArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Create a group.
+    Add { name: String },
+    /// List groups with their member counts.
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Show a group: its members and roles.
+    Show {
+        name: String,
+        #[arg(long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Add a user to a group.
+    AddMember { name: String, username: String },
+    /// Remove a user from a group (they lose the roles they hold through it).
+    RemoveMember { name: String, username: String },
+    /// Grant an identity domain application role to a group, and so to its members.
+    GrantRole { name: String, role: String },
+    /// Revoke a role from a group.
+    RevokeRole { name: String, role: String },
+    /// Delete a group (its members lose the roles they hold through it).
+    Delete { name: String },
 }
 
 #[derive(Debug, Subcommand)]

@@ -347,6 +347,86 @@ fn user_app_and_key_commands() {
     );
 }
 
+/// Groups by name, through the typed directory: members hold the group's
+/// roles, and every change is audited by the command line.
+#[test]
+fn group_commands() {
+    let s = Scratch::new();
+    let file = s.file("domain.toml", DOMAIN);
+    assert!(s.run(&["apply", file.to_str().unwrap()]).status.success());
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = s.run(args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    assert!(s.run(&["group", "add", "auditors"]).status.success());
+    let again = s.run(&["group", "add", "auditors"]);
+    assert!(!again.status.success(), "group names are unique");
+    let added = s.run(&["group", "add-member", "auditors", "alice"]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    assert!(
+        stdout(&s.run(&["group", "grant-role", "auditors", "Audit Administrator"]))
+            .contains("auditors now holds Audit Administrator")
+    );
+    let shown = json(&["group", "show", "auditors", "--output", "json"]);
+    assert_eq!(shown["members"], serde_json::json!(["alice"]));
+    assert_eq!(
+        shown["app_roles"],
+        serde_json::json!(["Audit Administrator"])
+    );
+    let alice = json(&["user", "show", "alice", "--output", "json"]);
+    assert_eq!(
+        alice["app_roles"],
+        serde_json::json!(["Audit Administrator"])
+    );
+    let listed = json(&["group", "list", "--output", "json"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == "auditors" && g["members"] == 1),
+        "{listed}"
+    );
+    assert!(
+        s.run(&["group", "remove-member", "auditors", "alice"])
+            .status
+            .success()
+    );
+    let alice = json(&["user", "show", "alice", "--output", "json"]);
+    assert_eq!(alice["app_roles"], serde_json::json!([]));
+    let not_member = s.run(&["group", "remove-member", "auditors", "alice"]);
+    assert!(stderr(&not_member).contains("alice is not a member of auditors"));
+    assert!(
+        s.run(&["group", "revoke-role", "auditors", "Audit Administrator"])
+            .status
+            .success()
+    );
+    assert!(s.run(&["group", "delete", "auditors"]).status.success());
+    let gone = s.run(&["group", "show", "auditors"]);
+    assert!(
+        stderr(&gone).contains("no group named \"auditors\""),
+        "{}",
+        stderr(&gone)
+    );
+    let events = json(&["audit", "--output", "json"]);
+    for kind in [
+        "group.created",
+        "group.updated",
+        "group.role_granted",
+        "group.deleted",
+    ] {
+        assert!(
+            events
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["eventType"] == kind && e["actor"] == "cli"),
+            "{kind}: {events}"
+        );
+    }
+}
+
 #[test]
 fn the_whole_life_of_an_app() {
     let s = Scratch::new();

@@ -4,6 +4,7 @@ mod app;
 mod apply;
 mod audit;
 mod export;
+mod group;
 mod import_keycloak;
 mod keys;
 mod user;
@@ -50,6 +51,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 },
         } => import_keycloak::run(&open(db).await?, &file, output.as_deref(), audience).await,
         Command::User { command, db } => user::run(&open(db).await?, command).await,
+        Command::Group { command, db } => group::run(&open(db).await?, command).await,
         Command::App { command, db } => app::run(&open(db).await?, command).await,
         Command::Audit {
             event_type,

@@ -189,14 +189,14 @@ pub async fn run(ctx: &Context, command: UserCommand) -> anyhow::Result<()> {
 }
 
 /// A refusal of the directory as the command's error message.
-fn refused(e: DirectoryError) -> anyhow::Error {
+pub(super) fn refused(e: DirectoryError) -> anyhow::Error {
     match e {
         DirectoryError::Denied(denied) => anyhow!("not allowed: {denied:?}"),
         other => anyhow!("{other}"),
     }
 }
 
-async fn find(directory: &DirectoryService, username: &str) -> anyhow::Result<User> {
+pub(super) async fn find(directory: &DirectoryService, username: &str) -> anyhow::Result<User> {
     match directory.find_user(Actor::Cli, username).await {
         Ok(view) => Ok(view.user),
         Err(DirectoryError::NotFound(_)) => bail!("no user named {username:?}"),
