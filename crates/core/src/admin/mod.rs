@@ -257,6 +257,22 @@ impl ScimDirectory {
     }
 }
 
+/// A written resource must name its schema (RFC 7644 §3.3).
+fn require_schema(doc: &Value, schema: &str) -> Result<(), ScimError> {
+    let ok = doc
+        .as_object()
+        .and_then(|o| crate::scim::resource::get_ci(o, "schemas"))
+        .and_then(Value::as_array)
+        .is_some_and(|s| s.iter().any(|v| v.as_str() == Some(schema)));
+    if ok {
+        Ok(())
+    } else {
+        Err(ScimError::invalid_syntax(format!(
+            "schemas must contain {schema}"
+        )))
+    }
+}
+
 /// A list answer: the page, with the cursor of the next one when the
 /// query pages by cursor (RFC 9865).
 fn list_answer<Q, T>(

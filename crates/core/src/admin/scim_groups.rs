@@ -3,30 +3,18 @@
 
 use serde_json::Value;
 
-use super::{Actor, AdminResult, Answer, Caller, ListParams, Outcome, ScimDirectory, list_answer};
+use super::{
+    Actor, AdminResult, Answer, Caller, ListParams, Outcome, ScimDirectory, list_answer,
+    require_schema,
+};
 use crate::directory::{DirectoryError, GroupChange, GroupView, NewGroup};
 use crate::scim::ScimError;
 use crate::scim::group::{GROUP_SCHEMA, GroupSchema, GroupWrite, group_resource};
 use crate::scim::patch;
-use crate::scim::resource::{Projection, get_ci};
+use crate::scim::resource::Projection;
 
 const READ_ONLY: [&str; 2] = ["id", "meta"];
 const PATCH_ATTEMPTS: usize = 3;
-
-fn require_schema(doc: &Value) -> Result<(), ScimError> {
-    let ok = doc
-        .as_object()
-        .and_then(|o| get_ci(o, "schemas"))
-        .and_then(Value::as_array)
-        .is_some_and(|s| s.iter().any(|v| v.as_str() == Some(GROUP_SCHEMA)));
-    if ok {
-        Ok(())
-    } else {
-        Err(ScimError::invalid_syntax(format!(
-            "schemas must contain {GROUP_SCHEMA}"
-        )))
-    }
-}
 
 fn new_group(write: GroupWrite) -> NewGroup {
     NewGroup {
@@ -69,7 +57,7 @@ impl ScimDirectory {
     }
 
     pub async fn create_group(&self, caller: &Caller, doc: &Value) -> AdminResult<Answer> {
-        require_schema(doc)?;
+        require_schema(doc, GROUP_SCHEMA)?;
         let write = GroupWrite::from_resource(doc)?;
         let view = self
             .directory
@@ -85,7 +73,7 @@ impl ScimDirectory {
         doc: &Value,
         if_version: Option<i64>,
     ) -> AdminResult<Answer> {
-        require_schema(doc)?;
+        require_schema(doc, GROUP_SCHEMA)?;
         let write = GroupWrite::from_resource(doc)?;
         let view = self
             .directory

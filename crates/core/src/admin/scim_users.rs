@@ -4,7 +4,10 @@
 
 use serde_json::Value;
 
-use super::{Actor, AdminResult, Answer, Caller, ListParams, Outcome, ScimDirectory, list_answer};
+use super::{
+    Actor, AdminResult, Answer, Caller, ListParams, Outcome, ScimDirectory, list_answer,
+    require_schema,
+};
 use crate::directory::{DirectoryError, NewUser, Profile, UserChange, UserView};
 use crate::meta::RequestMeta;
 use crate::password::Password;
@@ -20,21 +23,6 @@ const READ_ONLY: [&str; 3] = ["id", "meta", "groups"];
 /// A PATCH retried this often when another write slips in between the
 /// read and the write (without If-Match).
 const PATCH_ATTEMPTS: usize = 3;
-
-fn require_schema(doc: &Value) -> Result<(), ScimError> {
-    let ok = doc
-        .as_object()
-        .and_then(|o| get_ci(o, "schemas"))
-        .and_then(Value::as_array)
-        .is_some_and(|s| s.iter().any(|v| v.as_str() == Some(USER_SCHEMA)));
-    if ok {
-        Ok(())
-    } else {
-        Err(ScimError::invalid_syntax(format!(
-            "schemas must contain {USER_SCHEMA}"
-        )))
-    }
-}
 
 fn profile(write: &UserWrite) -> Profile {
     Profile {
@@ -70,6 +58,15 @@ fn refuse_removing_a_guard(operations: &[Operation]) -> Result<(), ScimError> {
         }
     }
     Ok(())
+}
+
+/// Whose account a PATCH changes: a user an administrator names, or the
+/// caller's own (with the address its current-password proof is
+/// throttled for).
+#[derive(Clone, Copy)]
+enum Patched<'a> {
+    User(&'a Caller, &'a str),
+    Me(&'a Caller, Option<std::net::IpAddr>),
 }
 
 /// A user PATCH taken apart: the lock (the last lock operation decides),
@@ -196,7 +193,7 @@ impl ScimDirectory {
     }
 
     pub async fn create_user(&self, caller: &Caller, doc: &Value) -> AdminResult<Answer> {
-        require_schema(doc)?;
+        require_schema(doc, USER_SCHEMA)?;
         let write = UserWrite::from_resource(doc)?;
         let new = NewUser {
             profile: profile(&write),
@@ -218,7 +215,7 @@ impl ScimDirectory {
         doc: &Value,
         if_version: Option<i64>,
     ) -> AdminResult<Answer> {
-        require_schema(doc)?;
+        require_schema(doc, USER_SCHEMA)?;
         let write = UserWrite::from_resource(doc)?;
         let change = UserChange {
             profile: Some(profile(&write)),
@@ -241,23 +238,48 @@ impl ScimDirectory {
         if_version: Option<i64>,
     ) -> AdminResult<Answer> {
         let patch = UserPatch::parse(body)?;
+        self.patch(&patch, if_version, Patched::User(caller, id))
+            .await
+    }
+
+    /// Applies a PATCH to the user as read and writes it conditionally on
+    /// the version read, reading again when another write came between
+    /// (unless the client named a version).
+    async fn patch(
+        &self,
+        patch: &UserPatch,
+        if_version: Option<i64>,
+        whose: Patched<'_>,
+    ) -> AdminResult<Answer> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let current = self
-                .directory
-                .user_for_patch(Actor::Caller(caller), id)
-                .await?;
+            let current = match whose {
+                Patched::User(caller, id) => {
+                    self.directory
+                        .user_for_patch(Actor::Caller(caller), id)
+                        .await?
+                }
+                Patched::Me(caller, _) => self.directory.me(caller).await?,
+            };
             if if_version.is_some_and(|v| v != current.user.version) {
                 return Err(ScimError::precondition_failed().into());
             }
             let change = patch.change(&current, self.base_url())?;
             let version = Some(current.user.version);
-            match self
-                .directory
-                .update_user(Actor::Caller(caller), id, change, version)
-                .await
-            {
+            let written = match whose {
+                Patched::User(caller, id) => {
+                    self.directory
+                        .update_user(Actor::Caller(caller), id, change, version)
+                        .await
+                }
+                Patched::Me(caller, ip) => {
+                    self.directory
+                        .update_me(caller, change, patch.current_password.as_ref(), version, ip)
+                        .await
+                }
+            };
+            match written {
                 Err(DirectoryError::VersionMismatch)
                     if if_version.is_none() && attempt < PATCH_ATTEMPTS =>
                 {
@@ -298,7 +320,7 @@ impl ScimDirectory {
         meta: &RequestMeta,
     ) -> AdminResult<Answer> {
         crate::directory::may_write_self(caller)?;
-        require_schema(doc)?;
+        require_schema(doc, USER_SCHEMA)?;
         let write = UserWrite::from_resource(doc)?;
         let current_password = doc
             .as_object()
@@ -335,34 +357,7 @@ impl ScimDirectory {
     ) -> AdminResult<Answer> {
         crate::directory::may_write_self(caller)?;
         let patch = UserPatch::parse(body)?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let current = self.directory.me(caller).await?;
-            if if_version.is_some_and(|v| v != current.user.version) {
-                return Err(ScimError::precondition_failed().into());
-            }
-            let change = patch.change(&current, self.base_url())?;
-            let version = Some(current.user.version);
-            match self
-                .directory
-                .update_me(
-                    caller,
-                    change,
-                    patch.current_password.as_ref(),
-                    version,
-                    meta.ip,
-                )
-                .await
-            {
-                Err(DirectoryError::VersionMismatch)
-                    if if_version.is_none() && attempt < PATCH_ATTEMPTS =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-                Ok(view) => return Ok(Answer::resource(Outcome::Read, self.render(&view))),
-            }
-        }
+        self.patch(&patch, if_version, Patched::Me(caller, meta.ip))
+            .await
     }
 }

@@ -2,7 +2,7 @@
 //! application roles, so changing who is in a group that holds roles is
 //! giving and taking away those roles (`admin::privilege`).
 
-use super::{DirectoryError, DirectoryResult, DirectoryService};
+use super::{DirectoryError, DirectoryResult, DirectoryService, require};
 use crate::admin::{Actor, Permission};
 use crate::audit::kind;
 use crate::model::Group;
@@ -40,13 +40,6 @@ pub struct GroupView {
 /// read and the write (the caller named no version).
 const ATTEMPTS: usize = 3;
 
-fn require(actor: Actor<'_>, permission: Permission) -> DirectoryResult<()> {
-    if let Actor::Caller(caller) = actor {
-        caller.require(permission)?;
-    }
-    Ok(())
-}
-
 fn check_name(name: &str) -> DirectoryResult<()> {
     if name.trim().is_empty() || name.chars().count() > 256 || name.chars().any(char::is_control) {
         return Err(DirectoryError::invalid(
@@ -69,14 +62,6 @@ fn unique(ids: Vec<String>) -> Vec<String> {
 }
 
 impl DirectoryService {
-    async fn load_group(&self, id: &str) -> DirectoryResult<Group> {
-        self.repos
-            .directory
-            .find_group(id)
-            .await?
-            .ok_or_else(|| DirectoryError::NotFound(format!("no group {id}")))
-    }
-
     async fn group_view(&self, group: Group) -> DirectoryResult<GroupView> {
         let mut members = self
             .repos

@@ -23,7 +23,7 @@ pub(crate) use me::may_write_self;
 pub use sessions::SessionView;
 pub use users::{NewUser, Profile, UserChange, UserView};
 
-use crate::admin::Actor;
+use crate::admin::{Actor, Permission};
 use crate::clock::Clock;
 use crate::model::User;
 use crate::password::{HashError, Password, PasswordHasher};
@@ -42,6 +42,15 @@ pub struct DirectoryService {
     /// The admin API's base URL (`<issuer>/admin/v1`), for `location`
     /// and `$ref` in SCIM resources.
     pub base_url: String,
+}
+
+/// Whether the actor's roles grant `permission` (the operator at the
+/// command line holds every permission).
+fn require(actor: Actor<'_>, permission: Permission) -> DirectoryResult<()> {
+    if let Actor::Caller(caller) = actor {
+        caller.require(permission)?;
+    }
+    Ok(())
 }
 
 impl DirectoryService {
@@ -67,6 +76,14 @@ impl DirectoryService {
             }
             other => DirectoryError::Internal(other.to_string()),
         })
+    }
+
+    async fn load_group(&self, id: &str) -> DirectoryResult<crate::model::Group> {
+        self.repos
+            .directory
+            .find_group(id)
+            .await?
+            .ok_or_else(|| DirectoryError::NotFound(format!("no group {id}")))
     }
 
     async fn load_user(&self, id: &str) -> DirectoryResult<User> {

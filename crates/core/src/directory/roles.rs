@@ -4,10 +4,10 @@
 //! (`privilege.rs`): a User Administrator who could grant roles could make
 //! themselves one.
 
-use super::{DirectoryError, DirectoryResult, DirectoryService};
+use super::{DirectoryResult, DirectoryService};
 use crate::admin::{Actor, Permission};
 use crate::audit::kind;
-use crate::model::{AppRole, Group, User};
+use crate::model::AppRole;
 use crate::store::HeldRole;
 
 impl DirectoryService {
@@ -30,14 +30,6 @@ impl DirectoryService {
                 .await;
         }
         Ok(changed)
-    }
-
-    async fn role_target(&self, user_id: &str) -> DirectoryResult<User> {
-        self.repos
-            .users
-            .find_by_id(user_id)
-            .await?
-            .ok_or_else(|| DirectoryError::NotFound(format!("no user {user_id}")))
     }
 
     /// Grants `role` to the user directly; `false` when they held it
@@ -78,24 +70,9 @@ impl DirectoryService {
         actor: Actor<'_>,
         user_id: &str,
     ) -> DirectoryResult<Vec<HeldRole>> {
-        Self::may_read(actor)?;
-        let user = self.role_target(user_id).await?;
+        super::require(actor, Permission::ReadUsers)?;
+        let user = self.load_user(user_id).await?;
         Ok(self.repos.directory.held_roles(&user.id).await?)
-    }
-
-    fn may_read(actor: Actor<'_>) -> DirectoryResult<()> {
-        if let Actor::Caller(caller) = actor {
-            caller.require(Permission::ReadUsers)?;
-        }
-        Ok(())
-    }
-
-    async fn group_target(&self, group_id: &str) -> DirectoryResult<Group> {
-        self.repos
-            .directory
-            .find_group(group_id)
-            .await?
-            .ok_or_else(|| DirectoryError::NotFound(format!("no group {group_id}")))
     }
 
     /// The roles the group holds itself (its members hold them too).
@@ -104,8 +81,8 @@ impl DirectoryService {
         actor: Actor<'_>,
         group_id: &str,
     ) -> DirectoryResult<Vec<AppRole>> {
-        Self::may_read(actor)?;
-        let group = self.group_target(group_id).await?;
+        super::require(actor, Permission::ReadUsers)?;
+        let group = self.load_group(group_id).await?;
         Ok(self.repos.directory.group_roles(&group.id).await?)
     }
 
@@ -118,7 +95,7 @@ impl DirectoryService {
         role: AppRole,
     ) -> DirectoryResult<bool> {
         Self::may_grant(actor, role)?;
-        let group = self.group_target(group_id).await?;
+        let group = self.load_group(group_id).await?;
         let granted = self
             .repos
             .directory
@@ -137,7 +114,7 @@ impl DirectoryService {
         role: AppRole,
     ) -> DirectoryResult<bool> {
         Self::may_grant(actor, role)?;
-        let group = self.group_target(group_id).await?;
+        let group = self.load_group(group_id).await?;
         let revoked = self
             .repos
             .directory

@@ -1,7 +1,7 @@
 //! A user's sessions (one per sign-in, with its refresh and access
 //! tokens): who may see them and who may end them.
 
-use super::{DirectoryError, DirectoryResult, DirectoryService};
+use super::{DirectoryError, DirectoryResult, DirectoryService, require};
 use crate::admin::{Actor, Permission};
 use crate::audit::kind;
 
@@ -19,13 +19,6 @@ pub struct SessionView {
 /// Is the actor the user themselves?
 fn is_self(actor: Actor<'_>, user_id: &str) -> bool {
     matches!(actor, Actor::Caller(c) if c.user_id.as_deref() == Some(user_id))
-}
-
-fn require(actor: Actor<'_>, permission: Permission) -> DirectoryResult<()> {
-    if let Actor::Caller(caller) = actor {
-        caller.require(permission)?;
-    }
-    Ok(())
 }
 
 impl DirectoryService {

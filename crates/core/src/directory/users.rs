@@ -3,7 +3,7 @@
 //! may change is decided by what the change touches: a help desk may set
 //! passwords and unlock, nothing else.
 
-use super::{DirectoryError, DirectoryResult, DirectoryService};
+use super::{DirectoryError, DirectoryResult, DirectoryService, require};
 use crate::admin::{Actor, BearerError, Permission};
 use crate::audit::kind;
 use crate::model::{AppRole, User};
@@ -133,13 +133,6 @@ fn may_change(actor: Actor<'_>, change: &UserChange) -> DirectoryResult<()> {
     }
     if change.locked == Some(true) {
         return Err(locking_denied());
-    }
-    Ok(())
-}
-
-fn require(actor: Actor<'_>, permission: Permission) -> DirectoryResult<()> {
-    if let Actor::Caller(caller) = actor {
-        caller.require(permission)?;
     }
     Ok(())
 }
