@@ -387,6 +387,9 @@ pub struct AppFields {
     pub refresh_token_ttl: Option<String>,
     #[arg(long)]
     pub session_lifetime: Option<String>,
+    /// How long a rotated-out refresh token may be presented again (0 to 60s; 0: never).
+    #[arg(long)]
+    pub refresh_token_reuse_interval: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -82,6 +82,10 @@ pub struct TokensSection {
     pub access_token_ttl: Option<String>,
     #[serde(default, deserialize_with = "duration_text")]
     pub refresh_token_ttl: Option<String>,
+    /// How long a rotated-out refresh token may come back (docs/tokens.md);
+    /// `0` turns the interval off.
+    #[serde(default, deserialize_with = "duration_text")]
+    pub refresh_token_reuse_interval: Option<String>,
 }
 
 /// A duration written `"90d"` or as whole seconds (`86400`), kept as text
@@ -699,6 +703,18 @@ impl Settings {
                     &file.tokens.refresh_token_ttl,
                     defaults.refresh_token_ttl,
                 )?,
+                refresh_token_reuse_interval: match file
+                    .tokens
+                    .refresh_token_reuse_interval
+                    .as_deref()
+                {
+                    Some("0") => 0,
+                    text => secs(
+                        "refresh_token_reuse_interval",
+                        &text.map(str::to_owned),
+                        defaults.refresh_token_reuse_interval,
+                    )?,
+                },
             };
             resolved.validate().map_err(|e| format!("tokens.{e}"))?;
             resolved
@@ -1119,6 +1135,7 @@ mod tests {
         assert_eq!(s.limits.tls_handshake_timeout_secs, 10);
         assert_eq!(s.token_defaults.access_token_ttl, 600);
         assert_eq!(s.token_defaults.refresh_token_ttl, 7 * 86_400);
+        assert_eq!(s.token_defaults.refresh_token_reuse_interval, 30);
 
         for (variable, value) in [
             ("LATCHKEY_LOCKOUT__PAIR_THRESHOLD", "many"),
@@ -1154,6 +1171,11 @@ mod tests {
                 "LATCHKEY_TOKENS__REFRESH_TOKEN_TTL",
                 "soon",
                 "tokens.refresh_token_ttl:",
+            ),
+            (
+                "LATCHKEY_TOKENS__REFRESH_TOKEN_REUSE_INTERVAL",
+                "2m",
+                "tokens.refresh_token_reuse_interval:",
             ),
         ] {
             let err = Settings::resolve(Overrides {

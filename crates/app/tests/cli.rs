@@ -1318,7 +1318,9 @@ fn serve_speaks_https_with_a_certificate() {
 
 /// Two `latchkey serve` processes on one PostgreSQL database, as behind a
 /// load balancer, sharing nothing but the database: a token issued at A
-/// verifies at B; a refresh token rotated at A and replayed at B is caught;
+/// verifies at B; a refresh token rotated at A is redeemed at B within the
+/// reuse interval, twenty refreshes of one token across both all succeed,
+/// and an older token replayed at B is caught;
 /// a revocation at B holds at A at once; a throttle earned at A holds at B;
 /// a key rotated against the database is served by both JWKS within the
 /// reload interval.
@@ -1480,14 +1482,54 @@ scopes = ["https://hr.example.com/employees.read", "offline_access"]
         let refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
         assert_eq!(introspect(1, &access).await, true, "node B accepts node A's token");
 
-        // Rotated at A, the old token replayed at B: caught, and the whole
-        // family dies, A's fresh token included.
+        // Rotated at A, presented again at B within the reuse interval (a
+        // retry after a lost answer): redeemed with a token of its own.
         let (status, rotated) = refresh_at(0, &refresh).await;
         assert_eq!(status, 200, "{rotated}");
         let newest = rotated["refresh_token"].as_str().unwrap().to_owned();
+        let (status, retried) = refresh_at(1, &refresh).await;
+        assert_eq!(status, 200, "{retried}");
+        let retried = retried["refresh_token"].as_str().unwrap().to_owned();
+        assert_ne!(retried, newest);
+
+        // Twenty refreshes of one token at once, half at each node: every
+        // one answered, each with a refresh token of its own.
+        let mut racing = tokio::task::JoinSet::new();
+        for i in 0..20 {
+            let url = node(i % 2, "/oauth2/v1/token");
+            let (client, basic, token) = (client.clone(), basic.clone(), retried.clone());
+            racing.spawn(async move {
+                let response = client
+                    .post(url)
+                    .header("authorization", basic)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(format!("grant_type=refresh_token&refresh_token={token}"))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                (status, response.json::<serde_json::Value>().await.unwrap())
+            });
+        }
+        let mut answered = std::collections::BTreeSet::new();
+        while let Some(joined) = racing.join_next().await {
+            let (status, body) = joined.unwrap();
+            assert_eq!(status, 200, "{body}");
+            answered.insert(body["refresh_token"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(answered.len(), 20, "no two refreshes return the same token");
+        // The client goes on with any one of them, at either node.
+        let kept = answered.iter().nth(13).unwrap().clone();
+        let (status, next) = refresh_at(0, &kept).await;
+        assert_eq!(status, 200, "{next}");
+        let (status, later) = refresh_at(1, next["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(status, 200, "{later}");
+        let later = later["refresh_token"].as_str().unwrap().to_owned();
+        // The first token, generations back, comes back at B: a replay;
+        // the whole family dies, A's newest token included.
         let (status, replay) = refresh_at(1, &refresh).await;
         assert_eq!((status, replay["error"].as_str()), (400, Some("invalid_grant")));
-        let (status, _) = refresh_at(0, &newest).await;
+        let (status, _) = refresh_at(0, &later).await;
         assert_eq!(status, 400, "the replay at B revoked the family at A");
 
         // Revoked at B, dead at A at once.

@@ -160,6 +160,7 @@ mod tests {
             access_token_ttl: 1,
             refresh_token_ttl: 1,
             session_lifetime: None,
+            refresh_token_reuse_interval: 30,
             created_at: 0,
             updated_at: 0,
             tokens_revoked_at: None,

@@ -148,6 +148,7 @@ fn refresh_record(
         issued_at: now,
         expires_at: refresh_expiry(app.refresh_token_ttl, app.session_lifetime, auth_time, now),
         rotated_at: None,
+        generation: 0,
     }
 }
 
@@ -223,6 +224,7 @@ impl TokenIssuer {
                     auth_time: grant.auth_time,
                     created_at: now,
                     revoked_at: None,
+                    generation: 0,
                 };
                 self.tokens
                     .start_session(&session, record.as_ref(), self.max_sessions_per_user)

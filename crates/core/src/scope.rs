@@ -136,6 +136,7 @@ mod tests {
             access_token_ttl: 3600,
             refresh_token_ttl: 3600,
             session_lifetime: None,
+            refresh_token_reuse_interval: 30,
             created_at: 0,
             updated_at: 0,
             tokens_revoked_at: None,

@@ -143,24 +143,33 @@ pub struct RefreshContext {
     pub user: User,
 }
 
-/// Outcome of exchanging a refresh token for its successor.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Outcome of a rotation or a redemption (`TokenRepo::rotate_refresh`,
+/// `TokenRepo::redeem_refresh`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rotation {
-    Rotated,
-    /// The token had already been exchanged (or its session ended): the
-    /// session is now revoked, and with it every token of the family.
-    ReuseDetected,
+    /// The successor is stored.
+    Stored,
+    /// Nothing was written: the token or its session changed since it
+    /// was judged (another request rotated it, or the session ended).
+    /// The caller judges it again on what is stored now.
+    Lost,
 }
 
 /// The refresh grant's decision about a token it presented, made where
 /// the store holds the token (inside SQLite's batch, see `TokenRepo::refresh`).
-/// Pure and quick: it runs on the store's writer.
-pub type RefreshJudge = Box<dyn FnOnce(&RefreshContext) -> RefreshVerdict + Send>;
+/// Pure and quick: it runs on the store's writer, and may run more than
+/// once for one request when a concurrent refresh changed the token.
+pub type RefreshJudge = std::sync::Arc<dyn Fn(&RefreshContext) -> RefreshVerdict + Send + Sync>;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RefreshVerdict {
-    /// Exchange the token for this successor.
+    /// Exchange the token for this successor (of the next generation):
+    /// the token is rotated out, the session's generation moves on.
     Rotate(RefreshTokenRecord),
+    /// The token was rotated out moments ago (within the reuse interval):
+    /// issue this sibling of its successor, in the session's current
+    /// generation, and change nothing else.
+    Redeem(RefreshTokenRecord),
     /// Refuse it; with `end_session`, revoke its session (and so its
     /// whole family) too.
     Refuse { end_session: bool },
@@ -175,36 +184,52 @@ pub enum Refreshed {
     Refused(RefreshContext),
     /// Rotated to the judge's successor.
     Rotated(RefreshContext),
-    /// The judge would rotate it, but it was exchanged (or its session
-    /// ended) meanwhile: reuse. The session is now revoked.
-    Lost(RefreshContext),
+    /// Redeemed within the reuse interval: the judge's sibling is stored.
+    Redeemed(RefreshContext),
 }
 
-/// `TokenRepo::refresh` as a lookup, the judgement, then a rotation or a
-/// revocation: for stores that do not batch.
-pub async fn refresh_in_three_calls<R: TokenRepo + ?Sized>(
+/// How often a refresh is judged again when concurrent refreshes keep
+/// changing its token under it. Two rounds settle any race (one rotation
+/// wins, the others are then redemptions or replays); past this many the
+/// refresh gives up rather than spin.
+pub const MAX_REFRESH_ROUNDS: usize = 4;
+
+/// `TokenRepo::refresh` as a lookup, the judgement, then a rotation, a
+/// redemption or a revocation, judged again when a concurrent refresh won
+/// the write: for stores that do not batch.
+pub async fn refresh_in_calls<R: TokenRepo + ?Sized>(
     repo: &R,
     token_hash: &str,
     now: i64,
     judge: RefreshJudge,
 ) -> StoreResult<Refreshed> {
-    let Some(context) = repo.find_refresh(token_hash).await? else {
-        return Ok(Refreshed::Unknown);
-    };
-    match judge(&context) {
-        RefreshVerdict::Refuse { end_session } => {
-            if end_session {
-                repo.revoke_session(&context.session.id, now).await?;
+    for _ in 0..MAX_REFRESH_ROUNDS {
+        let Some(context) = repo.find_refresh(token_hash).await? else {
+            return Ok(Refreshed::Unknown);
+        };
+        let stored = match judge(&context) {
+            RefreshVerdict::Refuse { end_session } => {
+                if end_session {
+                    repo.revoke_session(&context.session.id, now).await?;
+                }
+                return Ok(Refreshed::Refused(context));
             }
-            Ok(Refreshed::Refused(context))
-        }
-        RefreshVerdict::Rotate(successor) => {
-            match repo.rotate_refresh(token_hash, &successor, now).await? {
-                Rotation::Rotated => Ok(Refreshed::Rotated(context)),
-                Rotation::ReuseDetected => Ok(Refreshed::Lost(context)),
+            RefreshVerdict::Rotate(successor) => {
+                match repo.rotate_refresh(&context.token, &successor, now).await? {
+                    Rotation::Stored => Refreshed::Rotated(context),
+                    Rotation::Lost => continue,
+                }
             }
-        }
+            RefreshVerdict::Redeem(sibling) => match repo.redeem_refresh(&sibling).await? {
+                Rotation::Stored => Refreshed::Redeemed(context),
+                Rotation::Lost => continue,
+            },
+        };
+        return Ok(stored);
     }
+    Err(StoreError::Conflict(
+        "the refresh token kept changing under concurrent refreshes".into(),
+    ))
 }
 
 #[async_trait]
@@ -221,27 +246,32 @@ pub trait TokenRepo: Send + Sync {
     /// The refresh token with its session and user, in one read.
     async fn find_refresh(&self, token_hash: &str) -> StoreResult<Option<RefreshContext>>;
     async fn find_session(&self, session_id: &str) -> StoreResult<Option<Session>>;
-    /// Marks `old_hash` rotated and stores `new` in one transaction, if and
-    /// only if `old_hash` was not rotated before and its session is live;
-    /// otherwise revokes the session.
+    /// Marks `old` rotated, moves its session to the next generation and
+    /// stores `new`, atomically, if and only if `old` was not rotated, its
+    /// session is live and still in `old`'s generation; otherwise writes
+    /// nothing (`Lost`).
     async fn rotate_refresh(
         &self,
-        old_hash: &str,
+        old: &RefreshTokenRecord,
         new: &RefreshTokenRecord,
         now: i64,
     ) -> StoreResult<Rotation>;
+    /// Stores `sibling` (a redemption within the reuse interval) if and
+    /// only if its session is live and still in `sibling`'s generation;
+    /// otherwise writes nothing (`Lost`).
+    async fn redeem_refresh(&self, sibling: &RefreshTokenRecord) -> StoreResult<Rotation>;
     /// The refresh grant's whole storage work: finds the token with its
     /// session and user, asks `judge`, and rotates or refuses as judged,
     /// the rotation as atomic as `rotate_refresh`. This default does it in
-    /// three calls (`refresh_in_three_calls`); SQLite batches concurrent refreshes into one lookup
-    /// and one transaction.
+    /// separate calls (`refresh_in_calls`); SQLite batches concurrent
+    /// refreshes into one lookup and one transaction.
     async fn refresh(
         &self,
         token_hash: &str,
         now: i64,
         judge: RefreshJudge,
     ) -> StoreResult<Refreshed> {
-        refresh_in_three_calls(self, token_hash, now, judge).await
+        refresh_in_calls(self, token_hash, now, judge).await
     }
     async fn revoke_session(&self, session_id: &str, now: i64) -> StoreResult<()>;
     /// Live (not revoked) sessions of a user, newest first.

@@ -72,7 +72,8 @@ pub fn document(issuer: &str) -> Value {
             "certificate": {"type": "string", "description": "a PEM certificate or public key"},
             "access_token_ttl": {"type": ["string", "integer"], "examples": ["1h"]},
             "refresh_token_ttl": {"type": ["string", "integer"], "examples": ["7d"]},
-            "session_lifetime": {"type": ["string", "integer"]}
+            "session_lifetime": {"type": ["string", "integer"]},
+            "refresh_token_reuse_interval": {"type": ["string", "integer"], "examples": ["30s", 0], "description": "0 (off) to 60 s"}
         }
     });
     let app = json!({
@@ -95,7 +96,8 @@ pub fn document(issuer: &str) -> Value {
             "app_roles": string_list,
             "access_token_ttl": {"type": "integer"},
             "refresh_token_ttl": {"type": "integer"},
-            "session_lifetime": {"type": ["integer", "null"]}
+            "session_lifetime": {"type": ["integer", "null"]},
+            "refresh_token_reuse_interval": {"type": "integer"}
         }
     });
     let server_input = json!({

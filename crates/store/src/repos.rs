@@ -19,7 +19,7 @@ macro_rules! impl_repos {
         type Tx = sqlx::Transaction<'static, $db>;
 
         const USER_COLUMNS: &str = "id, username, password_hash, given_name, family_name, email, active, created_at, updated_at, external_id, display_name, version, locked";
-        const APP_COLUMNS: &str = "id, client_id, name, app_type, active, secret_hash, secret_sealed, previous_secret_hash, previous_secret_sealed, previous_secret_expires_at, grant_types, redirect_uris, scopes, app_roles, jwks, certificate, access_token_ttl, refresh_token_ttl, session_lifetime, created_at, updated_at, tokens_revoked_at";
+        const APP_COLUMNS: &str = "id, client_id, name, app_type, active, secret_hash, secret_sealed, previous_secret_hash, previous_secret_sealed, previous_secret_expires_at, grant_types, redirect_uris, scopes, app_roles, jwks, certificate, access_token_ttl, refresh_token_ttl, session_lifetime, created_at, updated_at, tokens_revoked_at, refresh_token_reuse_interval";
 
         fn new_id() -> String {
             uuid::Uuid::now_v7().to_string()
@@ -365,8 +365,8 @@ macro_rules! impl_repos {
             }
         }
 
-        const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, session_id, app_id, user_id, scope, issued_at, expires_at, rotated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)";
+        const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (token_hash, session_id, app_id, user_id, scope, issued_at, expires_at, rotated_at, generation) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)";
 
         fn insert_refresh<'q>(r: &'q RefreshTokenRecord) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
             sqlx::query(INSERT_REFRESH)
@@ -377,6 +377,7 @@ macro_rules! impl_repos {
                 .bind(&r.scope)
                 .bind(r.issued_at)
                 .bind(r.expires_at)
+                .bind(r.generation)
         }
 
         #[async_trait]
@@ -426,7 +427,7 @@ macro_rules! impl_repos {
 
             async fn find_session(&self, session_id: &str) -> StoreResult<Option<Session>> {
                 let row: Option<SessionRow> = sqlx::query_as(
-                    "SELECT id, user_id, app_id, auth_time, created_at, revoked_at FROM sessions WHERE id = $1",
+                    "SELECT id, user_id, app_id, auth_time, created_at, revoked_at, generation FROM sessions WHERE id = $1",
                 )
                 .bind(session_id)
                 .fetch_optional(&self.pool)
@@ -441,15 +442,19 @@ macro_rules! impl_repos {
                 self.refresh_batched(token_hash, now, judge).await
             }
 
-            async fn rotate_refresh(&self, old_hash: &str, new: &RefreshTokenRecord, now: i64) -> StoreResult<Rotation> {
-                // One round trip on each engine (see rotate.rs): the refresh
-                // grant's only write, on its hot path.
-                self.rotate_refresh_atomically(old_hash, new, now).await
+            async fn rotate_refresh(&self, old: &RefreshTokenRecord, new: &RefreshTokenRecord, now: i64) -> StoreResult<Rotation> {
+                // One round trip on each engine (postgres.rs, sqlite/
+                // refresh_writer.rs): the refresh grant's only write.
+                self.rotate_refresh_atomically(old, new, now).await
+            }
+
+            async fn redeem_refresh(&self, sibling: &RefreshTokenRecord) -> StoreResult<Rotation> {
+                self.redeem_refresh_atomically(sibling).await
             }
 
             async fn list_sessions(&self, user_id: &str) -> StoreResult<Vec<Session>> {
                 let rows: Vec<SessionRow> = sqlx::query_as(
-                    "SELECT id, user_id, app_id, auth_time, created_at, revoked_at FROM sessions \
+                    "SELECT id, user_id, app_id, auth_time, created_at, revoked_at, generation FROM sessions \
                      WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id",
                 )
                 .bind(user_id)
@@ -837,19 +842,22 @@ macro_rules! impl_repos {
                             && row.grant_types == grant_types && row.redirect_uris == redirect_uris && row.scopes == scopes
                             && row.app_roles == app_roles && row.jwks == spec.jwks && row.certificate == spec.certificate
                             && row.access_token_ttl == spec.access_token_ttl && row.refresh_token_ttl == spec.refresh_token_ttl
-                            && row.session_lifetime == spec.session_lifetime && !replaced;
+                            && row.session_lifetime == spec.session_lifetime
+                            && row.refresh_token_reuse_interval == spec.refresh_token_reuse_interval && !replaced;
                         if same {
                             return Ok(ChangeOutcome::Unchanged);
                         }
                         sqlx::query(
                             "UPDATE apps SET name = $1, app_type = $2, secret_hash = $3, grant_types = $4, redirect_uris = $5, scopes = $6, \
                              app_roles = $7, jwks = $8, certificate = $9, access_token_ttl = $10, refresh_token_ttl = $11, updated_at = $12, session_lifetime = $14, \
-                             active = $15, secret_sealed = $16, previous_secret_hash = $17, previous_secret_sealed = $18, previous_secret_expires_at = $19 WHERE id = $13",
+                             active = $15, secret_sealed = $16, previous_secret_hash = $17, previous_secret_sealed = $18, previous_secret_expires_at = $19, \
+                             refresh_token_reuse_interval = $20 WHERE id = $13",
                         )
                         .bind(&spec.name).bind(spec.app_type.as_str()).bind(&secret).bind(&grant_types).bind(&redirect_uris)
                         .bind(&scopes).bind(&app_roles).bind(&spec.jwks).bind(&spec.certificate)
                         .bind(spec.access_token_ttl).bind(spec.refresh_token_ttl).bind(now).bind(&row.id).bind(spec.session_lifetime)
                         .bind(spec.active).bind(&sealed).bind(&previous_hash).bind(&previous_sealed).bind(previous_expires)
+                        .bind(spec.refresh_token_reuse_interval)
                         .execute(&mut **tx).await?;
                         if row.active && !spec.active {
                             sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE app_id = $2 AND revoked_at IS NULL")
@@ -864,13 +872,14 @@ macro_rules! impl_repos {
                         let sealed = spec.sealed_secret.clone().filter(|_| spec.client_secret_jwt);
                         sqlx::query(
                             "INSERT INTO apps (id, client_id, name, app_type, secret_hash, grant_types, redirect_uris, scopes, app_roles, jwks, certificate, \
-                             access_token_ttl, refresh_token_ttl, created_at, updated_at, session_lifetime, active, secret_sealed) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17)",
+                             access_token_ttl, refresh_token_ttl, created_at, updated_at, session_lifetime, active, secret_sealed, \
+                             refresh_token_reuse_interval) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17, $18)",
                         )
                         .bind(spec.id.clone().unwrap_or_else(new_id)).bind(&spec.client_id).bind(&spec.name).bind(spec.app_type.as_str()).bind(&secret)
                         .bind(&grant_types).bind(&redirect_uris).bind(&scopes).bind(&app_roles).bind(&spec.jwks).bind(&spec.certificate)
                         .bind(spec.access_token_ttl).bind(spec.refresh_token_ttl).bind(now).bind(spec.session_lifetime)
-                        .bind(spec.active).bind(&sealed)
+                        .bind(spec.active).bind(&sealed).bind(spec.refresh_token_reuse_interval)
                         .execute(&mut **tx).await?;
                         Ok(ChangeOutcome::Created)
                     }

@@ -114,6 +114,7 @@ pub(crate) struct AppRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub tokens_revoked_at: Option<i64>,
+    pub refresh_token_reuse_interval: i64,
 }
 
 impl TryFrom<AppRow> for App {
@@ -147,6 +148,7 @@ impl TryFrom<AppRow> for App {
             access_token_ttl: r.access_token_ttl,
             refresh_token_ttl: r.refresh_token_ttl,
             session_lifetime: r.session_lifetime,
+            refresh_token_reuse_interval: r.refresh_token_reuse_interval,
             created_at: r.created_at,
             updated_at: r.updated_at,
             tokens_revoked_at: r.tokens_revoked_at,
@@ -186,6 +188,7 @@ pub(crate) struct SessionRow {
     pub auth_time: i64,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    pub generation: i64,
 }
 
 impl From<SessionRow> for Session {
@@ -197,14 +200,15 @@ impl From<SessionRow> for Session {
             auth_time: r.auth_time,
             created_at: r.created_at,
             revoked_at: r.revoked_at,
+            generation: r.generation,
         }
     }
 }
 
 /// A refresh token joined with its session and user; each engine adds
 /// its `WHERE` (one hash on PostgreSQL, a batch of them on SQLite).
-pub(crate) const REFRESH_CONTEXT_SELECT: &str = "SELECT r.token_hash, r.session_id, r.app_id, r.user_id, r.scope, r.issued_at, r.expires_at, r.rotated_at, \
-        s.auth_time AS s_auth_time, s.created_at AS s_created_at, s.revoked_at AS s_revoked_at, \
+pub(crate) const REFRESH_CONTEXT_SELECT: &str = "SELECT r.token_hash, r.session_id, r.app_id, r.user_id, r.scope, r.issued_at, r.expires_at, r.rotated_at, r.generation, \
+        s.generation AS s_generation, s.auth_time AS s_auth_time, s.created_at AS s_created_at, s.revoked_at AS s_revoked_at, \
         u.username AS u_username, u.password_hash AS u_password_hash, u.given_name AS u_given_name, \
         u.family_name AS u_family_name, u.email AS u_email, u.active AS u_active, \
         u.created_at AS u_created_at, u.updated_at AS u_updated_at, u.external_id AS u_external_id, \
@@ -222,6 +226,8 @@ pub(crate) struct RefreshContextRow {
     pub issued_at: i64,
     pub expires_at: i64,
     pub rotated_at: Option<i64>,
+    pub generation: i64,
+    pub s_generation: i64,
     pub s_auth_time: i64,
     pub s_created_at: i64,
     pub s_revoked_at: Option<i64>,
@@ -249,6 +255,7 @@ impl From<RefreshContextRow> for RefreshContext {
                 auth_time: r.s_auth_time,
                 created_at: r.s_created_at,
                 revoked_at: r.s_revoked_at,
+                generation: r.s_generation,
             },
             user: User {
                 id: r.user_id.clone(),
@@ -274,6 +281,7 @@ impl From<RefreshContextRow> for RefreshContext {
                 issued_at: r.issued_at,
                 expires_at: r.expires_at,
                 rotated_at: r.rotated_at,
+                generation: r.generation,
             },
         }
     }

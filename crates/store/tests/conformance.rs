@@ -101,6 +101,7 @@ fn plan() -> DomainPlan {
             access_token_ttl: 3600,
             refresh_token_ttl: 604_800,
             session_lifetime: Some(30 * 86_400),
+            refresh_token_reuse_interval: 30,
         }],
         signing_keys: Vec::new(),
     }
@@ -369,6 +370,7 @@ async fn seed_session_named(store: &Store, first_hash: &str) -> (Session, Refres
         auth_time: 100,
         created_at: 100,
         revoked_at: None,
+        generation: 0,
     };
     let first = refresh(&session, first_hash);
     store
@@ -390,6 +392,15 @@ fn refresh(session: &Session, hash: &str) -> RefreshTokenRecord {
         issued_at: 100,
         expires_at: 10_000,
         rotated_at: None,
+        generation: 0,
+    }
+}
+
+/// `refresh`, in a given generation.
+fn refresh_in(session: &Session, hash: &str, generation: i64) -> RefreshTokenRecord {
+    RefreshTokenRecord {
+        generation,
+        ..refresh(session, hash)
     }
 }
 
@@ -414,31 +425,28 @@ async fn refresh_rotation_and_reuse_detection(store: &Store, _: &TestDatabase) {
             .await
             .unwrap()
             .map(|c| c.token),
-        Some(first)
+        Some(first.clone())
     );
 
-    let second = refresh(&session, "h1");
+    let second = refresh_in(&session, "h1", 1);
     assert_eq!(
         store
             .repos
             .tokens
-            .rotate_refresh("h0", &second, 110)
+            .rotate_refresh(&first, &second, 110)
             .await
             .unwrap(),
-        Rotation::Rotated
+        Rotation::Stored
     );
-    assert_eq!(
-        store
-            .repos
-            .tokens
-            .find_refresh("h0")
-            .await
-            .unwrap()
-            .unwrap()
-            .token
-            .rotated_at,
-        Some(110)
-    );
+    let rotated = store
+        .repos
+        .tokens
+        .find_refresh("h0")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rotated.token.rotated_at, Some(110));
+    assert_eq!(rotated.session.generation, 1, "the session moved on");
     assert_eq!(
         store
             .repos
@@ -447,48 +455,88 @@ async fn refresh_rotation_and_reuse_detection(store: &Store, _: &TestDatabase) {
             .await
             .unwrap()
             .map(|c| c.token),
-        Some(second)
+        Some(second.clone())
     );
 
-    // h0 again: reuse. The session ends, so h1 cannot rotate either.
-    let third = refresh(&session, "h2");
+    // h0 rotating again: its generation is gone; nothing is written (the
+    // grant judges it again and decides), and the session stays.
+    let stale = refresh_in(&session, "h-stale", 1);
     assert_eq!(
         store
             .repos
             .tokens
-            .rotate_refresh("h0", &third, 120)
+            .rotate_refresh(&first, &stale, 120)
             .await
             .unwrap(),
-        Rotation::ReuseDetected
-    );
-    assert_eq!(
-        store
-            .repos
-            .tokens
-            .find_session(&session.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .revoked_at,
-        Some(120)
-    );
-    assert_eq!(
-        store
-            .repos
-            .tokens
-            .rotate_refresh("h1", &third, 130)
-            .await
-            .unwrap(),
-        Rotation::ReuseDetected
+        Rotation::Lost
     );
     assert!(
         store
             .repos
             .tokens
-            .find_refresh("h2")
+            .find_refresh("h-stale")
             .await
             .unwrap()
             .is_none()
+    );
+    // A sibling of h1 (h0 redeemed) joins generation 1; one for the
+    // generation before is refused.
+    let sibling = refresh_in(&session, "h1-sibling", 1);
+    assert_eq!(
+        store.repos.tokens.redeem_refresh(&sibling).await.unwrap(),
+        Rotation::Stored
+    );
+    let late = refresh_in(&session, "h-late-sibling", 0);
+    assert_eq!(
+        store.repos.tokens.redeem_refresh(&late).await.unwrap(),
+        Rotation::Lost
+    );
+    // The sibling rotates; h1, of the same generation, then cannot.
+    let third = refresh_in(&session, "h2", 2);
+    assert_eq!(
+        store
+            .repos
+            .tokens
+            .rotate_refresh(&sibling, &third, 130)
+            .await
+            .unwrap(),
+        Rotation::Stored
+    );
+    let fourth = refresh_in(&session, "h3", 2);
+    assert_eq!(
+        store
+            .repos
+            .tokens
+            .rotate_refresh(&second, &fourth, 130)
+            .await
+            .unwrap(),
+        Rotation::Lost
+    );
+    // Once the session ends, nothing rotates or is redeemed.
+    store
+        .repos
+        .tokens
+        .revoke_session(&session.id, 140)
+        .await
+        .unwrap();
+    let after = refresh_in(&session, "h-after", 3);
+    assert_eq!(
+        store
+            .repos
+            .tokens
+            .rotate_refresh(&third, &after, 150)
+            .await
+            .unwrap(),
+        Rotation::Lost
+    );
+    assert_eq!(
+        store
+            .repos
+            .tokens
+            .redeem_refresh(&refresh_in(&session, "h-after-2", 2))
+            .await
+            .unwrap(),
+        Rotation::Lost
     );
     // Revocation keeps its first time.
     store
@@ -506,41 +554,66 @@ async fn refresh_rotation_and_reuse_detection(store: &Store, _: &TestDatabase) {
             .unwrap()
             .unwrap()
             .revoked_at,
-        Some(120)
+        Some(140)
     );
 }
 
 async fn concurrent_rotations_of_one_token_let_exactly_one_win(store: &Store, _: &TestDatabase) {
-    let (session, _) = seed_session(store).await;
+    let (session, first) = seed_session(store).await;
     let tokens = store.repos.tokens.clone();
     let mut tasks = Vec::new();
     for i in 0..8 {
         let tokens = tokens.clone();
-        let next = refresh(&session, &format!("next-{i}"));
+        let first = first.clone();
+        let next = refresh_in(&session, &format!("next-{i}"), 1);
         tasks.push(tokio::spawn(async move {
-            tokens.rotate_refresh("h0", &next, 110).await
+            tokens.rotate_refresh(&first, &next, 110).await
         }));
     }
     let mut outcomes = Vec::new();
     for task in tasks {
         outcomes.push(task.await.unwrap().unwrap());
     }
-    let winners = outcomes.iter().filter(|o| **o == Rotation::Rotated).count();
+    let winners = outcomes.iter().filter(|o| **o == Rotation::Stored).count();
     assert_eq!(winners, 1, "{outcomes:?}");
 }
 
-/// A judge that rotates `token` to `next` (or refuses, ending the
-/// session when `end_session`), and says what it saw.
+/// The grant's rules, as a test judge (the grant's own judge is tested
+/// in core and end to end): the newest token rotates to `next`; the one
+/// rotated out last is redeemed with `next` as its sibling (any reuse
+/// interval); anything else, or `refuse`, is refused, ending the session
+/// when `end_session`.
 fn judge_to(next: Option<RefreshTokenRecord>, end_session: bool) -> RefreshJudge {
-    Box::new(move |found| match next {
-        Some(next) if found.token.rotated_at.is_none() => RefreshVerdict::Rotate(next),
-        _ => RefreshVerdict::Refuse { end_session },
+    Arc::new(move |found| {
+        let (token, session) = (&found.token, &found.session);
+        let Some(next) = next.clone() else {
+            return RefreshVerdict::Refuse { end_session };
+        };
+        if session.revoked_at.is_some() {
+            return RefreshVerdict::Refuse { end_session: true };
+        }
+        match token.rotated_at {
+            None if token.generation == session.generation => {
+                RefreshVerdict::Rotate(RefreshTokenRecord {
+                    generation: session.generation + 1,
+                    ..next
+                })
+            }
+            Some(_) if token.generation + 1 == session.generation => {
+                RefreshVerdict::Redeem(RefreshTokenRecord {
+                    generation: session.generation,
+                    ..next
+                })
+            }
+            _ => RefreshVerdict::Refuse { end_session: true },
+        }
     })
 }
 
 /// Many refreshes at once (one batch on SQLite): each is judged on its
-/// own token; of two presentations of one token exactly one rotates and
-/// the other is reuse; a refusal that ends the session ends it.
+/// own token, seeing what the refreshes before it wrote; of many
+/// presentations of one token one rotates and the others are redeemed as
+/// siblings; a refusal that ends the session ends it.
 async fn concurrent_refreshes_are_each_judged_on_their_own_token(store: &Store, _: &TestDatabase) {
     let mut sessions = Vec::new();
     for i in 0..8 {
@@ -550,8 +623,8 @@ async fn concurrent_refreshes_are_each_judged_on_their_own_token(store: &Store, 
     let mut tasks = Vec::new();
     for (i, session) in sessions.iter().enumerate() {
         // Sessions 0-5 rotate; 6 is refused and ended; 7 is presented
-        // twice at once.
-        let presentations = if i == 7 { 2 } else { 1 };
+        // twenty times at once.
+        let presentations = if i == 7 { 20 } else { 1 };
         for copy in 0..presentations {
             let tokens = tokens.clone();
             let next = (i != 6).then(|| refresh(session, &format!("own-{i}-next-{copy}")));
@@ -560,7 +633,7 @@ async fn concurrent_refreshes_are_each_judged_on_their_own_token(store: &Store, 
                     .refresh(&format!("own-{i}"), 120, judge_to(next, i == 6))
                     .await
                     .unwrap();
-                (i, outcome)
+                (i, copy, outcome)
             }));
         }
     }
@@ -568,29 +641,37 @@ async fn concurrent_refreshes_are_each_judged_on_their_own_token(store: &Store, 
         let tokens = tokens.clone();
         tokio::spawn(async move { tokens.refresh("missing", 120, judge_to(None, true)).await })
     };
-    let (mut rotated, mut lost) = (Vec::new(), 0);
+    let (mut rotated, mut redeemed) = (Vec::new(), Vec::new());
     for task in tasks {
         match task.await.unwrap() {
-            (i, Refreshed::Rotated(found)) => {
+            (i, copy, Refreshed::Rotated(found)) => {
                 assert_eq!(found.token.token_hash, format!("own-{i}"));
-                assert_eq!(found.session, sessions[i]);
-                rotated.push(i);
+                assert_eq!(found.session.id, sessions[i].id);
+                rotated.push((i, copy));
             }
-            // The second presentation of token 7 either lost the race
-            // inside the store, or (when the first had fully committed
-            // before it was read: PostgreSQL under load) was judged on a
-            // token already rotated: reuse either way.
-            (7, Refreshed::Lost(found) | Refreshed::Refused(found)) => {
+            (7, copy, Refreshed::Redeemed(found)) => {
                 assert_eq!(found.session.id, sessions[7].id);
-                lost += 1;
+                assert!(
+                    found.token.rotated_at.is_some(),
+                    "judged on the rotated token"
+                );
+                redeemed.push(copy);
             }
-            (6, Refreshed::Refused(found)) => assert_eq!(found.session.id, sessions[6].id),
+            (6, _, Refreshed::Refused(found)) => assert_eq!(found.session.id, sessions[6].id),
             other => panic!("unexpected {other:?}"),
         }
     }
     rotated.sort();
-    assert_eq!(rotated, vec![0, 1, 2, 3, 4, 5, 7]);
-    assert_eq!(lost, 1);
+    let winner = rotated
+        .iter()
+        .find(|(i, _)| *i == 7)
+        .expect("one of 7 rotates")
+        .1;
+    assert_eq!(
+        rotated.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4, 5, 7]
+    );
+    assert_eq!(redeemed.len(), 19, "every other presentation is redeemed");
     assert_eq!(unknown.await.unwrap().unwrap(), Refreshed::Unknown);
     let session_of = |i: usize| {
         let tokens = tokens.clone();
@@ -598,9 +679,19 @@ async fn concurrent_refreshes_are_each_judged_on_their_own_token(store: &Store, 
         async move { tokens.find_session(&id).await.unwrap().unwrap() }
     };
     assert_eq!(session_of(6).await.revoked_at, Some(120));
-    // The replay ended session 7, and with it the successor that won.
-    assert_eq!(session_of(7).await.revoked_at, Some(120));
     assert_eq!(session_of(0).await.revoked_at, None);
+    let seven = session_of(7).await;
+    assert_eq!(seven.revoked_at, None, "redemptions keep the session");
+    assert_eq!(seven.generation, 1, "one rotation");
+    // Every answer is a distinct live token of generation 1.
+    for copy in 0..20 {
+        let found = tokens
+            .find_refresh(&format!("own-7-next-{copy}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((found.token.generation, found.token.rotated_at), (1, None));
+    }
     let next = tokens.find_refresh("own-0-next-0").await.unwrap().unwrap();
     assert_eq!(next.token.session_id, sessions[0].id);
     assert_eq!(
@@ -613,6 +704,38 @@ async fn concurrent_refreshes_are_each_judged_on_their_own_token(store: &Store, 
             .rotated_at,
         Some(120)
     );
+
+    // Going on with one sibling (not the winner's) works; the others,
+    // the winner's included, are then dead: presenting one ends the
+    // session, and the branch that went on with it.
+    let keep = redeemed[0];
+    let kept = format!("own-7-next-{keep}");
+    let on = refresh(&sessions[7], "own-7-on");
+    assert!(matches!(
+        tokens
+            .refresh(&kept, 130, judge_to(Some(on), false))
+            .await
+            .unwrap(),
+        Refreshed::Rotated(_)
+    ));
+    let dead = format!("own-7-next-{winner}");
+    let late = refresh(&sessions[7], "own-7-late");
+    assert!(matches!(
+        tokens
+            .refresh(&dead, 131, judge_to(Some(late), false))
+            .await
+            .unwrap(),
+        Refreshed::Refused(_)
+    ));
+    assert_eq!(session_of(7).await.revoked_at, Some(131));
+    let after = refresh(&sessions[7], "own-7-after");
+    assert!(matches!(
+        tokens
+            .refresh("own-7-on", 132, judge_to(Some(after), false))
+            .await
+            .unwrap(),
+        Refreshed::Refused(_)
+    ));
 }
 
 async fn activating_a_key_retires_the_previous_one(store: &Store, _: &TestDatabase) {
@@ -913,11 +1036,12 @@ async fn a_session_cap_ends_the_oldest_sessions(store: &Store, _: &TestDatabase)
 async fn housekeeping_purges_only_what_expired(store: &Store, _: &TestDatabase) {
     let (session, _) = seed_session(store).await; // h0 expires at 10_000
     let tokens = &store.repos.tokens;
-    let mut later = refresh(&session, "h-late");
+    let mut later = refresh_in(&session, "h-late", 1);
     later.expires_at = 50_000;
+    let first = tokens.find_refresh("h0").await.unwrap().unwrap().token;
     assert_eq!(
-        tokens.rotate_refresh("h0", &later, 200).await.unwrap(),
-        Rotation::Rotated
+        tokens.rotate_refresh(&first, &later, 200).await.unwrap(),
+        Rotation::Stored
     );
     for i in 0..5 {
         tokens

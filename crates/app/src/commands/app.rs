@@ -185,6 +185,10 @@ impl AppFields {
             (self.access_token_ttl, &mut input.access_token_ttl),
             (self.refresh_token_ttl, &mut input.refresh_token_ttl),
             (self.session_lifetime, &mut input.session_lifetime),
+            (
+                self.refresh_token_reuse_interval,
+                &mut input.refresh_token_reuse_interval,
+            ),
         ] {
             if let Some(text) = value {
                 *target = Some(DurationInput::Text(text));

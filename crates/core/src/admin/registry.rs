@@ -618,6 +618,7 @@ pub fn app_json(a: &App) -> Value {
         "access_token_ttl": a.access_token_ttl,
         "refresh_token_ttl": a.refresh_token_ttl,
         "session_lifetime": a.session_lifetime,
+        "refresh_token_reuse_interval": a.refresh_token_reuse_interval,
     })
 }
 

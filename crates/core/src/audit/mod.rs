@@ -18,6 +18,9 @@ use crate::store::StoreResult;
 pub mod kind {
     pub const SIGN_IN: &str = "user.signin";
     pub const REFRESH_REUSE: &str = "token.refresh_reuse";
+    /// A rotated-out refresh token presented again within the app's reuse
+    /// interval, answered with a sibling of its successor.
+    pub const REFRESH_REDEEMED: &str = "token.refresh_redeemed";
     pub const TOKEN_REVOKED: &str = "token.revoked";
     pub const SESSION_ENDED: &str = "session.ended";
     pub const USER_CREATED: &str = "user.created";

@@ -87,6 +87,7 @@ fn authenticator(hmac: bool) -> ClientAuthenticator {
         access_token_ttl: 3600,
         refresh_token_ttl: 3600,
         session_lifetime: None,
+        refresh_token_reuse_interval: 30,
         created_at: 0,
         updated_at: 0,
         tokens_revoked_at: None,

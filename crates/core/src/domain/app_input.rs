@@ -12,6 +12,12 @@ use crate::scope;
 
 pub(crate) const DEFAULT_ACCESS_TTL: i64 = 3600;
 pub(crate) const DEFAULT_REFRESH_TTL: i64 = 7 * 86_400;
+/// Okta's grace period and Auth0's reuse interval: long enough for a
+/// retry after a lost answer, or a second thread's refresh.
+pub(crate) const DEFAULT_REUSE_INTERVAL: i64 = 30;
+/// The longest reuse interval: a rotated-out token must not stay usable
+/// for long (Okta allows at most 60 s too).
+pub const MAX_REUSE_INTERVAL: i64 = 60;
 
 /// The token lifetimes of an app that names none (the `[tokens]` section of
 /// the configuration): applied when the app is written.
@@ -19,6 +25,8 @@ pub(crate) const DEFAULT_REFRESH_TTL: i64 = 7 * 86_400;
 pub struct TokenDefaults {
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
+    /// Seconds a rotated-out refresh token may come back (0: never).
+    pub refresh_token_reuse_interval: i64,
 }
 
 impl Default for TokenDefaults {
@@ -26,6 +34,7 @@ impl Default for TokenDefaults {
         TokenDefaults {
             access_token_ttl: DEFAULT_ACCESS_TTL,
             refresh_token_ttl: DEFAULT_REFRESH_TTL,
+            refresh_token_reuse_interval: DEFAULT_REUSE_INTERVAL,
         }
     }
 }
@@ -41,6 +50,11 @@ impl TokenDefaults {
         if !(1..=MAX_REFRESH_TTL).contains(&self.refresh_token_ttl) {
             return Err(format!(
                 "refresh_token_ttl: must be between 1s and {MAX_REFRESH_TTL}s"
+            ));
+        }
+        if !(0..=MAX_REUSE_INTERVAL).contains(&self.refresh_token_reuse_interval) {
+            return Err(format!(
+                "refresh_token_reuse_interval: must be between 0s (off) and {MAX_REUSE_INTERVAL}s"
             ));
         }
         Ok(())
@@ -103,6 +117,10 @@ pub struct AppInput {
     pub refresh_token_ttl: Option<DurationInput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_lifetime: Option<DurationInput>,
+    /// Seconds after a rotation during which the rotated-out refresh
+    /// token may be presented again (docs/tokens.md); 0 turns it off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token_reuse_interval: Option<DurationInput>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
 }
@@ -218,6 +236,24 @@ fn ttl(
     Ok(seconds)
 }
 
+/// The reuse interval: 0 (off) up to `MAX_REUSE_INTERVAL`.
+fn reuse_interval(value: &Option<DurationInput>, default: i64) -> Result<i64, FieldError> {
+    const FIELD: &str = "refresh_token_reuse_interval";
+    let seconds = match value {
+        None => return Ok(default),
+        Some(DurationInput::Seconds(s)) => *s,
+        Some(DurationInput::Text(t)) if t.trim() == "0" => 0,
+        Some(DurationInput::Text(t)) => parse_duration(t).map_err(|m| bad(FIELD, m))?,
+    };
+    if !(0..=MAX_REUSE_INTERVAL).contains(&seconds) {
+        return Err(bad(
+            FIELD,
+            format!("must be between 0s (off) and {MAX_REUSE_INTERVAL}s"),
+        ));
+    }
+    Ok(seconds)
+}
+
 impl AppInput {
     /// The input that would produce `app` as it is stored (without its
     /// secret, which only exists as a hash).
@@ -249,6 +285,9 @@ impl AppInput {
             access_token_ttl: Some(DurationInput::Seconds(app.access_token_ttl)),
             refresh_token_ttl: Some(DurationInput::Seconds(app.refresh_token_ttl)),
             session_lifetime: app.session_lifetime.map(DurationInput::Seconds),
+            refresh_token_reuse_interval: Some(DurationInput::Seconds(
+                app.refresh_token_reuse_interval,
+            )),
             active: Some(app.active),
         }
     }
@@ -428,6 +467,10 @@ impl AppInput {
                 MAX_REFRESH_TTL,
             )?),
         };
+        let refresh_token_reuse_interval = reuse_interval(
+            &self.refresh_token_reuse_interval,
+            defaults.refresh_token_reuse_interval,
+        )?;
         if access_token_ttl < 60 {
             warnings.push(format!(
                 "app {client_id}: access_token_ttl under 60s is meant for tests and demos"
@@ -453,6 +496,7 @@ impl AppInput {
                 access_token_ttl,
                 refresh_token_ttl,
                 session_lifetime,
+                refresh_token_reuse_interval,
             },
             client_secret: self.client_secret.clone(),
             warnings,
@@ -545,5 +589,46 @@ mod tests {
         a.certificate =
             Some("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n".into());
         assert_eq!(a.validate(&[]).unwrap_err().field, "certificate");
+    }
+
+    #[test]
+    fn the_reuse_interval_is_off_or_at_most_a_minute() {
+        let with = |value: Option<DurationInput>| {
+            let mut a = input("confidential");
+            a.refresh_token_reuse_interval = value;
+            a.validate(&[])
+                .map(|v| v.spec.refresh_token_reuse_interval)
+                .map_err(|e| (e.field, e.message))
+        };
+        assert_eq!(with(None), Ok(DEFAULT_REUSE_INTERVAL), "the default");
+        assert_eq!(with(Some(DurationInput::Seconds(0))), Ok(0), "off");
+        assert_eq!(with(Some(DurationInput::Text("0".into()))), Ok(0));
+        assert_eq!(with(Some(DurationInput::Text("45s".into()))), Ok(45));
+        assert_eq!(with(Some(DurationInput::Text("1m".into()))), Ok(60));
+        for too_much in [
+            DurationInput::Text("61s".into()),
+            DurationInput::Seconds(-1),
+        ] {
+            let (field, message) = with(Some(too_much)).unwrap_err();
+            assert_eq!(field, "refresh_token_reuse_interval");
+            assert!(message.contains("60s"), "{message}");
+        }
+        // The `[tokens]` default applies to apps that name none.
+        let mut a = input("confidential");
+        a.refresh_token_reuse_interval = None;
+        let defaults = TokenDefaults {
+            refresh_token_reuse_interval: 0,
+            ..TokenDefaults::default()
+        };
+        let spec = a.validate_with(&[], defaults).unwrap().spec;
+        assert_eq!(spec.refresh_token_reuse_interval, 0);
+        assert!(
+            TokenDefaults {
+                refresh_token_reuse_interval: 61,
+                ..TokenDefaults::default()
+            }
+            .validate()
+            .is_err()
+        );
     }
 }

@@ -86,6 +86,10 @@ pub fn export(snapshot: &DomainSnapshot, include_keys: bool) -> DomainFile {
             input.access_token_ttl = Some(text(app.access_token_ttl));
             input.refresh_token_ttl = Some(text(app.refresh_token_ttl));
             input.session_lifetime = app.session_lifetime.map(text);
+            input.refresh_token_reuse_interval = Some(match app.refresh_token_reuse_interval {
+                0 => super::app_input::DurationInput::Seconds(0),
+                s => text(s),
+            });
             input
         })
         .collect();

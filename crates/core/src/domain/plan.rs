@@ -73,6 +73,7 @@ pub struct AppSpec {
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub session_lifetime: Option<i64>,
+    pub refresh_token_reuse_interval: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -113,6 +113,9 @@ pub struct App {
     /// Absolute lifetime of a session started with this app: past it, the
     /// refresh grant stops and the user signs in again. `None`: unlimited.
     pub session_lifetime: Option<i64>,
+    /// Seconds after a rotation during which the rotated-out refresh
+    /// token may be presented again (docs/tokens.md); 0: never.
+    pub refresh_token_reuse_interval: i64,
     pub created_at: i64,
     pub updated_at: i64,
     /// When the app was last deactivated: its own tokens issued up to

@@ -9,6 +9,9 @@ pub struct Session {
     pub auth_time: i64,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// How many times the session's refresh token has rotated: only a
+    /// token of this generation may rotate (docs/tokens.md).
+    pub generation: i64,
 }
 
 /// A refresh token as stored: only the SHA-256 of the token is kept.
@@ -24,6 +27,10 @@ pub struct RefreshTokenRecord {
     pub expires_at: i64,
     /// Set when the token was exchanged for its successor.
     pub rotated_at: Option<i64>,
+    /// The session's generation the token was issued in: the first token
+    /// is 0, each rotation's successor one more, and a sibling issued
+    /// within the reuse interval shares its generation.
+    pub generation: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -165,6 +165,7 @@ async fn apps_resource_servers_and_keys_through_the_json_admin_api() {
         "grant_types": ["password", "refresh_token"],
         "redirect_uris": ["https://payroll.example.com/callback"],
         "scopes": ["https://payroll.example.com/run", "offline_access"],
+        "refresh_token_reuse_interval": "10s",
     });
     let created = call(
         &server,
@@ -176,6 +177,7 @@ async fn apps_resource_servers_and_keys_through_the_json_admin_api() {
     .await;
     assert_eq!(created.status.as_u16(), 201, "{}", created.json);
     assert_eq!(created.json["client_id"], "payroll-runner");
+    assert_eq!(created.json["refresh_token_reuse_interval"], 10);
     let secret = created.json["client_secret"]
         .as_str()
         .expect("the secret, once")

@@ -1356,6 +1356,7 @@ async fn an_admin_edits_an_app_its_keys_and_token_lifetimes(server: &TestServer)
                 ("scopes", latchkey_testkit::READ),
                 ("access_token_ttl", "10m"),
                 ("session_lifetime", "1d"),
+                ("refresh_token_reuse_interval", "0"),
             ],
         )
         .await;
@@ -1369,6 +1370,10 @@ async fn an_admin_edits_an_app_its_keys_and_token_lifetimes(server: &TestServer)
     let app = stored_app(server, "ledger").await;
     assert_eq!(app.access_token_ttl, 600);
     assert_eq!(app.session_lifetime, Some(86_400));
+    assert_eq!(
+        app.refresh_token_reuse_interval, 0,
+        "the reuse interval off"
+    );
 
     // The app's page links to the form, filled in from the stored app.
     let page = browser.get(&format!("/console/apps/{}", app.id)).await;
@@ -1382,6 +1387,12 @@ async fn an_admin_edits_an_app_its_keys_and_token_lifetimes(server: &TestServer)
     assert!(form.body.contains("value=\"Ledger\""));
     assert!(form.body.contains("value=\"10m\""));
     assert!(form.body.contains("value=\"1d\""));
+    assert!(
+        form.body
+            .contains("name=\"refresh_token_reuse_interval\" type=\"text\" value=\"0\""),
+        "{}",
+        form.body
+    );
     assert!(
         form.body
             .contains("https://ledger.example.com/cb</textarea>")
@@ -1406,6 +1417,25 @@ async fn an_admin_edits_an_app_its_keys_and_token_lifetimes(server: &TestServer)
         too_long.body.contains("id=\"access_token_ttl-error\""),
         "{}",
         too_long.body
+    );
+    let too_lenient = browser
+        .post(
+            &edit_path,
+            &[
+                ("name", "Ledger"),
+                ("type", "trusted"),
+                ("grant_types", "password"),
+                ("refresh_token_reuse_interval", "2m"),
+            ],
+        )
+        .await;
+    assert_eq!(too_lenient.status, StatusCode::BAD_REQUEST);
+    assert!(
+        too_lenient
+            .body
+            .contains("id=\"refresh_token_reuse_interval-error\""),
+        "{}",
+        too_lenient.body
     );
     let bad_keys = browser
         .post(

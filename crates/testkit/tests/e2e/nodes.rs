@@ -6,13 +6,14 @@ use std::time::Duration;
 use latchkey_core::clock::SystemClock;
 use latchkey_core::housekeeping::{Housekeeper, HousekeepingConfig};
 use latchkey_core::keys::{KeyAlgorithm, KeyRing};
-use latchkey_testkit::{ALICE_PASSWORD, HR_SECRET, READ, TestServer};
+use latchkey_testkit::{ALICE_PASSWORD, DOMAIN, HR_SECRET, READ, TestServer};
 use serde_json::{Value, json};
 
 use crate::support::*;
 
 on_both_engines!(
     two_nodes_share_everything_but_memory,
+    concurrent_refreshes_across_two_nodes_all_succeed_within_the_interval,
     every_replay_raced_across_two_nodes_is_audited_once,
     old_keys_verify_until_retired_then_fail,
 );
@@ -40,26 +41,82 @@ async fn refresh(server: &TestServer, token: &str) -> Answer {
     .await
 }
 
+/// One refresh token presented at once to two nodes, ten times each,
+/// within the reuse interval: every request is answered, each with a
+/// refresh token of its own, the session lives, and the client goes on
+/// with any one of them at either node.
+async fn concurrent_refreshes_across_two_nodes_all_succeed_within_the_interval(a: &TestServer) {
+    let b = a.start_sibling().await;
+    let token = alice_grant(a, &format!("{READ} offline_access"))
+        .await
+        .assert_ok()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut racing = tokio::task::JoinSet::new();
+    for i in 0..20 {
+        let node = if i % 2 == 0 {
+            a.base.clone()
+        } else {
+            b.base.clone()
+        };
+        let token = token.clone();
+        racing.spawn(async move {
+            let response = reqwest::Client::new()
+                .post(format!("{node}/oauth2/v1/token"))
+                .header("authorization", basic("hr-mobile", HR_SECRET))
+                .header("content-type", FORM_CT)
+                .body(form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &token),
+                ]))
+                .send()
+                .await
+                .unwrap();
+            Answer::read(response).await
+        });
+    }
+    let mut answered = std::collections::BTreeSet::new();
+    while let Some(answer) = racing.join_next().await {
+        let answer = answer.unwrap();
+        answered.insert(
+            answer.assert_ok()["refresh_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(answered.len(), 20, "no two refreshes return the same token");
+    let kept = answered.iter().nth(7).unwrap();
+    let next = refresh(&b, kept).await.assert_ok()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    refresh(a, &next).await.assert_ok();
+    b.stop().await;
+}
+
 /// One refresh token presented at once to two nodes, twice each: one
 /// request wins, every other is a replay that revokes the session, and
 /// each such replay writes one `token.refresh_reuse` event, whichever
 /// node, and whether it lost the race in the store or came after.
 async fn every_replay_raced_across_two_nodes_is_audited_once(a: &TestServer) {
+    // Without a reuse interval, every presentation after the first is a
+    // replay.
+    a.apply(&format!("{DOMAIN}{STRICT_APP}")).await.unwrap();
     let b = a.start_sibling().await;
     let trials = 15;
     let mut refused = 0;
     for _ in 0..trials {
-        let token = alice_grant(a, &format!("{READ} offline_access"))
-            .await
-            .assert_ok()["refresh_token"]
+        let token = strict_grant(a).await.assert_ok()["refresh_token"]
             .as_str()
             .unwrap()
             .to_owned();
         let (w, x, y, z) = tokio::join!(
-            refresh(a, &token),
-            refresh(&b, &token),
-            refresh(a, &token),
-            refresh(&b, &token)
+            refresh_strict(a, &token),
+            refresh_strict(&b, &token),
+            refresh_strict(a, &token),
+            refresh_strict(&b, &token)
         );
         let answers = [w, x, y, z];
         let won = answers.iter().filter(|r| r.status.as_u16() == 200).count();
@@ -95,13 +152,19 @@ async fn two_nodes_share_everything_but_memory(a: &TestServer) {
     assert_eq!(introspect(&b, access).await["active"], true);
     verify_jwt(&b, access, "https://hr.example.com/").await;
 
-    // Rotated at A, replayed at B: reuse detected, the family revoked.
+    // Rotated at A twice, the first token replayed at B (outside any
+    // reuse interval: two generations back): reuse detected, the family
+    // revoked.
     let second = refresh(a, first).await.assert_ok()["refresh_token"]
         .as_str()
         .unwrap()
         .to_owned();
+    let third = refresh(a, &second).await.assert_ok()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     refresh(&b, first).await.assert_error(400, "invalid_grant");
-    refresh(a, &second).await.assert_error(400, "invalid_grant");
+    refresh(a, &third).await.assert_error(400, "invalid_grant");
 
     // Revoked at A, honoured at B at once.
     let answer = alice_grant(&b, &format!("{READ} offline_access")).await;

@@ -282,6 +282,7 @@ impl World {
                     auth_time: self.now,
                     created_at: self.now,
                     revoked_at: None,
+                    generation: 0,
                 };
                 self.ctx
                     .store

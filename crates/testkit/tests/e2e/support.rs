@@ -243,3 +243,45 @@ pub async fn jwks(server: &TestServer) -> Value {
         .await
         .unwrap()
 }
+
+/// An app with the reuse interval off: every rotated-out refresh token
+/// presented again is a replay. Append to `DOMAIN` and apply.
+pub const STRICT_APP: &str = r#"
+[[apps]]
+name = "HR Strict"
+type = "confidential"
+client_secret = "hr-strict-secret-0123456789"
+grant_types = ["password", "refresh_token"]
+scopes = ["https://hr.example.com/employees.read", "offline_access"]
+refresh_token_reuse_interval = 0
+"#;
+pub const STRICT_SECRET: &str = "hr-strict-secret-0123456789";
+
+/// Alice signs in with the strict app, asking for a refresh token.
+pub async fn strict_grant(server: &TestServer) -> Answer {
+    token_basic(
+        server,
+        "hr-strict",
+        STRICT_SECRET,
+        &[
+            ("grant_type", "password"),
+            ("username", "alice"),
+            ("password", latchkey_testkit::ALICE_PASSWORD),
+            (
+                "scope",
+                "https://hr.example.com/employees.read offline_access",
+            ),
+        ],
+    )
+    .await
+}
+
+pub async fn refresh_strict(server: &TestServer, token: &str) -> Answer {
+    token_basic(
+        server,
+        "hr-strict",
+        STRICT_SECRET,
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+    )
+    .await
+}

@@ -26,7 +26,7 @@ use crate::state::AppState;
 
 /// Form fields that the registry's errors may name (`jwks` and
 /// `certificate` are both the `keys` field).
-pub(super) const FIELDS: [&str; 12] = [
+pub(super) const FIELDS: [&str; 13] = [
     "name",
     "client_id",
     "type",
@@ -39,6 +39,7 @@ pub(super) const FIELDS: [&str; 12] = [
     "access_token_ttl",
     "refresh_token_ttl",
     "session_lifetime",
+    "refresh_token_reuse_interval",
 ];
 
 /// A checkbox or radio: value, label, checked.
@@ -63,6 +64,7 @@ struct Values {
     access_ttl: String,
     refresh_ttl: String,
     session_lifetime: String,
+    reuse_interval: String,
 }
 
 impl Values {
@@ -79,6 +81,7 @@ impl Values {
             access_ttl: String::new(),
             refresh_ttl: String::new(),
             session_lifetime: String::new(),
+            reuse_interval: String::new(),
         }
     }
 
@@ -99,6 +102,7 @@ impl Values {
             access_ttl: form.get("access_token_ttl").trim().to_owned(),
             refresh_ttl: form.get("refresh_token_ttl").trim().to_owned(),
             session_lifetime: form.get("session_lifetime").trim().to_owned(),
+            reuse_interval: form.get("refresh_token_reuse_interval").trim().to_owned(),
         }
     }
 
@@ -119,6 +123,10 @@ impl Values {
                 .session_lifetime
                 .map(format_duration)
                 .unwrap_or_default(),
+            reuse_interval: match app.refresh_token_reuse_interval {
+                0 => "0".to_owned(),
+                s => format_duration(s),
+            },
         }
     }
 }
@@ -159,6 +167,7 @@ fn app_input(form: &Form, mut base: AppInput) -> AppInput {
     base.access_token_ttl = lifetime(form, "access_token_ttl");
     base.refresh_token_ttl = lifetime(form, "refresh_token_ttl");
     base.session_lifetime = lifetime(form, "session_lifetime");
+    base.refresh_token_reuse_interval = lifetime(form, "refresh_token_reuse_interval");
     base
 }
 
@@ -190,6 +199,7 @@ struct AppFormPage {
     access_ttl: String,
     refresh_ttl: String,
     session_lifetime: String,
+    reuse_interval: String,
     types: Vec<Choice>,
     grants: Vec<Choice>,
     scopes: Vec<Choice>,
@@ -304,6 +314,7 @@ async fn form_page(
         access_ttl: values.access_ttl,
         refresh_ttl: values.refresh_ttl,
         session_lifetime: values.session_lifetime,
+        reuse_interval: values.reuse_interval,
         errors,
     };
     let status = if page.errors.is_empty() {

@@ -253,6 +253,7 @@ struct AppView {
     access_ttl: String,
     refresh_ttl: String,
     session_lifetime: String,
+    reuse_interval: String,
     keys: &'static str,
     built_in: bool,
 }
@@ -310,6 +311,10 @@ pub(crate) async fn show(
             || "No limit".into(),
             latchkey_core::duration::format_duration,
         ),
+        reuse_interval: match app.refresh_token_reuse_interval {
+            0 => "Off: a refresh token exchanged once is never accepted again".into(),
+            s => latchkey_core::duration::format_duration(s),
+        },
         keys: match (&app.jwks, &app.certificate) {
             (Some(_), _) => "A JWK Set",
             (None, Some(_)) => "A certificate or public key",
@@ -502,6 +507,7 @@ mod tests {
             access_token_ttl: 3600,
             refresh_token_ttl: 86_400,
             session_lifetime: None,
+            refresh_token_reuse_interval: 30,
             created_at: 0,
             updated_at: 0,
             tokens_revoked_at: None,
